@@ -1,0 +1,16 @@
+"""Loading and validating the data files: probes/ and fingerprints/ (and nmap-service-probes)."""
+
+from probescan.catalog.fingerprints import Example, Fingerprint, FingerprintSet, load_fingerprints
+from probescan.catalog.paths import data_dir
+from probescan.catalog.probes import Probe, ProbeSet, load_probes
+
+__all__ = [
+    "Example",
+    "Fingerprint",
+    "FingerprintSet",
+    "Probe",
+    "ProbeSet",
+    "data_dir",
+    "load_fingerprints",
+    "load_probes",
+]

@@ -1,0 +1,174 @@
+"""Fingerprint rules (fingerprints/*.toml): a pattern over a response plus field templates.
+
+Patterns run on the `regex` engine with a per-call time bound (see probescan.match), over the
+response bytes decoded as latin-1, so every byte value is one character.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import regex
+
+from probescan.catalog.paths import data_dir
+from probescan.catalog.problems import Problem, display, table_lines, toml_error_line
+from probescan.catalog.templates import check_template
+
+FIELDS = ("product", "version", "info", "hostname", "os", "device")
+_KEYS = {
+    "id", "service", "pattern", "flags", "probes", "soft", "priority", "cpe", "examples",
+    "description", *FIELDS,
+}
+_EXAMPLE_KEYS = {"text", "hex", "probe", "service", "cpe", *FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    data: bytes
+    probe: str | None
+    expect: dict[str, str]  # field -> expected value (service, product, ...)
+    cpe: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    id: str
+    service: str
+    pattern: Any  # a compiled regex.Pattern
+    probes: frozenset[str] | None  # None: any probe
+    soft: bool
+    priority: int
+    templates: dict[str, str]
+    cpe: tuple[str, ...]
+    examples: tuple[Example, ...]
+    source: str  # "probescan:ssh.toml" / "nmap:nmap-service-probes"
+    line: int
+
+    def applies_to(self, probe: str) -> bool:
+        return self.probes is None or probe in self.probes
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintSet:
+    rules: tuple[Fingerprint, ...]
+    problems: tuple[Problem, ...] = ()
+
+    def for_probe(self, probe: str) -> list[Fingerprint]:
+        return [r for r in self.rules if r.applies_to(probe)]
+
+    def services_for_probe(self, probe: str) -> set[str]:
+        """Services that rules written for this probe (not generic ones) can name."""
+        return {r.service for r in self.rules if r.probes is not None and probe in r.probes}
+
+    def merged(self, other: FingerprintSet) -> FingerprintSet:
+        return FingerprintSet(self.rules + other.rules, self.problems + other.problems)
+
+
+def compile_pattern(pattern: str, flags: str = "") -> Any:
+    f = 0
+    for ch in flags:
+        if ch == "i":
+            f |= regex.IGNORECASE
+        elif ch == "s":
+            f |= regex.DOTALL
+        elif ch == "m":
+            f |= regex.MULTILINE
+        else:
+            raise ValueError(f"unknown flag {ch!r} (use i, s, m)")
+    return regex.compile(pattern, f | regex.VERSION0)
+
+
+def _example(t: dict[str, Any], service: str) -> Example:
+    unknown = set(t) - _EXAMPLE_KEYS
+    if unknown:
+        raise ValueError(f"example has unknown key(s): {', '.join(sorted(unknown))}")
+    if ("text" in t) == ("hex" in t):
+        raise ValueError("example needs exactly one of 'text' or 'hex'")
+    if "text" in t:
+        data = str(t["text"]).encode("latin-1")
+    else:
+        data = bytes.fromhex("".join(str(t["hex"]).split()))
+    expect = {k: str(t[k]) for k in ("service", *FIELDS) if k in t}
+    expect.setdefault("service", service)
+    cpe = tuple(str(c) for c in t["cpe"]) if "cpe" in t else None
+    return Example(data=data, probe=t.get("probe"), expect=expect, cpe=cpe)
+
+
+def _rule(t: dict[str, Any], source: str, line: int) -> Fingerprint:
+    unknown = set(t) - _KEYS
+    if unknown:
+        raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
+    for key in ("id", "service", "pattern"):
+        if not isinstance(t.get(key), str) or not t[key]:
+            raise ValueError(f"fingerprint needs a non-empty string '{key}'")
+    try:
+        pattern = compile_pattern(t["pattern"], str(t.get("flags", "")))
+    except regex.error as e:
+        raise ValueError(f"pattern does not compile: {e}") from e
+    groups = pattern.groups
+    templates = {k: str(t[k]) for k in FIELDS if k in t}
+    cpe = tuple(str(c) for c in t.get("cpe", ()))
+    for name, tpl in [*templates.items(), *(("cpe", c) for c in cpe)]:
+        check_template(tpl, groups, name)
+    probes = t.get("probes")
+    examples = tuple(_example(e, t["service"]) for e in t.get("examples", ()))
+    return Fingerprint(
+        id=t["id"],
+        service=t["service"],
+        pattern=pattern,
+        probes=frozenset(probes) if probes is not None else None,
+        soft=bool(t.get("soft", False)),
+        priority=int(t.get("priority", 0)),
+        templates=templates,
+        cpe=cpe,
+        examples=examples,
+        source=source,
+        line=line,
+    )
+
+
+def load_fingerprint_file(path: Path) -> tuple[list[Fingerprint], list[Problem]]:
+    shown = display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as e:
+        return [], [Problem(shown, 1, f"cannot read: {e}")]
+    except tomllib.TOMLDecodeError as e:
+        return [], [Problem(shown, toml_error_line(e), f"TOML syntax: {e}")]
+    lines = table_lines(text, "fingerprint")
+    rules: list[Fingerprint] = []
+    problems: list[Problem] = []
+    for i, table in enumerate(doc.get("fingerprint", [])):
+        line = lines[i] if i < len(lines) else 1
+        try:
+            rules.append(_rule(table, f"probescan:{path.name}", line))
+        except (ValueError, TypeError, KeyError) as e:
+            problems.append(Problem(shown, line, str(e)))
+    return rules, problems
+
+
+def load_fingerprints(paths: Iterable[Path] | None = None) -> FingerprintSet:
+    """Load fingerprint files in name order; rules then sort by priority (stable)."""
+    if paths is None:
+        files = sorted(data_dir("fingerprints").glob("*.toml"))
+    else:
+        files = sorted(paths)
+    rules: list[Fingerprint] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for f in files:
+        got, bad = load_fingerprint_file(f)
+        problems.extend(bad)
+        for r in got:
+            if r.id in seen:
+                problems.append(Problem(display(f), r.line, f"duplicate fingerprint id {r.id!r}"))
+                continue
+            seen.add(r.id)
+            rules.append(r)
+    rules.sort(key=lambda r: r.priority)
+    return FingerprintSet(tuple(rules), tuple(problems))

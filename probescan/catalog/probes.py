@@ -1,0 +1,150 @@
+"""Probe definitions (probes/*.toml): what to send, where it is likely to work, how rare it is."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from probescan.catalog.paths import data_dir
+from probescan.catalog.problems import Problem, display, table_lines, toml_error_line
+
+_KEYS = {
+    "name", "transport", "payload", "payload_hex", "ports", "tls_ports", "rarity",
+    "wait_ms", "services", "description", "tls",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    name: str
+    transport: str
+    payload: bytes
+    ports: frozenset[int]
+    tls_ports: frozenset[int]
+    rarity: int
+    wait_ms: int
+    services: tuple[str, ...]
+    description: str
+    source: str
+    tls: bool = False  # a TLS handshake rather than bytes to send
+
+    def render(self, host: str) -> bytes:
+        """The payload with `{host}` replaced by the target's name or address."""
+        if b"{host}" not in self.payload:
+            return self.payload
+        return self.payload.replace(b"{host}", host.encode("idna", "replace"))
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSet:
+    probes: tuple[Probe, ...]
+    problems: tuple[Problem, ...] = ()
+
+    def by_name(self, name: str) -> Probe | None:
+        for p in self.probes:
+            if p.name == name:
+                return p
+        return None
+
+    def for_transport(self, transport: str) -> list[Probe]:
+        return [p for p in self.probes if p.transport == transport]
+
+
+def _probe_from_table(t: dict[str, Any], source: str) -> Probe:
+    unknown = set(t) - _KEYS
+    if unknown:
+        raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
+    name = t.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError("probe needs a non-empty 'name'")
+    transport = t.get("transport", "tcp")
+    if transport not in ("tcp", "udp"):
+        raise ValueError(f"transport must be tcp or udp, not {transport!r}")
+    if "payload" in t and "payload_hex" in t:
+        raise ValueError("give 'payload' or 'payload_hex', not both")
+    if "payload_hex" in t:
+        payload = bytes.fromhex("".join(str(t["payload_hex"]).split()))
+    else:
+        text = t.get("payload", "")
+        if not isinstance(text, str):
+            raise ValueError("'payload' must be a string")
+        try:
+            payload = text.encode("latin-1")
+        except UnicodeEncodeError as e:
+            raise ValueError("'payload' must only hold characters up to \\u00ff") from e
+    rarity = int(t.get("rarity", 5))
+    if not 1 <= rarity <= 9:
+        raise ValueError(f"rarity must be 1..9, not {rarity}")
+    ports = _ports(t.get("ports", []))
+    tls_ports = _ports(t.get("tls_ports", []))
+    return Probe(
+        name=name,
+        transport=transport,
+        payload=payload,
+        ports=ports,
+        tls_ports=tls_ports,
+        rarity=rarity,
+        wait_ms=int(t.get("wait_ms", 3000)),
+        services=tuple(t.get("services", ())),
+        description=str(t.get("description", "")),
+        source=source,
+        tls=bool(t.get("tls", False)),
+    )
+
+
+def _ports(value: Any) -> frozenset[int]:
+    out: set[int] = set()
+    for item in value:
+        if isinstance(item, int):
+            out.add(item)
+        elif isinstance(item, str) and "-" in item:
+            lo, hi = item.split("-", 1)
+            out.update(range(int(lo), int(hi) + 1))
+        else:
+            out.add(int(item))
+    if any(not 0 <= p <= 65535 for p in out):
+        raise ValueError("port out of range 0..65535")
+    return frozenset(out)
+
+
+def load_probe_file(path: Path) -> tuple[list[Probe], list[Problem]]:
+    shown = display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as e:
+        return [], [Problem(shown, 1, f"cannot read: {e}")]
+    except tomllib.TOMLDecodeError as e:
+        return [], [Problem(shown, toml_error_line(e), f"TOML syntax: {e}")]
+    lines = table_lines(text, "probe")
+    probes: list[Probe] = []
+    problems: list[Problem] = []
+    for i, table in enumerate(doc.get("probe", [])):
+        line = lines[i] if i < len(lines) else 1
+        try:
+            probes.append(_probe_from_table(table, f"probescan:{path.name}"))
+        except (ValueError, TypeError) as e:
+            problems.append(Problem(shown, line, str(e)))
+    return probes, problems
+
+
+def load_probes(paths: Iterable[Path] | None = None) -> ProbeSet:
+    """Load every probes/*.toml file; a broken file or entry is reported and skipped."""
+    files = sorted(paths) if paths is not None else sorted(data_dir("probes").glob("*.toml"))
+    probes: list[Probe] = []
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for f in files:
+        got, bad = load_probe_file(f)
+        problems.extend(bad)
+        for p in got:
+            key = (p.transport, p.name)
+            if key in seen:
+                problems.append(Problem(display(f), 1, f"duplicate probe name {p.name!r}"))
+                continue
+            seen.add(key)
+            probes.append(p)
+    return ProbeSet(tuple(probes), tuple(problems))

@@ -1,0 +1,1 @@
+"""Asyncio I/O: discovery, probes, TLS, limits. Everything else in probescan is pure."""

@@ -1,0 +1,168 @@
+"""Opening connections (plain TCP and TLS) and reading bounded responses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from probescan.model import TlsInfo
+from probescan.protocols.errors import ParseError
+from probescan.protocols.x509 import parse_certificate
+
+Outcome = Literal["data", "eof", "reset", "timeout", "refused", "error"]
+
+
+@dataclass(slots=True)
+class Conn:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.writer.wait_closed(), 0.5)
+
+    def abort(self) -> None:
+        transport = self.writer.transport
+        with contextlib.suppress(Exception):
+            transport.abort()
+
+
+class ConnectFailed(Exception):  # noqa: N818
+    def __init__(self, state: Literal["closed", "filtered", "error"], detail: str) -> None:
+        super().__init__(detail)
+        self.state = state
+        self.detail = detail
+
+
+def tls_context() -> ssl.SSLContext:
+    """A client context that talks to anything: no verification, old versions allowed."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with contextlib.suppress(ValueError, ssl.SSLError):
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    with contextlib.suppress(ssl.SSLError):
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    return ctx
+
+
+async def open_tcp(
+    ip: str,
+    port: int,
+    timeout: float,
+    tls: ssl.SSLContext | None = None,
+    server_name: str | None = None,
+) -> Conn:
+    """Connect; raise ConnectFailed with the port state when it fails."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                ip,
+                port,
+                ssl=tls,
+                server_hostname=(server_name or "") if tls else None,
+                ssl_handshake_timeout=timeout if tls else None,
+                limit=1 << 16,
+            ),
+            timeout=timeout * (2 if tls else 1),
+        )
+    except ConnectionRefusedError as e:
+        raise ConnectFailed("closed", "refused") from e
+    except TimeoutError as e:
+        raise ConnectFailed("filtered", "timeout") from e
+    except ssl.SSLError as e:
+        raise ConnectFailed("error", f"tls: {e.reason or e}") from e
+    except ConnectionResetError as e:
+        raise ConnectFailed("error", "reset") from e
+    except OSError as e:
+        if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            raise ConnectFailed("filtered", e.strerror or "unreachable") from e
+        raise ConnectFailed("error", e.strerror or str(e)) from e
+    return Conn(reader, writer)
+
+
+def tls_facts(conn: Conn) -> TlsInfo:
+    obj = conn.writer.get_extra_info("ssl_object")
+    if not isinstance(obj, ssl.SSLObject):
+        return TlsInfo()
+    cipher = obj.cipher()
+    der = obj.getpeercert(binary_form=True)
+    base = TlsInfo(
+        version=obj.version(),
+        cipher=cipher[0] if cipher else None,
+        alpn=obj.selected_alpn_protocol(),
+    )
+    if not der:
+        return base
+    try:
+        c = parse_certificate(der)
+    except ParseError:
+        return base
+    return TlsInfo(
+        version=base.version,
+        cipher=base.cipher,
+        alpn=base.alpn,
+        subject=c.subject,
+        issuer=c.issuer,
+        sans=c.sans,
+        not_before=c.not_before,
+        not_after=c.not_after,
+        serial=c.serial,
+        sha256=c.sha256,
+        self_signed=c.self_signed,
+    )
+
+
+async def exchange(
+    conn: Conn,
+    payload: bytes,
+    wait: float,
+    idle_gap: float,
+    max_read: int,
+    on_data: Callable[[bytes], bool],
+) -> tuple[bytes, Outcome, float]:
+    """Send payload, read until EOF, `wait` seconds, `idle_gap` of silence after data, `max_read`
+    bytes, or until on_data(buffer) returns True (a hard match). Returns (bytes, outcome, secs)."""
+    start = time.monotonic()
+    deadline = start + wait
+    buf = bytearray()
+    outcome: Outcome = "timeout"
+    try:
+        if payload:
+            conn.writer.write(payload)
+            await asyncio.wait_for(conn.writer.drain(), wait)
+        while len(buf) < max_read:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                outcome = "data" if buf else "timeout"
+                break
+            try:
+                chunk = await asyncio.wait_for(
+                    conn.reader.read(min(65536, max_read - len(buf))),
+                    min(left, idle_gap) if buf else left,
+                )
+            except TimeoutError:
+                outcome = "data" if buf else "timeout"
+                break
+            if not chunk:
+                outcome = "eof"
+                break
+            buf += chunk
+            outcome = "data"
+            if on_data(bytes(buf)):
+                break
+    except (ConnectionResetError, BrokenPipeError):
+        outcome = "reset"
+    except ssl.SSLError:
+        outcome = "error"
+    except OSError:
+        outcome = "error"
+    return bytes(buf), outcome, time.monotonic() - start

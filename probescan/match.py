@@ -1,0 +1,63 @@
+"""Transcript bytes + fingerprints -> Match. Pure; every regex call is time-bounded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from probescan.catalog.fingerprints import FIELDS, Fingerprint, FingerprintSet
+from probescan.catalog.templates import render
+from probescan.model import Match
+
+REGEX_TIMEOUT_S = 0.05
+MATCH_WINDOW = 64 * 1024  # bytes of a response a pattern sees
+
+
+def _clean(value: str) -> str | None:
+    value = "".join(c if c.isprintable() else " " for c in value).strip()
+    return value or None
+
+
+def apply_rule(rule: Fingerprint, text: str) -> Match | None:
+    """Run one rule over a latin-1 decoded response; None if it does not match or times out."""
+    try:
+        m = rule.pattern.search(text, timeout=REGEX_TIMEOUT_S)
+    except TimeoutError:
+        return None
+    if m is None:
+        return None
+    groups = m.groups()
+    fields = {k: _clean(render(rule.templates[k], groups)) for k in FIELDS if k in rule.templates}
+    cpe = tuple(c for c in (render(c, groups).strip() for c in rule.cpe) if c)
+    return Match(
+        fingerprint_id=rule.id,
+        source=rule.source,
+        service=rule.service,
+        soft=rule.soft,
+        cpe=cpe,
+        **fields,
+    )
+
+
+def match_response(
+    rules: FingerprintSet | Iterable[Fingerprint], probe: str, data: bytes
+) -> Match | None:
+    """Best match for one probe's response: the first hard match, else the first soft match."""
+    if not data:
+        return None
+    text = data[:MATCH_WINDOW].decode("latin-1")
+    candidates = rules.for_probe(probe) if isinstance(rules, FingerprintSet) else [
+        r for r in rules if r.applies_to(probe)
+    ]
+    soft: Match | None = None
+    for rule in candidates:
+        if soft is not None and rule.soft:
+            continue
+        if soft is not None and rule.service != soft.service:
+            continue  # after a soft match only rules of that service may refine it
+        got = apply_rule(rule, text)
+        if got is None:
+            continue
+        if not got.soft:
+            return got
+        soft = got
+    return soft

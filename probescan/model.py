@@ -1,0 +1,169 @@
+"""The records that flow one way through probescan: Endpoint -> Transcript -> Match -> ServiceRecord.
+
+All are frozen dataclasses; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Transport = Literal["tcp", "udp"]
+PortState = Literal["open", "closed", "filtered", "open|filtered"]
+Method = Literal["probe", "banner", "table", "passive", "none"]
+
+RAW_EXCERPT_BYTES = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    ip: str
+    port: int
+    transport: Transport = "tcp"
+    hostname: str | None = None
+
+    def __str__(self) -> str:
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"{host}:{self.port}/{self.transport}"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsInfo:
+    version: str | None = None
+    cipher: str | None = None
+    alpn: str | None = None
+    subject: str | None = None
+    issuer: str | None = None
+    sans: tuple[str, ...] = ()
+    not_before: str | None = None
+    not_after: str | None = None
+    serial: str | None = None
+    sha256: str | None = None
+    self_signed: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "cipher": self.cipher,
+            "alpn": self.alpn,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "sans": list(self.sans),
+            "not_before": self.not_before,
+            "not_after": self.not_after,
+            "serial": self.serial,
+            "sha256": self.sha256,
+            "self_signed": self.self_signed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What one probe sent and what came back."""
+
+    probe: str
+    sent: bytes
+    received: bytes
+    outcome: Literal["data", "eof", "reset", "timeout", "refused", "error"]
+    elapsed: float
+    tunnel: Literal["tls"] | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    fingerprint_id: str
+    source: str  # "probescan:<file>" or "nmap:<file>"
+    service: str
+    soft: bool = False
+    product: str | None = None
+    version: str | None = None
+    info: str | None = None
+    hostname: str | None = None
+    os: str | None = None
+    device: str | None = None
+    cpe: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    probe: str
+    fingerprint_id: str | None
+    source: str | None
+    raw: bytes
+    tunnel: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe,
+            "fingerprint": self.fingerprint_id,
+            "source": self.source,
+            "tunnel": self.tunnel,
+            "raw": escape_bytes(self.raw[:RAW_EXCERPT_BYTES]),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    endpoint: Endpoint
+    state: PortState
+    service: str | None = None
+    product: str | None = None
+    version: str | None = None
+    info: str | None = None
+    hostname: str | None = None
+    os: str | None = None
+    device: str | None = None
+    cpe: tuple[str, ...] = ()
+    tunnel: str | None = None
+    tls: TlsInfo | None = None
+    method: Method = "none"
+    confidence: int = 0  # 0..10, nmap's "conf" scale
+    evidence: tuple[Evidence, ...] = ()
+    unmatched: tuple[Evidence, ...] = ()  # raw responses of an unidentified service
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ip": self.endpoint.ip,
+            "hostname": self.endpoint.hostname,
+            "port": self.endpoint.port,
+            "transport": self.endpoint.transport,
+            "state": self.state,
+            "service": self.service,
+            "product": self.product,
+            "version": self.version,
+            "info": self.info,
+            "host": self.hostname,
+            "os": self.os,
+            "device": self.device,
+            "cpe": list(self.cpe),
+            "tunnel": self.tunnel,
+            "tls": self.tls.to_dict() if self.tls else None,
+            "method": self.method,
+            "confidence": self.confidence,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "unmatched": [e.to_dict() for e in self.unmatched],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "error": self.error,
+        }
+
+
+def escape_bytes(data: bytes) -> str:
+    """Printable ASCII stays, everything else becomes \\xNN (\\r, \\n, \\t as such)."""
+    out: list[str] = []
+    for b in data:
+        if b == 0x5C:
+            out.append("\\\\")
+        elif b == 0x0D:
+            out.append("\\r")
+        elif b == 0x0A:
+            out.append("\\n")
+        elif b == 0x09:
+            out.append("\\t")
+        elif 0x20 <= b < 0x7F:
+            out.append(chr(b))
+        else:
+            out.append(f"\\x{b:02x}")
+    return "".join(out)

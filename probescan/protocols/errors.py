@@ -1,0 +1,9 @@
+"""The two ways a parser declines: more bytes are needed, or the bytes are not this protocol."""
+
+
+class NeedMore(Exception):  # noqa: N818 - a signal, not an error
+    """The bytes so far are a valid prefix; more are needed to decide."""
+
+
+class ParseError(ValueError):
+    """The bytes are not (a prefix of) this protocol."""
