@@ -7,6 +7,7 @@ import contextlib
 import errno
 import ssl
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -46,7 +47,8 @@ def tls_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    with contextlib.suppress(ValueError, ssl.SSLError):
+    with contextlib.suppress(ValueError, ssl.SSLError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # old servers still speak TLS 1.0
         ctx.minimum_version = ssl.TLSVersion.TLSv1
     with contextlib.suppress(ssl.SSLError):
         ctx.set_ciphers("ALL:@SECLEVEL=0")

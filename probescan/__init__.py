@@ -1,0 +1,3 @@
+"""probescan: active service fingerprinting."""
+
+__version__ = "0.1.0"

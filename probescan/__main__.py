@@ -1,0 +1,5 @@
+import sys
+
+from probescan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,289 @@
+"""Command line: argument parsing and wiring only. Subcommands: scan, fingerprints."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from rich.console import Console
+
+from probescan import __version__
+from probescan.catalog import load_fingerprints, load_probes
+from probescan.config import Config
+from probescan.engine.prober import Catalog
+from probescan.engine.scan import Sink, scan
+from probescan.model import Endpoint, ServiceRecord
+from probescan.output.console import progress, results_table
+from probescan.output.jsonl import JsonlSink, record_line
+from probescan.targets import (  # noqa: I001
+    TargetError,
+    endpoints,
+    iter_hosts,
+    parse_ports,
+    parse_shard,
+    port_names,
+    read_target_file,
+    shard,
+    top_ports,
+)
+
+DEFAULT_TOP_PORTS = 1000
+COUNT_CAP = 1_000_000  # hosts counted for the progress bar before giving up on a total
+
+
+class UsageError(Exception):
+    """A bad argument or input: one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="probescan",
+        description="Active service fingerprinting: which protocol, product and version "
+        "really runs on every port.",
+    )
+    p.add_argument("--version", action="version", version=f"probescan {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("scan", help="probe targets and identify their services")
+    s.add_argument("targets", nargs="*", help="addresses, names, CIDRs, ranges (10.0.0.1-20)")
+    s.add_argument("-iL", dest="input_list", metavar="FILE", action="append", default=[],
+                   help="read targets from FILE (# comments allowed)")
+    s.add_argument("--exclude", action="append", default=[], metavar="SPECS",
+                   help="targets to leave out (comma-separated)")
+    s.add_argument("-p", dest="ports", metavar="PORTS",
+                   help="ports: 22,80,8000-8100, '-' for all, T:/U: prefixes")
+    s.add_argument("--top-ports", type=int, metavar="N",
+                   help=f"the N most common ports (default {DEFAULT_TOP_PORTS})")
+    s.add_argument("-o", "--output", metavar="FILE.jsonl", help="write JSON Lines records here")
+    s.add_argument("--json", action="store_true", help="stream JSON Lines records to stdout")
+    s.add_argument("--all-states", action="store_true",
+                   help="also emit closed and filtered ports (default: open only)")
+    s.add_argument("--rate", type=float, default=0.0, help="new connections per second (0: no cap)")
+    s.add_argument("--concurrency", type=int, default=Config.concurrency,
+                   help="connections in flight, all hosts")
+    s.add_argument("--per-host", type=int, default=Config.per_host,
+                   help="connections in flight to one host")
+    s.add_argument("--connect-timeout", type=float, default=Config.connect_timeout,
+                   help="seconds for a TCP connect")
+    s.add_argument("--retries", type=int, default=Config.retries,
+                   help="extra connect attempts for silent ports")
+    s.add_argument("--banner-wait", type=float, default=Config.banner_wait,
+                   help="seconds to wait for a banner")
+    s.add_argument("--host-timeout", type=float, default=Config.endpoint_budget,
+                   help="seconds for all probes of one endpoint")
+    s.add_argument("--version-intensity", type=int, default=Config.intensity, choices=range(10),
+                   metavar="0-9", help="try probes up to this rarity (default 7)")
+    s.add_argument("--no-version", action="store_true", help="port discovery only")
+    s.add_argument("--no-tls", action="store_true", help="never try a TLS handshake")
+    s.add_argument("--shard", metavar="I/N", help="scan only shard I of N (1-based)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar or table")
+
+    f = sub.add_parser("fingerprints", help="check or summarise probe and fingerprint files")
+    f.add_argument("action", choices=["check", "stats"])
+    f.add_argument("paths", nargs="*", type=Path,
+                   help="fingerprint/probe files (default: the shipped ones)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "scan":
+            return cmd_scan(args)
+        return cmd_fingerprints(args)
+    except (UsageError, TargetError) as e:
+        print(f"probescan: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+# ---- scan --------------------------------------------------------------------------------
+def _config(args: argparse.Namespace) -> Config:
+    for name in ("concurrency", "per_host"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("connect_timeout", "banner_wait", "host_timeout"):
+        if getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    if args.rate < 0:
+        raise UsageError("--rate must not be negative")
+    return Config(
+        connect_timeout=args.connect_timeout,
+        retries=max(0, args.retries),
+        banner_wait=args.banner_wait,
+        endpoint_budget=args.host_timeout,
+        concurrency=args.concurrency,
+        per_host=args.per_host,
+        rate=args.rate,
+        intensity=args.version_intensity,
+        tls=not args.no_tls,
+        version_scan=not args.no_version,
+    )
+
+
+def _ports(args: argparse.Namespace) -> list[tuple[str, int]]:
+    if args.ports and args.top_ports:
+        raise UsageError("give -p or --top-ports, not both")
+    if args.ports:
+        ports = parse_ports(args.ports)
+    else:
+        n = args.top_ports if args.top_ports is not None else DEFAULT_TOP_PORTS
+        if n < 1:
+            raise UsageError(f"--top-ports must be at least 1, not {n}")
+        ports = [("tcp", p) for p in top_ports(n, "tcp")]
+    udp = [p for t, p in ports if t != "tcp"]
+    if udp:
+        raise UsageError(f"UDP ports are not supported yet (asked for U:{udp[0]})")
+    return ports
+
+
+def _endpoint_stream(
+    args: argparse.Namespace, specs: list[str], ports: list[tuple[str, int]]
+) -> tuple[Iterator[Endpoint], int | None]:
+    exclude = [x for e in args.exclude for x in e.split(",") if x]
+    hosts = iter_hosts(specs, exclude)  # validates every spec now, expands lazily
+    counted = sum(1 for _ in itertools.islice(iter_hosts(specs, exclude), COUNT_CAP + 1))
+    total = counted * len(ports) if counted <= COUNT_CAP else None
+    stream: Iterator[Endpoint] = endpoints(hosts, ports)
+    if args.shard:
+        i, n = parse_shard(args.shard)
+        stream = shard(stream, i, n)
+        total = None if total is None else (total + n - i) // n
+    return stream, total
+
+
+def _open_output(path: str) -> IO[str]:
+    try:
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the caller
+    except OSError as e:
+        raise UsageError(f"cannot write output file '{path}': {e.strerror}") from e
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    config = _config(args)
+    specs = list(args.targets)
+    for f in args.input_list:
+        specs.extend(read_target_file(f))
+    if not specs:
+        raise UsageError("no targets given (name hosts or use -iL FILE)")
+    ports = _ports(args)
+    stream, total = _endpoint_stream(args, specs, ports)
+
+    probes, fingerprints = load_probes(), load_fingerprints()
+    problems = [*probes.problems, *fingerprints.problems]
+    if problems:
+        print(f"probescan: warning: {len(problems)} problem(s) in probe/fingerprint files, "
+              f"skipped (see 'probescan fingerprints check'); first: {problems[0]}",
+              file=sys.stderr)
+    catalog = Catalog(probes, fingerprints, port_names())
+
+    out = _open_output(args.output) if args.output else None
+    err = Console(stderr=True)
+    interactive = err.is_terminal and not args.no_progress
+    records: list[ServiceRecord] = []
+    jsonl = JsonlSink(out) if out else None
+    bar = progress(err) if interactive else None
+    task_id = bar.add_task("scan", total=total, open=0) if bar else None
+    opened = 0
+
+    def on_record(record: ServiceRecord) -> None:
+        nonlocal opened
+        if record.state == "open":
+            opened += 1
+        if bar is not None and task_id is not None:
+            bar.update(task_id, advance=1, open=opened)
+        if record.state != "open" and not args.all_states:
+            return
+        records.append(record)
+        if jsonl:
+            jsonl(record)
+        if args.json:
+            sys.stdout.write(record_line(record) + "\n")
+            sys.stdout.flush()
+
+    started = time.monotonic()
+    interrupted = False
+    try:
+        with bar if bar is not None else contextlib.nullcontext():
+            interrupted = asyncio.run(_run(stream, config, catalog, on_record))
+    finally:
+        if out:
+            out.close()
+    elapsed = time.monotonic() - started
+    if not args.json and not args.no_progress:
+        con = Console()
+        con.print(results_table(records))
+        con.print(f"{len(records)} record(s), {opened} open port(s) in {elapsed:.2f} s"
+                  + (" (interrupted)" if interrupted else ""))
+    return 130 if interrupted else 0
+
+
+async def _run(stream: Iterator[Endpoint], config: Config, catalog: Catalog,
+               on_record: Sink) -> bool:
+    """Run the scan; SIGINT/SIGTERM cancel it cleanly. True when interrupted."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(scan(stream, config, catalog, on_record))
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+    return stopped
+
+
+# ---- fingerprints ------------------------------------------------------------------------
+def cmd_fingerprints(args: argparse.Namespace) -> int:
+    paths: list[Path] = args.paths
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"no such file '{path}'")
+    probe_paths = [p for p in paths if p.parent.name == "probes"]
+    fp_paths = [p for p in paths if p not in probe_paths]
+    probes = load_probes(probe_paths) if probe_paths or not paths else load_probes([])
+    fps = load_fingerprints(fp_paths) if fp_paths or not paths else load_fingerprints([])
+    problems = [*probes.problems, *fps.problems]
+    if args.action == "check":
+        for prob in problems:
+            print(prob)
+        print(f"{len(probes.probes)} probe(s), {len(fps.rules)} fingerprint(s), "
+              f"{sum(len(r.examples) for r in fps.rules)} example(s), "
+              f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1 if problems else 0
+    services = sorted({r.service for r in fps.rules})
+    by_source: dict[str, int] = {}
+    for r in fps.rules:
+        by_source[r.source] = by_source.get(r.source, 0) + 1
+    print(f"probes: {len(probes.probes)} "
+          f"(tcp {len(probes.for_transport('tcp'))}, udp {len(probes.for_transport('udp'))})")
+    print(f"fingerprints: {len(fps.rules)} ({sum(1 for r in fps.rules if r.soft)} soft)")
+    print(f"services: {len(services)}: {', '.join(services)}")
+    for src, n in sorted(by_source.items()):
+        print(f"  {src}: {n}")
+    if problems:
+        print(f"problems: {len(problems)} (run 'probescan fingerprints check')")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

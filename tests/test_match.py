@@ -1,0 +1,89 @@
+"""The matcher: templates, hard versus soft, and the time bound on every pattern."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from probescan.catalog import load_fingerprints
+from probescan.catalog.templates import render
+from probescan.match import match_response
+
+RULES = """
+[[fingerprint]]
+id = "soft.demo"
+service = "demo"
+soft = true
+pattern = '^DEMO'
+  [[fingerprint.examples]]
+  text = "DEMO"
+
+[[fingerprint]]
+id = "other.hard"
+service = "other"
+pattern = '^DEMO other'
+  [[fingerprint.examples]]
+  text = "DEMO other"
+
+[[fingerprint]]
+id = "hard.demo"
+service = "demo"
+pattern = '^DEMO server ([\\d.]+)'
+product = "Demo"
+version = "$1"
+cpe = ["cpe:/a:demo:demo:$1"]
+  [[fingerprint.examples]]
+  text = "DEMO server 2.1"
+
+[[fingerprint]]
+id = "slow"
+service = "slow"
+probes = ["evil"]
+pattern = '^(a+)+$'
+  [[fingerprint.examples]]
+  text = "aaa"
+"""
+
+
+def rules(tmp_path: Path):  # type: ignore[no-untyped-def]
+    p = tmp_path / "r.toml"
+    p.write_text(RULES, encoding="utf-8")
+    fps = load_fingerprints([p])
+    assert fps.problems == ()
+    return fps
+
+
+def test_hard_match_fills_templates_and_cpe(tmp_path: Path) -> None:
+    m = match_response(rules(tmp_path), "null", b"DEMO server 2.1\r\n")
+    assert m is not None and not m.soft
+    assert (m.fingerprint_id, m.product, m.version, m.cpe) == (
+        "hard.demo", "Demo", "2.1", ("cpe:/a:demo:demo:2.1",)
+    )
+
+
+def test_soft_match_only_lets_rules_of_its_service_refine_it(tmp_path: Path) -> None:
+    m = match_response(rules(tmp_path), "null", b"DEMO other")
+    assert m is not None
+    assert m.fingerprint_id == "soft.demo"  # other.hard is of another service
+    assert m.soft
+
+
+def test_catastrophic_pattern_is_cut_by_the_time_bound(tmp_path: Path) -> None:
+    start = time.monotonic()
+    m = match_response(rules(tmp_path), "evil", b"a" * 40 + b"!")
+    assert m is None
+    assert time.monotonic() - start < 1.0
+
+
+def test_rules_for_other_probes_do_not_apply(tmp_path: Path) -> None:
+    assert match_response(rules(tmp_path), "null", b"aaa") is None
+
+
+def test_templates_substitute_groups_and_helpers() -> None:
+    groups = ["1_2_3", "ab\x01c", "\x01\x00"]
+    assert render("v$1", groups) == "v1_2_3"
+    assert render('$SUBST(1,"_",".")', groups) == "1.2.3"
+    assert render("$P(2)", groups) == "abc"
+    assert render('$I(3,">")', groups) == "256"
+    assert render('$I(3,"<")', groups) == "1"
+    assert render("$9", groups) == ""

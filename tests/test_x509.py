@@ -1,0 +1,58 @@
+"""Certificate facts from DER bytes; every truncated prefix is refused cleanly."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from probescan.protocols import ParseError
+from probescan.protocols.x509 import parse_certificate
+
+
+def make_cert(cn: str = "lab.test", sans: tuple[str, ...] = ("lab.test", "www.lab.test")) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(0x1234ABCD)
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+DER = make_cert()
+
+
+def test_self_signed_certificate_yields_subject_sans_validity_serial() -> None:
+    facts = parse_certificate(DER)
+    assert facts.subject == "CN=lab.test"
+    assert facts.issuer == "CN=lab.test"
+    assert facts.sans == ("lab.test", "www.lab.test")
+    assert facts.not_before.startswith("2026-01-01")
+    assert facts.not_after.startswith("2026-01-31")
+    assert facts.serial == "1234abcd"
+    assert facts.self_signed is True
+    assert len(facts.sha256) == 64
+
+
+@pytest.mark.parametrize("cut", range(len(DER)))
+def test_every_truncated_prefix_is_a_parse_error(cut: int) -> None:
+    with pytest.raises(ParseError):
+        parse_certificate(DER[:cut])
+
+
+def test_garbage_is_a_parse_error() -> None:
+    with pytest.raises(ParseError):
+        parse_certificate(b"\x30\x82" + b"\xff" * 40)
