@@ -23,7 +23,8 @@ from probescan.engine.scan import Sink, scan
 from probescan.model import Endpoint, ServiceRecord
 from probescan.output.console import progress, results_table
 from probescan.output.jsonl import JsonlSink, record_line
-from probescan.targets import (  # noqa: I001
+from probescan.targets import (
+    Host,
     TargetError,
     endpoints,
     iter_hosts,
@@ -32,10 +33,12 @@ from probescan.targets import (  # noqa: I001
     port_names,
     read_target_file,
     shard,
+    split_exclude,
     top_ports,
 )
 
 DEFAULT_TOP_PORTS = 1000
+DEFAULTS = Config()
 COUNT_CAP = 1_000_000  # hosts counted for the progress bar before giving up on a total
 
 
@@ -67,19 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--all-states", action="store_true",
                    help="also emit closed and filtered ports (default: open only)")
     s.add_argument("--rate", type=float, default=0.0, help="new connections per second (0: no cap)")
-    s.add_argument("--concurrency", type=int, default=Config.concurrency,
+    s.add_argument("--concurrency", type=int, default=DEFAULTS.concurrency,
                    help="connections in flight, all hosts")
-    s.add_argument("--per-host", type=int, default=Config.per_host,
+    s.add_argument("--per-host", type=int, default=DEFAULTS.per_host,
                    help="connections in flight to one host")
-    s.add_argument("--connect-timeout", type=float, default=Config.connect_timeout,
+    s.add_argument("--connect-timeout", type=float, default=DEFAULTS.connect_timeout,
                    help="seconds for a TCP connect")
-    s.add_argument("--retries", type=int, default=Config.retries,
+    s.add_argument("--retries", type=int, default=DEFAULTS.retries,
                    help="extra connect attempts for silent ports")
-    s.add_argument("--banner-wait", type=float, default=Config.banner_wait,
+    s.add_argument("--banner-wait", type=float, default=DEFAULTS.banner_wait,
                    help="seconds to wait for a banner")
-    s.add_argument("--host-timeout", type=float, default=Config.endpoint_budget,
+    s.add_argument("--host-timeout", type=float, default=DEFAULTS.endpoint_budget,
                    help="seconds for all probes of one endpoint")
-    s.add_argument("--version-intensity", type=int, default=Config.intensity, choices=range(10),
+    s.add_argument("--version-intensity", type=int, default=DEFAULTS.intensity, choices=range(10),
                    metavar="0-9", help="try probes up to this rarity (default 7)")
     s.add_argument("--no-version", action="store_true", help="port discovery only")
     s.add_argument("--no-tls", action="store_true", help="never try a TLS handshake")
@@ -142,7 +145,7 @@ def _ports(args: argparse.Namespace) -> list[tuple[str, int]]:
         if n < 1:
             raise UsageError(f"--top-ports must be at least 1, not {n}")
         ports = [("tcp", p) for p in top_ports(n, "tcp")]
-    udp = [p for t, p in ports if t != "tcp"]
+    udp = [port for t, port in ports if t != "tcp"]
     if udp:
         raise UsageError(f"UDP ports are not supported yet (asked for U:{udp[0]})")
     return ports
@@ -151,11 +154,14 @@ def _ports(args: argparse.Namespace) -> list[tuple[str, int]]:
 def _endpoint_stream(
     args: argparse.Namespace, specs: list[str], ports: list[tuple[str, int]]
 ) -> tuple[Iterator[Endpoint], int | None]:
-    exclude = [x for e in args.exclude for x in e.split(",") if x]
-    hosts = iter_hosts(specs, exclude)  # validates every spec now, expands lazily
-    counted = sum(1 for _ in itertools.islice(iter_hosts(specs, exclude), COUNT_CAP + 1))
-    total = counted * len(ports) if counted <= COUNT_CAP else None
-    stream: Iterator[Endpoint] = endpoints(hosts, ports)
+    exclude = [x for e in args.exclude for x in split_exclude(e)]
+    hosts = list(itertools.islice(iter_hosts(specs, exclude), COUNT_CAP + 1))
+    if len(hosts) <= COUNT_CAP:
+        total: int | None = len(hosts) * len(ports)
+        host_iter: Iterator[Host] = iter(hosts)
+    else:  # too many to count: expand lazily again, without a progress total
+        total, host_iter = None, iter_hosts(specs, exclude)
+    stream: Iterator[Endpoint] = endpoints(host_iter, ports)
     if args.shard:
         i, n = parse_shard(args.shard)
         stream = shard(stream, i, n)
@@ -165,7 +171,7 @@ def _endpoint_stream(
 
 def _open_output(path: str) -> IO[str]:
     try:
-        return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the caller
+        return open(path, "w", encoding="utf-8")
     except OSError as e:
         raise UsageError(f"cannot write output file '{path}': {e.strerror}") from e
 

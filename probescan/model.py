@@ -1,4 +1,4 @@
-"""The records that flow one way through probescan: Endpoint -> Transcript -> Match -> ServiceRecord.
+"""Records that flow one way through probescan: Endpoint -> Transcript -> Match -> ServiceRecord.
 
 All are frozen dataclasses; nothing here does I/O.
 """

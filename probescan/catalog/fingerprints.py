@@ -154,10 +154,7 @@ def load_fingerprint_file(path: Path) -> tuple[list[Fingerprint], list[Problem]]
 
 def load_fingerprints(paths: Iterable[Path] | None = None) -> FingerprintSet:
     """Load fingerprint files in name order; rules then sort by priority (stable)."""
-    if paths is None:
-        files = sorted(data_dir("fingerprints").glob("*.toml"))
-    else:
-        files = sorted(paths)
+    files = sorted(data_dir("fingerprints").glob("*.toml") if paths is None else paths)
     rules: list[Fingerprint] = []
     problems: list[Problem] = []
     seen: set[str] = set()

@@ -34,8 +34,9 @@ def render(template: str, groups: Sequence[str | None]) -> str:
         if m.group("snum"):
             return _group(groups, int(m.group("snum"))).replace(m.group("from"), m.group("to"))
         raw = _group(groups, int(m.group("inum"))).encode("latin-1", "replace")
-        order = "big" if m.group("endian") == ">" else "little"
-        return str(int.from_bytes(raw, order)) if raw else ""
+        if not raw:
+            return ""
+        return str(int.from_bytes(raw, "big" if m.group("endian") == ">" else "little"))
 
     return _TOKEN.sub(sub, template)
 

@@ -35,7 +35,7 @@ class Conn:
             transport.abort()
 
 
-class ConnectFailed(Exception):  # noqa: N818
+class ConnectFailed(Exception):
     def __init__(self, state: Literal["closed", "filtered", "error"], detail: str) -> None:
         super().__init__(detail)
         self.state = state

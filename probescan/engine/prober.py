@@ -18,13 +18,22 @@ import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from probescan.catalog import FingerprintSet, Probe, ProbeSet
 from probescan.config import Config
-from probescan.engine.conn import ConnectFailed, Conn, exchange, open_tcp, tls_context, tls_facts
+from probescan.engine.conn import Conn, ConnectFailed, exchange, open_tcp, tls_context, tls_facts
 from probescan.engine.limits import Limits
 from probescan.match import match_response
-from probescan.model import Endpoint, Evidence, Match, ServiceRecord, TlsInfo, Transcript
+from probescan.model import (
+    Endpoint,
+    Evidence,
+    Match,
+    Method,
+    ServiceRecord,
+    TlsInfo,
+    Transcript,
+)
 
 NULL_PROBE = "null"
 TLS_SERVICES = frozenset({"ssl", "tls"})
@@ -43,13 +52,13 @@ class _Found:
     match: Match
     probe: str
     data: bytes
-    tunnel: str | None
+    tunnel: Literal["tls"] | None
 
 
 class EndpointRun:
     """Shared state of the probes of one endpoint (one layer: plain or inside TLS)."""
 
-    def __init__(self, catalog: Catalog, tunnel: str | None) -> None:
+    def __init__(self, catalog: Catalog, tunnel: Literal["tls"] | None) -> None:
         self.catalog = catalog
         self.tunnel = tunnel
         self.best: _Found | None = None
@@ -107,9 +116,9 @@ class Prober:
         try:
             conn = await self._connect(ep)
         except ConnectFailed as e:
-            state = "closed" if e.state == "closed" else "filtered"
             return ServiceRecord(
-                ep, state, timings={"connect": time.monotonic() - t0},
+                ep, "closed" if e.state == "closed" else "filtered",
+                timings={"connect": time.monotonic() - t0},
                 error=None if e.state != "error" else e.detail,
             )
         t_connect = time.monotonic() - t0
@@ -291,7 +300,7 @@ class Prober:
         tunnel = "tls" if inner is not None else None
         if found is not None:
             m = found.match
-            method = "banner" if found.probe == NULL_PROBE else "probe"
+            method: Method = "banner" if found.probe == NULL_PROBE else "probe"
             return ServiceRecord(
                 ep, "open", service=m.service, product=m.product, version=m.version,
                 info=m.info, hostname=m.hostname, os=m.os, device=m.device, cpe=m.cpe,

@@ -33,8 +33,10 @@ def progress(console: Console) -> Progress:
 
 def results_table(records: Iterable[ServiceRecord]) -> Table:
     table = Table(title="probescan results", show_lines=False, header_style="bold")
-    for col in ("endpoint", "state", "service", "product", "version", "info", "tls", "method"):
+    table.add_column("endpoint", no_wrap=True)
+    for col in ("state", "service", "product", "version", "info", "tls", "method"):
         table.add_column(col, overflow="fold")
+
     def order(r: ServiceRecord) -> tuple[str, int]:
         return (r.endpoint.ip, r.endpoint.port)
 

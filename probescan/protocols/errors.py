@@ -1,7 +1,7 @@
 """The two ways a parser declines: more bytes are needed, or the bytes are not this protocol."""
 
 
-class NeedMore(Exception):  # noqa: N818 - a signal, not an error
+class NeedMore(Exception):
     """The bytes so far are a valid prefix; more are needed to decide."""
 
 
