@@ -23,6 +23,7 @@ from probescan.engine.scan import Sink, scan
 from probescan.model import Endpoint, ServiceRecord
 from probescan.output.console import progress, results_table
 from probescan.output.jsonl import JsonlSink, record_line
+from probescan.output.nmapxml import NmapXmlWriter
 from probescan.targets import (
     Host,
     TargetError,
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-ports", type=int, metavar="N",
                    help=f"the N most common ports (default {DEFAULT_TOP_PORTS})")
     s.add_argument("-o", "--output", metavar="FILE.jsonl", help="write JSON Lines records here")
+    s.add_argument("-oX", dest="xml_output", metavar="FILE.xml",
+                   help="write nmap XML (readable by ndiff, Metasploit, IVRE)")
     s.add_argument("--json", action="store_true", help="stream JSON Lines records to stdout")
     s.add_argument("--all-states", action="store_true",
                    help="also emit closed and filtered ports (default: open only)")
@@ -100,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "scan":
-            return cmd_scan(args)
+            return cmd_scan(args, argv)
         return cmd_fingerprints(args)
     except (UsageError, TargetError) as e:
         print(f"probescan: error: {e}", file=sys.stderr)
@@ -176,7 +179,7 @@ def _open_output(path: str) -> IO[str]:
         raise UsageError(f"cannot write output file '{path}': {e.strerror}") from e
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
+def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     config = _config(args)
     specs = list(args.targets)
     for f in args.input_list:
@@ -195,6 +198,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     catalog = Catalog(probes, fingerprints, port_names())
 
     out = _open_output(args.output) if args.output else None
+    xml_file = _open_output(args.xml_output) if args.xml_output else None
+    xml = (
+        NmapXmlWriter(xml_file, ["probescan", *(argv or sys.argv[1:])], time.time(),
+                      list_states=None if args.all_states else {"open"})
+        if xml_file else None
+    )
     err = Console(stderr=True)
     interactive = err.is_terminal and not args.no_progress
     records: list[ServiceRecord] = []
@@ -207,6 +216,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         nonlocal opened
         if record.state == "open":
             opened += 1
+        if xml is not None:
+            xml(record)
         if bar is not None and task_id is not None:
             bar.update(task_id, advance=1, open=opened)
         if record.state != "open" and not args.all_states:
@@ -226,6 +237,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         if out:
             out.close()
+        if xml is not None and xml_file is not None:
+            xml.close(time.time(), interrupted=interrupted)
+            xml_file.close()
     elapsed = time.monotonic() - started
     if not args.json and not args.no_progress:
         con = Console()
