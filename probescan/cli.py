@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ports: 22,80,8000-8100, '-' for all, T:/U: prefixes")
     s.add_argument("--top-ports", type=int, metavar="N",
                    help=f"the N most common ports (default {DEFAULT_TOP_PORTS})")
+    s.add_argument("-sU", dest="udp", action="store_true",
+                   help="UDP: unprefixed ports and --top-ports mean UDP ports")
+    s.add_argument("-sT", dest="tcp", action="store_true",
+                   help="TCP (the default); with -sU, --top-ports covers both")
     s.add_argument("-o", "--output", metavar="FILE.jsonl", help="write JSON Lines records here")
     s.add_argument("-oX", dest="xml_output", metavar="FILE.xml",
                    help="write nmap XML (readable by ndiff, Metasploit, IVRE)")
@@ -142,15 +146,14 @@ def _ports(args: argparse.Namespace) -> list[tuple[str, int]]:
     if args.ports and args.top_ports:
         raise UsageError("give -p or --top-ports, not both")
     if args.ports:
-        ports = parse_ports(args.ports)
+        ports = parse_ports(args.ports, default="udp" if args.udp else "tcp")
     else:
         n = args.top_ports if args.top_ports is not None else DEFAULT_TOP_PORTS
         if n < 1:
             raise UsageError(f"--top-ports must be at least 1, not {n}")
-        ports = [("tcp", p) for p in top_ports(n, "tcp")]
-    udp = [port for t, port in ports if t != "tcp"]
-    if udp:
-        raise UsageError(f"UDP ports are not supported yet (asked for U:{udp[0]})")
+        ports = [("tcp", p) for p in top_ports(n, "tcp")] if args.tcp or not args.udp else []
+        if args.udp:
+            ports += [("udp", p) for p in top_ports(n, "udp")]
     return ports
 
 
@@ -201,7 +204,7 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
     xml_file = _open_output(args.xml_output) if args.xml_output else None
     xml = (
         NmapXmlWriter(xml_file, ["probescan", *(argv or sys.argv[1:])], time.time(),
-                      list_states=None if args.all_states else {"open"})
+                      list_states=None if args.all_states else {"open", "open|filtered"})
         if xml_file else None
     )
     err = Console(stderr=True)
@@ -214,13 +217,13 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
 
     def on_record(record: ServiceRecord) -> None:
         nonlocal opened
-        if record.state == "open":
+        if record.state in ("open", "open|filtered"):
             opened += 1
         if xml is not None:
             xml(record)
         if bar is not None and task_id is not None:
             bar.update(task_id, advance=1, open=opened)
-        if record.state != "open" and not args.all_states:
+        if record.state not in ("open", "open|filtered") and not args.all_states:
             return
         records.append(record)
         if jsonl:
@@ -242,7 +245,7 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
             xml_file.close()
     elapsed = time.monotonic() - started
     if not args.json and not args.no_progress:
-        con = Console()
+        con = Console() if Console().is_terminal else Console(width=160)
         con.print(results_table(records))
         con.print(f"{len(records)} record(s), {opened} open port(s) in {elapsed:.2f} s"
                   + (" (interrupted)" if interrupted else ""))

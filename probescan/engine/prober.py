@@ -24,6 +24,7 @@ from probescan.catalog import FingerprintSet, Probe, ProbeSet
 from probescan.config import Config
 from probescan.engine.conn import Conn, ConnectFailed, exchange, open_tcp, tls_context, tls_facts
 from probescan.engine.limits import Limits
+from probescan.engine.udp import UdpProber
 from probescan.match import match_response
 from probescan.model import (
     Endpoint,
@@ -90,8 +91,11 @@ class Prober:
         self.limits = limits
         self._tls = tls_context()
         self._tcp_probes = [
-            p for p in catalog.probes.for_transport("tcp") if p.rarity <= max(1, config.intensity)
+            p for p in catalog.probes.for_transport("tcp")
+            if p.rarity <= max(1, config.intensity) and (config.tls or not p.tls)
         ]
+        self._udp = UdpProber(config, list(catalog.probes.probes), catalog.fingerprints, limits,
+                              catalog.port_names)
 
     # ---- discovery -------------------------------------------------------------------
     async def _connect(self, ep: Endpoint, tls: bool = False) -> Conn:
@@ -112,6 +116,8 @@ class Prober:
         raise last
 
     async def probe(self, ep: Endpoint) -> ServiceRecord:
+        if ep.transport == "udp":
+            return await self._udp.probe(ep)
         t0 = time.monotonic()
         try:
             conn = await self._connect(ep)

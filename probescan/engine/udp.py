@@ -1,0 +1,141 @@
+"""Probe one UDP endpoint with asyncio-dgram.
+
+States: a reply -> open; ICMP port unreachable (ECONNREFUSED on the connected socket) ->
+closed; silence from every probe -> open|filtered. Each probe uses its own connected socket,
+so replies can never be confused between probes. Wave one sends the probes that name the
+port and the rarity-1 probes; if all stay silent, the rest (up to the intensity) follow at
+once; the first hard match cancels the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Literal
+
+import asyncio_dgram
+
+from probescan.catalog import FingerprintSet, Probe
+from probescan.config import Config
+from probescan.engine.limits import Limits
+from probescan.match import match_response
+from probescan.model import Endpoint, Evidence, Match, Method, ServiceRecord, Transcript
+
+POLL = 0.05  # how often a silent socket is checked for a queued ICMP error
+MAX_DATAGRAM = 65535
+
+UdpOutcome = Literal["data", "refused", "timeout", "error"]
+
+
+async def send_probe(
+    ip: str, port: int, payload: bytes, wait: float, limits: Limits
+) -> tuple[bytes, UdpOutcome, float]:
+    """Send one datagram; return (reply, outcome, seconds)."""
+    start = time.monotonic()
+    async with limits.slot(ip):
+        try:
+            stream = await asyncio_dgram.connect((ip, port))
+        except OSError:
+            return b"", "error", time.monotonic() - start
+        try:
+            await stream.send(payload)
+            deadline = start + wait
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    async with asyncio.timeout(min(POLL, left)):
+                        data, _ = await stream.recv()
+                    return bytes(data[:MAX_DATAGRAM]), "data", time.monotonic() - start
+                except TimeoutError:
+                    _ = stream.exception  # raises a queued ICMP error, if any
+        except ConnectionRefusedError:
+            return b"", "refused", time.monotonic() - start
+        except (OSError, asyncio_dgram.TransportClosed):
+            return b"", "error", time.monotonic() - start
+        finally:
+            stream.close()
+    return b"", "timeout", time.monotonic() - start
+
+
+class UdpProber:
+    def __init__(self, config: Config, probes: list[Probe], rules: FingerprintSet,
+                 limits: Limits, port_names: dict[tuple[str, int], str]) -> None:
+        self.config = config
+        self.probes = [p for p in probes if p.transport == "udp"
+                       and p.rarity <= max(1, config.intensity)]
+        self.rules = rules
+        self.limits = limits
+        self.port_names = port_names
+
+    def waves(self, port: int) -> list[list[Probe]]:
+        first = [p for p in self.probes if port in p.ports or p.rarity <= 1]
+        rest = [p for p in self.probes if p not in first]
+        return [w for w in (first, rest) if w]
+
+    async def probe(self, ep: Endpoint) -> ServiceRecord:
+        t0 = time.monotonic()
+        transcripts: list[Transcript] = []
+        best: tuple[Match, Transcript] | None = None
+        refused = False
+        for wave in self.waves(ep.port):
+            tasks = {
+                asyncio.create_task(self._one(ep, p)): p for p in wave
+            }
+            try:
+                for fut in asyncio.as_completed(tasks):
+                    t = await fut
+                    transcripts.append(t)
+                    refused = refused or t.outcome == "refused"
+                    if not t.received:
+                        continue
+                    m = match_response(self.rules, t.probe, t.received)
+                    if m is not None and (best is None or (best[0].soft and not m.soft)):
+                        best = (m, t)
+                    if m is not None and not m.soft:
+                        break
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            if best is not None and not best[0].soft:
+                break
+            if refused and not any(t.received for t in transcripts):
+                break  # the port said it is closed: no need for a second wave
+        return self._record(ep, transcripts, best, refused, t0)
+
+    async def _one(self, ep: Endpoint, p: Probe) -> Transcript:
+        payload = p.render(ep.hostname or ep.ip)
+        wait = min(p.wait_ms / 1000, self.config.probe_wait)
+        data, outcome, secs = await send_probe(ep.ip, ep.port, payload, wait, self.limits)
+        return Transcript(p.name, payload, data[: self.config.max_read], outcome, secs)
+
+    def _record(self, ep: Endpoint, transcripts: list[Transcript],
+                best: tuple[Match, Transcript] | None, refused: bool,
+                t0: float) -> ServiceRecord:
+        timings = {"total": time.monotonic() - t0}
+        replied = [t for t in transcripts if t.received]
+        if best is not None:
+            m, t = best
+            method: Method = "probe"
+            return ServiceRecord(
+                ep, "open", service=m.service, product=m.product, version=m.version,
+                info=m.info, hostname=m.hostname, os=m.os, device=m.device, cpe=m.cpe,
+                method=method, confidence=5 if m.soft else 10,
+                evidence=(Evidence(t.probe, m.fingerprint_id, m.source, t.received[:2048]),),
+                timings=timings,
+            )
+        if replied:
+            return ServiceRecord(
+                ep, "open", service="unknown", timings=timings,
+                unmatched=tuple(Evidence(t.probe, None, None, t.received[:2048])
+                                for t in replied[:8]),
+            )
+        if refused:
+            return ServiceRecord(ep, "closed", timings=timings)
+        guess = self.port_names.get(("udp", ep.port))
+        return ServiceRecord(
+            ep, "open|filtered", service=guess, method="table" if guess else "none",
+            confidence=3 if guess else 0, timings=timings,
+        )
