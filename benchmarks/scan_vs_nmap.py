@@ -89,7 +89,7 @@ def run_probescan(
 ) -> tuple[float, dict[tuple[str, int], Found]]:
     jsonl = out / "probescan.jsonl"
     cmd = [sys.executable, "-m", "probescan", "scan", *hosts, "-p", ",".join(map(str, ports)),
-           "-o", str(jsonl), "--no-progress"]
+           "-o", str(jsonl), "--quiet"]
     t0 = time.monotonic()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     secs = time.monotonic() - t0

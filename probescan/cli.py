@@ -15,8 +15,9 @@ from typing import IO
 
 from rich.console import Console
 
-from probescan import __version__
-from probescan.catalog import load_fingerprints, load_probes
+from probescan import __version__, report_cli
+from probescan.catalog import ProbeSet, load_fingerprints, load_probes
+from probescan.catalog.nmap import find_nmap_db, load_nmap_db
 from probescan.config import Config
 from probescan.engine.prober import Catalog
 from probescan.engine.scan import Sink, scan
@@ -94,12 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-version", action="store_true", help="port discovery only")
     s.add_argument("--no-tls", action="store_true", help="never try a TLS handshake")
     s.add_argument("--shard", metavar="I/N", help="scan only shard I of N (1-based)")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar or table")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
+
+    s.add_argument("--nmap-db", metavar="PATH", type=Path,
+                   help="also use this nmap-service-probes file (default: the one of an "
+                   "installed nmap, if any)")
+    s.add_argument("--no-nmap-db", action="store_true",
+                   help="use only probescan's own probes and fingerprints")
 
     f = sub.add_parser("fingerprints", help="check or summarise probe and fingerprint files")
     f.add_argument("action", choices=["check", "stats"])
     f.add_argument("paths", nargs="*", type=Path,
                    help="fingerprint/probe files (default: the shipped ones)")
+    f.add_argument("--nmap-db", metavar="PATH", type=Path,
+                   help="also read this nmap-service-probes file")
+
+    r = sub.add_parser("report", help="write a self-contained HTML report of scan records")
+    report_cli.add_arguments(r)
     return p
 
 
@@ -108,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "scan":
             return cmd_scan(args, argv)
+        if args.command == "report":
+            return report_cli.run(args)
         return cmd_fingerprints(args)
     except (UsageError, TargetError) as e:
         print(f"probescan: error: {e}", file=sys.stderr)
@@ -192,13 +207,7 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
     ports = _ports(args)
     stream, total = _endpoint_stream(args, specs, ports)
 
-    probes, fingerprints = load_probes(), load_fingerprints()
-    problems = [*probes.problems, *fingerprints.problems]
-    if problems:
-        print(f"probescan: warning: {len(problems)} problem(s) in probe/fingerprint files, "
-              f"skipped (see 'probescan fingerprints check'); first: {problems[0]}",
-              file=sys.stderr)
-    catalog = Catalog(probes, fingerprints, port_names())
+    catalog = _catalog(args, config.intensity)
 
     out = _open_output(args.output) if args.output else None
     xml_file = _open_output(args.xml_output) if args.xml_output else None
@@ -208,7 +217,7 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
         if xml_file else None
     )
     err = Console(stderr=True)
-    interactive = err.is_terminal and not args.no_progress
+    interactive = err.is_terminal and not (args.no_progress or args.quiet or args.json)
     records: list[ServiceRecord] = []
     jsonl = JsonlSink(out) if out else None
     bar = progress(err) if interactive else None
@@ -244,12 +253,36 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
             xml.close(time.time(), interrupted=interrupted)
             xml_file.close()
     elapsed = time.monotonic() - started
-    if not args.json and not args.no_progress:
+    if not args.json and not args.quiet:
         con = Console() if Console().is_terminal else Console(width=160)
         con.print(results_table(records))
         con.print(f"{len(records)} record(s), {opened} open port(s) in {elapsed:.2f} s"
                   + (" (interrupted)" if interrupted else ""))
     return 130 if interrupted else 0
+
+
+def _catalog(args: argparse.Namespace, intensity: int) -> Catalog:
+    """Our probes and fingerprints, plus nmap's when asked for or installed (ours first)."""
+    probes, fingerprints = load_probes(), load_fingerprints()
+    problems = [*probes.problems, *fingerprints.problems]
+    if problems:
+        print(f"probescan: warning: {len(problems)} problem(s) in probe/fingerprint files, "
+              f"skipped (see 'probescan fingerprints check'); first: {problems[0]}",
+              file=sys.stderr)
+    db: Path | None = None if args.no_nmap_db else (args.nmap_db or find_nmap_db())
+    if db is not None:
+        if not db.is_file():
+            raise UsageError(f"cannot read nmap database '{db}': no such file")
+        try:
+            nprobes, nrules, stats = load_nmap_db(db, intensity=9)
+        except OSError as e:
+            raise UsageError(f"cannot read nmap database '{db}': {e.strerror}") from e
+        if stats.skipped_rules:
+            print(f"probescan: warning: {stats.skipped_rules} rule(s) of {db} cannot be used "
+                  "and were skipped", file=sys.stderr)
+        probes = ProbeSet(probes.probes + nprobes.probes, probes.problems)
+        fingerprints = fingerprints.merged(nrules)
+    return Catalog(probes, fingerprints, port_names())
 
 
 async def _run(stream: Iterator[Endpoint], config: Config, catalog: Catalog,
@@ -286,6 +319,15 @@ def cmd_fingerprints(args: argparse.Namespace) -> int:
     probes = load_probes(probe_paths) if probe_paths or not paths else load_probes([])
     fps = load_fingerprints(fp_paths) if fp_paths or not paths else load_fingerprints([])
     problems = [*probes.problems, *fps.problems]
+    if args.nmap_db is not None:
+        if not args.nmap_db.is_file():
+            raise UsageError(f"cannot read nmap database '{args.nmap_db}': no such file")
+        nprobes, nrules, stats = load_nmap_db(args.nmap_db, intensity=9,
+                                              compile_patterns=args.action == "check")
+        print(stats.summary())
+        probes = ProbeSet(probes.probes + nprobes.probes, probes.problems + nprobes.problems)
+        fps = fps.merged(nrules)
+        problems = [*problems, *nprobes.problems, *nrules.problems]
     if args.action == "check":
         for prob in problems:
             print(prob)
@@ -300,7 +342,8 @@ def cmd_fingerprints(args: argparse.Namespace) -> int:
     print(f"probes: {len(probes.probes)} "
           f"(tcp {len(probes.for_transport('tcp'))}, udp {len(probes.for_transport('udp'))})")
     print(f"fingerprints: {len(fps.rules)} ({sum(1 for r in fps.rules if r.soft)} soft)")
-    print(f"services: {len(services)}: {', '.join(services)}")
+    shown = ", ".join(services[:150]) + (", ..." if len(services) > 150 else "")
+    print(f"services: {len(services)}: {shown}")
     for src, n in sorted(by_source.items()):
         print(f"  {src}: {n}")
     if problems:

@@ -45,9 +45,10 @@ def match_response(
     if not data:
         return None
     text = data[:MATCH_WINDOW].decode("latin-1")
-    candidates = rules.for_probe(probe) if isinstance(rules, FingerprintSet) else [
-        r for r in rules if r.applies_to(probe)
-    ]
+    candidates = (
+        rules.for_probe(probe) if isinstance(rules, FingerprintSet)
+        else [r for r in rules if r.applies_to(probe)]
+    )
     soft: Match | None = None
     for rule in candidates:
         if soft is not None and rule.soft:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,20 +53,43 @@ class Fingerprint:
         return self.probes is None or probe in self.probes
 
 
-@dataclass(frozen=True, slots=True)
+# Probe names whose rules also apply to another probe's responses: nmap's NULL probe sends
+# nothing, exactly like ours, so its banner rules run on our `null` responses.
+PROBE_ALIASES = {"null": ("nmap:NULL",)}
+
+
+@dataclass(frozen=True)
 class FingerprintSet:
     rules: tuple[Fingerprint, ...]
     problems: tuple[Problem, ...] = ()
 
-    def for_probe(self, probe: str) -> list[Fingerprint]:
-        return [r for r in self.rules if r.applies_to(probe)]
+    @cached_property
+    def _index(self) -> dict[str, tuple[Fingerprint, ...]]:
+        names: set[str] = {n for r in self.rules if r.probes for n in r.probes}
+        names.update(PROBE_ALIASES)
+        index: dict[str, tuple[Fingerprint, ...]] = {}
+        for name in names:
+            wanted = {name, *PROBE_ALIASES.get(name, ())}
+            index[name] = tuple(
+                r for r in self.rules if r.probes is None or not r.probes.isdisjoint(wanted)
+            )
+        return index
+
+    @cached_property
+    def _generic(self) -> tuple[Fingerprint, ...]:
+        return tuple(r for r in self.rules if r.probes is None)
+
+    def for_probe(self, probe: str) -> tuple[Fingerprint, ...]:
+        """Rules for one probe's responses, in matching order (indexed once)."""
+        return self._index.get(probe, self._generic)
 
     def services_for_probe(self, probe: str) -> set[str]:
         """Services that rules written for this probe (not generic ones) can name."""
-        return {r.service for r in self.rules if r.probes is not None and probe in r.probes}
+        return {r.service for r in self.for_probe(probe) if r.probes is not None}
 
     def merged(self, other: FingerprintSet) -> FingerprintSet:
-        return FingerprintSet(self.rules + other.rules, self.problems + other.problems)
+        rules = sorted(self.rules + other.rules, key=lambda r: r.priority)
+        return FingerprintSet(tuple(rules), self.problems + other.problems)
 
 
 def compile_pattern(pattern: str, flags: str = "") -> Any:

@@ -37,6 +37,7 @@ from probescan.model import (
 )
 
 NULL_PROBE = "null"
+ALIASED_PROBES = frozenset({"nmap:NULL"})
 TLS_SERVICES = frozenset({"ssl", "tls"})
 RAW_KEEP = 2048  # bytes of each unmatched response kept in the record
 
@@ -90,9 +91,11 @@ class Prober:
         self.catalog = catalog
         self.limits = limits
         self._tls = tls_context()
+        # Every probe is kept: one that names the port runs in wave one whatever its rarity
+        # (as nmap does); the later waves stop at the intensity. nmap's NULL probe is our null.
         self._tcp_probes = [
             p for p in catalog.probes.for_transport("tcp")
-            if p.rarity <= max(1, config.intensity) and (config.tls or not p.tls)
+            if p.name not in ALIASED_PROBES and (config.tls or not p.tls)
         ]
         self._udp = UdpProber(config, list(catalog.probes.probes), catalog.fingerprints, limits,
                               catalog.port_names)
@@ -163,7 +166,7 @@ class Prober:
             if p.name == NULL_PROBE or (p.tls and in_tls):
                 continue
             hinted = ep.port in (p.tls_ports if in_tls else p.ports) or ep.port in p.ports
-            if hinted or p.rarity <= 1:
+            if hinted or (p.rarity <= 1 and not p.source.startswith("nmap:")):
                 first.append(p)
         return first
 
@@ -199,8 +202,8 @@ class Prober:
             await self._drain(run, tasks, tls_found)
             remaining = sorted(
                 (p for p in self._tcp_probes if p.name not in tried
-                 and not (p.tls and not tls_first)),
-                key=lambda p: p.rarity,
+                 and p.rarity <= self.config.intensity and not (p.tls and not tls_first)),
+                key=lambda p: (p.source.startswith("nmap:"), p.rarity),  # ours first
             )
             for p in remaining:
                 if run.hard.is_set() or tls_found:

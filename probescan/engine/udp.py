@@ -61,15 +61,17 @@ class UdpProber:
     def __init__(self, config: Config, probes: list[Probe], rules: FingerprintSet,
                  limits: Limits, port_names: dict[tuple[str, int], str]) -> None:
         self.config = config
-        self.probes = [p for p in probes if p.transport == "udp"
-                       and p.rarity <= max(1, config.intensity)]
+        self.probes = [p for p in probes if p.transport == "udp"]
         self.rules = rules
         self.limits = limits
         self.port_names = port_names
 
     def waves(self, port: int) -> list[list[Probe]]:
         first = [p for p in self.probes if port in p.ports or p.rarity <= 1]
-        rest = [p for p in self.probes if p not in first]
+        rest = sorted(
+            (p for p in self.probes if p not in first and p.rarity <= self.config.intensity),
+            key=lambda p: (p.source.startswith("nmap:"), p.rarity),
+        )
         return [w for w in (first, rest) if w]
 
     async def probe(self, ep: Endpoint) -> ServiceRecord:
