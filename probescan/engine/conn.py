@@ -36,6 +36,25 @@ class Conn:
             transport.abort()
 
 
+class SocketRegistry:
+    """Local ports of the prober's own sockets, remembered for `keep` seconds, so a watcher
+    on the same machine can tell its own probe traffic from the traffic it watches."""
+
+    def __init__(self, keep: float = 120.0) -> None:
+        self.keep = keep
+        self._ports: dict[tuple[str, int], float] = {}
+
+    def add(self, transport: str, port: int) -> None:
+        now = time.monotonic()
+        self._ports[(transport, port)] = now
+        if len(self._ports) > 50_000:
+            self._ports = {k: t for k, t in self._ports.items() if now - t < self.keep}
+
+    def __contains__(self, key: object) -> bool:
+        t = self._ports.get(key)  # type: ignore[call-overload]
+        return t is not None and time.monotonic() - t < self.keep
+
+
 class ConnectFailed(Exception):
     def __init__(self, state: Literal["closed", "filtered", "error"], detail: str) -> None:
         super().__init__(detail)
@@ -63,6 +82,7 @@ async def open_tcp(
     timeout: float,
     tls: ssl.SSLContext | None = None,
     server_name: str | None = None,
+    registry: SocketRegistry | None = None,
 ) -> Conn:
     """Connect; raise ConnectFailed with the port state when it fails.
 
@@ -73,6 +93,9 @@ async def open_tcp(
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
     try:
+        if registry is not None:  # bind first, so the port is known before the SYN leaves
+            sock.bind(("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
+            registry.add("tcp", sock.getsockname()[1])
         async with asyncio.timeout(timeout):
             await loop.sock_connect(sock, (ip, port))
         async with asyncio.timeout(timeout):

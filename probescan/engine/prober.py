@@ -22,7 +22,15 @@ from typing import Literal
 
 from probescan.catalog import FingerprintSet, Probe, ProbeSet
 from probescan.config import Config
-from probescan.engine.conn import Conn, ConnectFailed, exchange, open_tcp, tls_context, tls_facts
+from probescan.engine.conn import (
+    Conn,
+    ConnectFailed,
+    SocketRegistry,
+    exchange,
+    open_tcp,
+    tls_context,
+    tls_facts,
+)
 from probescan.engine.limits import Limits
 from probescan.engine.udp import UdpProber
 from probescan.match import match_response
@@ -86,8 +94,15 @@ class EndpointRun:
 
 
 class Prober:
-    def __init__(self, config: Config, catalog: Catalog, limits: Limits) -> None:
+    def __init__(
+        self,
+        config: Config,
+        catalog: Catalog,
+        limits: Limits,
+        registry: SocketRegistry | None = None,
+    ) -> None:
         self.config = config
+        self.registry = registry
         self.catalog = catalog
         self.limits = limits
         self._tls = tls_context()
@@ -98,7 +113,7 @@ class Prober:
             if p.name not in ALIASED_PROBES and (config.tls or not p.tls)
         ]
         self._udp = UdpProber(config, list(catalog.probes.probes), catalog.fingerprints, limits,
-                              catalog.port_names)
+                              catalog.port_names, registry)
 
     # ---- discovery -------------------------------------------------------------------
     async def _connect(self, ep: Endpoint, tls: bool = False) -> Conn:
@@ -109,7 +124,7 @@ class Prober:
                 try:
                     return await open_tcp(
                         ep.ip, ep.port, self.config.connect_timeout,
-                        self._tls if tls else None, ep.hostname,
+                        self._tls if tls else None, ep.hostname, self.registry,
                     )
                 except ConnectFailed as e:
                     last = e

@@ -18,6 +18,7 @@ import asyncio_dgram
 
 from probescan.catalog import FingerprintSet, Probe
 from probescan.config import Config
+from probescan.engine.conn import SocketRegistry
 from probescan.engine.limits import Limits
 from probescan.match import match_response
 from probescan.model import Endpoint, Evidence, Match, Method, ServiceRecord, Transcript
@@ -29,7 +30,8 @@ UdpOutcome = Literal["data", "refused", "timeout", "error"]
 
 
 async def send_probe(
-    ip: str, port: int, payload: bytes, wait: float, limits: Limits
+    ip: str, port: int, payload: bytes, wait: float, limits: Limits,
+    registry: SocketRegistry | None = None,
 ) -> tuple[bytes, UdpOutcome, float]:
     """Send one datagram; return (reply, outcome, seconds)."""
     start = time.monotonic()
@@ -39,6 +41,8 @@ async def send_probe(
         except OSError:
             return b"", "error", time.monotonic() - start
         try:
+            if registry is not None:
+                registry.add("udp", stream.sockname[1])
             await stream.send(payload)
             deadline = start + wait
             while (left := deadline - time.monotonic()) > 0:
@@ -59,7 +63,9 @@ async def send_probe(
 
 class UdpProber:
     def __init__(self, config: Config, probes: list[Probe], rules: FingerprintSet,
-                 limits: Limits, port_names: dict[tuple[str, int], str]) -> None:
+                 limits: Limits, port_names: dict[tuple[str, int], str],
+                 registry: SocketRegistry | None = None) -> None:
+        self.registry = registry
         self.config = config
         self.probes = [p for p in probes if p.transport == "udp"]
         self.rules = rules
@@ -110,7 +116,8 @@ class UdpProber:
     async def _one(self, ep: Endpoint, p: Probe) -> Transcript:
         payload = p.render(ep.hostname or ep.ip)
         wait = min(p.wait_ms / 1000, self.config.probe_wait)
-        data, outcome, secs = await send_probe(ep.ip, ep.port, payload, wait, self.limits)
+        data, outcome, secs = await send_probe(ep.ip, ep.port, payload, wait, self.limits,
+                                               self.registry)
         return Transcript(p.name, payload, data[: self.config.max_read], outcome, secs)
 
     def _record(self, ep: Endpoint, transcripts: list[Transcript],
