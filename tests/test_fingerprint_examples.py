@@ -1,4 +1,4 @@
-"""Every example of every shipped fingerprint matches its own rule, first, with the stated fields."""
+"""Every example of every shipped fingerprint is claimed first by its own rule, with its fields."""
 
 from __future__ import annotations
 

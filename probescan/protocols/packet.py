@@ -1,0 +1,154 @@
+"""Link, network and transport headers from captured frames: bytes -> Packet (pure).
+
+Handles Ethernet (with any number of 802.1Q/802.1ad VLAN tags), Linux cooked capture v1 and
+v2, BSD loopback (DLT_NULL / DLT_LOOP) and raw IP; IPv4 (options, fragments: only the first
+fragment carries ports) and IPv6 (skipping hop-by-hop, routing, destination-options and
+fragment headers); TCP and UDP. Anything else -> ParseError. A frame cut short by the capture
+(snaplen) still yields what its headers allow; the payload is whatever bytes are present.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+from probescan.protocols.errors import ParseError
+
+# pcap link types (LINKTYPE_*)
+LINK_NULL = 0
+LINK_ETHERNET = 1
+LINK_RAW = 101
+LINK_LOOP = 108
+LINK_LINUX_SLL = 113
+LINK_IPV4 = 228
+LINK_IPV6 = 229
+LINK_LINUX_SLL2 = 276
+
+ETH_IPV4 = 0x0800
+ETH_IPV6 = 0x86DD
+ETH_VLAN = frozenset({0x8100, 0x88A8, 0x9100})
+
+TCP = 6
+UDP = 17
+
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+_IPV6_EXT = frozenset({0, 43, 60})  # hop-by-hop, routing, destination options
+_IPV6_FRAG = 44
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    ts: float
+    src: str
+    dst: str
+    proto: int  # 6 TCP, 17 UDP
+    sport: int
+    dport: int
+    flags: int  # TCP flags (0 for UDP)
+    seq: int  # TCP sequence number (0 for UDP)
+    payload: bytes
+    vlan: int | None = None
+
+
+def _ip_payload(data: bytes, link: int) -> tuple[int, bytes, int | None]:
+    """(ethertype, network-layer bytes, vlan id) from a frame of the given link type."""
+    if link == LINK_ETHERNET:
+        if len(data) < 14:
+            raise ParseError("short Ethernet header")
+        etype = struct.unpack_from("!H", data, 12)[0]
+        off, vlan = 14, None
+        while etype in ETH_VLAN:
+            if len(data) < off + 4:
+                raise ParseError("short VLAN tag")
+            tci, etype = struct.unpack_from("!HH", data, off)
+            vlan = tci & 0x0FFF if vlan is None else vlan
+            off += 4
+        return etype, data[off:], vlan
+    if link in (LINK_NULL, LINK_LOOP):
+        if len(data) < 4:
+            raise ParseError("short loopback header")
+        fam_le = struct.unpack_from("<I", data)[0]
+        fam_be = struct.unpack_from(">I", data)[0]
+        fam = fam_le if fam_le < 256 else fam_be
+        if fam == 2:
+            return ETH_IPV4, data[4:], None
+        if fam in (10, 24, 28, 30):  # AF_INET6 on Linux, BSDs, macOS
+            return ETH_IPV6, data[4:], None
+        raise ParseError(f"loopback family {fam}")
+    if link == LINK_LINUX_SLL:
+        if len(data) < 16:
+            raise ParseError("short SLL header")
+        return struct.unpack_from("!H", data, 14)[0], data[16:], None
+    if link == LINK_LINUX_SLL2:
+        if len(data) < 20:
+            raise ParseError("short SLL2 header")
+        return struct.unpack_from("!H", data, 0)[0], data[20:], None
+    if link in (LINK_RAW, LINK_IPV4, LINK_IPV6):
+        if not data:
+            raise ParseError("empty raw IP frame")
+        version = data[0] >> 4
+        return (ETH_IPV4 if version == 4 else ETH_IPV6), data, None
+    raise ParseError(f"unsupported link type {link}")
+
+
+def _transport(proto: int, seg: bytes) -> tuple[int, int, int, int, bytes]:
+    if proto == TCP:
+        if len(seg) < 20:
+            raise ParseError("short TCP header")
+        sport, dport, seq, _ack, off_flags = struct.unpack_from("!HHIIH", seg)
+        hlen = (off_flags >> 12) * 4
+        if hlen < 20:
+            raise ParseError("bad TCP header length")
+        return sport, dport, off_flags & 0x3F, seq, seg[hlen:]
+    if proto == UDP:
+        if len(seg) < 8:
+            raise ParseError("short UDP header")
+        sport, dport, length = struct.unpack_from("!HHH", seg)
+        end = length if 8 <= length <= len(seg) else len(seg)
+        return sport, dport, 0, 0, seg[8:end]
+    raise ParseError(f"IP protocol {proto} is not TCP or UDP")
+
+
+def parse_frame(data: bytes, link: int, ts: float = 0.0) -> Packet:
+    etype, ip, vlan = _ip_payload(data, link)
+    if etype == ETH_IPV4:
+        if len(ip) < 20 or ip[0] >> 4 != 4:
+            raise ParseError("short or bad IPv4 header")
+        ihl = (ip[0] & 0x0F) * 4
+        total = struct.unpack_from("!H", ip, 2)[0]
+        frag = struct.unpack_from("!H", ip, 6)[0] & 0x1FFF
+        if ihl < 20 or len(ip) < ihl:
+            raise ParseError("bad IPv4 header length")
+        if frag:
+            raise ParseError("non-first IPv4 fragment")
+        proto = ip[9]
+        src = socket.inet_ntop(socket.AF_INET, ip[12:16])
+        dst = socket.inet_ntop(socket.AF_INET, ip[16:20])
+        seg = ip[ihl:total] if ihl <= total <= len(ip) else ip[ihl:]
+    elif etype == ETH_IPV6:
+        if len(ip) < 40 or ip[0] >> 4 != 6:
+            raise ParseError("short or bad IPv6 header")
+        plen = struct.unpack_from("!H", ip, 4)[0]
+        proto = ip[6]
+        src = socket.inet_ntop(socket.AF_INET6, ip[8:24])
+        dst = socket.inet_ntop(socket.AF_INET6, ip[24:40])
+        seg = ip[40:40 + plen] if plen and 40 + plen <= len(ip) else ip[40:]
+        for _ in range(8):
+            if proto in _IPV6_EXT:
+                if len(seg) < 8:
+                    raise ParseError("short IPv6 extension header")
+                proto, seg = seg[0], seg[(seg[1] + 1) * 8:]
+            elif proto == _IPV6_FRAG:
+                if len(seg) < 8:
+                    raise ParseError("short IPv6 fragment header")
+                if struct.unpack_from("!H", seg, 2)[0] & 0xFFF8:
+                    raise ParseError("non-first IPv6 fragment")
+                proto, seg = seg[0], seg[8:]
+            else:
+                break
+    else:
+        raise ParseError(f"ethertype 0x{etype:04x} is not IP")
+    sport, dport, flags, seq, payload = _transport(proto, seg)
+    return Packet(ts, src, dst, proto, sport, dport, flags, seq, bytes(payload), vlan)

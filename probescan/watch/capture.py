@@ -1,0 +1,102 @@
+"""Packet sources: a pcap/pcapng file or a live interface (scapy, imported lazily here only).
+
+Both yield (timestamp, link type, frame bytes); decoding is probescan.protocols.packet's job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+Frame = tuple[float, int, bytes]
+
+
+class CaptureError(Exception):
+    """One line for the user: a file that cannot be read, a missing privilege, a bad filter."""
+
+
+def _ts(meta: Any) -> float:
+    if hasattr(meta, "sec"):
+        return float(meta.sec) + float(meta.usec) / 1_000_000
+    raw = (int(meta.tshigh) << 32) | int(meta.tslow)
+    return raw / float(meta.tsresol or 1_000_000)
+
+
+def read_file(path: Path) -> Iterator[Frame]:
+    """Frames of a pcap or pcapng file, in file order."""
+    from scapy.error import Scapy_Exception
+    from scapy.utils import RawPcapReader
+
+    if not path.is_file():
+        raise CaptureError(f"cannot read capture '{path}': no such file")
+    try:
+        reader = RawPcapReader(str(path))
+    except (Scapy_Exception, OSError, EOFError, ValueError) as e:
+        raise CaptureError(f"cannot read capture '{path}': {e}") from e
+    link = getattr(reader, "linktype", None)
+    items = iter(reader)
+    try:
+        while True:
+            try:
+                data, meta = next(items)
+            except StopIteration:
+                return
+            except (Scapy_Exception, ValueError, OSError, EOFError) as e:
+                raise CaptureError(f"capture '{path}' is damaged: {e}") from e
+            lt = getattr(meta, "linktype", None)
+            if lt is None:
+                lt = 1 if link is None else link
+            yield _ts(meta), int(lt), bytes(data)
+    finally:
+        reader.close()
+
+
+def live(iface: str, bpf: str) -> Iterator[Frame]:
+    """Frames from a live interface with a kernel BPF filter. Needs CAP_NET_RAW."""
+    import time
+
+    from scapy.config import conf
+    from scapy.error import Scapy_Exception
+
+    if os.geteuid() != 0 and not _has_cap_net_raw():
+        raise CaptureError(
+            f"cannot capture on '{iface}': needs root or the CAP_NET_RAW capability "
+            "(e.g. sudo setcap cap_net_raw+ep $(readlink -f $(which python3)))"
+        )
+    try:
+        sock = conf.L2listen(iface=iface, filter=bpf or None)
+    except PermissionError as e:
+        raise CaptureError(f"cannot capture on '{iface}': permission denied (CAP_NET_RAW)") from e
+    except (OSError, Scapy_Exception) as e:
+        raise CaptureError(f"cannot capture on '{iface}': {e}") from e
+    link = _linktype(sock)
+    try:
+        while True:
+            try:
+                _cls, data, ts = sock.recv_raw(65535)
+            except (OSError, Scapy_Exception) as e:
+                raise CaptureError(f"capture on '{iface}' failed: {e}") from e
+            if data is None:
+                continue
+            yield (ts if ts else time.time()), link, bytes(data)
+    finally:
+        sock.close()
+
+
+def _linktype(sock: Any) -> int:
+    lt = getattr(sock, "LL", None)
+    name = getattr(lt, "__name__", "")
+    return {"Ether": 1, "CookedLinux": 113, "CookedLinuxV2": 276, "Loopback": 0}.get(name, 1)
+
+
+def _has_cap_net_raw() -> bool:
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) & (1 << 13))
+    return False

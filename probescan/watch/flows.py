@@ -1,0 +1,179 @@
+"""The flow table: packets -> flows with client/server roles and the first payload bytes.
+
+* TCP roles come from the handshake (SYN from the client, SYN-ACK from the server). A flow
+  first seen mid-stream gets roles from the ports (a well-known or lower port is the server)
+  and is marked `midstream`; passive evidence may correct the roles later.
+* UDP flows start with their first datagram (its sender is the client), unless the ports say
+  otherwise (a reply from port 53 to an ephemeral port).
+* The first `keep` payload bytes of each direction are kept in sequence order
+  (retransmissions and overlaps are trimmed by TCP sequence numbers).
+* Flows expire after an idle time; at most `max_flows` are held, the least recently seen is
+  evicted first, so memory stays flat on a long run. Finished flows are handed out by
+  `expire()` / `drain()`; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from probescan.model import Transport
+from probescan.protocols.packet import ACK, FIN, RST, SYN, TCP, Packet
+
+Key = tuple[int, str, int, str, int]  # proto, ip, port, ip, port (the lower side first)
+
+EPHEMERAL = 32768
+
+
+def flow_key(p: Packet) -> Key:
+    a, b = (p.src, p.sport), (p.dst, p.dport)
+    lo, hi = (a, b) if a <= b else (b, a)
+    return (p.proto, lo[0], lo[1], hi[0], hi[1])
+
+
+@dataclass(slots=True)
+class Direction:
+    packets: int = 0
+    bytes: int = 0
+    data: bytearray = field(default_factory=bytearray)
+    next_seq: int | None = None
+    fin: bool = False
+
+
+@dataclass(slots=True)
+class Flow:
+    key: Key
+    proto: int
+    client: tuple[str, int]
+    server: tuple[str, int]
+    first_seen: float
+    last_seen: float
+    roles: str  # "handshake", "first-packet", "ports", "evidence"
+    midstream: bool
+    vlan: int | None = None
+    c2s: Direction = field(default_factory=Direction)
+    s2c: Direction = field(default_factory=Direction)
+    reset: bool = False
+    id: int = 0
+
+    @property
+    def transport(self) -> Transport:
+        return "tcp" if self.proto == TCP else "udp"
+
+    @property
+    def closed(self) -> bool:
+        return self.reset or (self.c2s.fin and self.s2c.fin)
+
+    def swap_roles(self, why: str) -> None:
+        self.client, self.server = self.server, self.client
+        self.c2s, self.s2c = self.s2c, self.c2s
+        self.roles = why
+
+
+def _server_side_by_ports(p: Packet, well_known: frozenset[int]) -> bool:
+    """True when the packet's destination looks like the server (for a flow seen mid-way)."""
+    s_known, d_known = p.sport in well_known, p.dport in well_known
+    if s_known != d_known:
+        return d_known
+    if (p.sport >= EPHEMERAL) != (p.dport >= EPHEMERAL):
+        return p.sport >= EPHEMERAL
+    return p.dport <= p.sport
+
+
+class FlowTable:
+    def __init__(
+        self,
+        keep: int = 4096,
+        max_flows: int = 100_000,
+        tcp_idle: float = 300.0,
+        udp_idle: float = 60.0,
+        well_known: frozenset[int] = frozenset(),
+    ) -> None:
+        self.keep = keep
+        self.max_flows = max_flows
+        self.tcp_idle = tcp_idle
+        self.udp_idle = udp_idle
+        self.well_known = well_known
+        self.flows: OrderedDict[Key, Flow] = OrderedDict()
+        self.evicted: list[Flow] = []
+        self.next_id = 1
+        self.packets = 0
+
+    def _new(self, key: Key, p: Packet) -> Flow:
+        if p.proto == TCP and p.flags & SYN:
+            client_is_src = not (p.flags & ACK)  # SYN from the client; SYN-ACK from the server
+            roles, midstream = "handshake", False
+        elif p.proto == TCP:
+            client_is_src = _server_side_by_ports(p, self.well_known)
+            roles, midstream = "ports", True
+        else:  # UDP: the first sender is the client, unless it answers from a known port
+            client_is_src = not (p.sport in self.well_known and p.dport not in self.well_known)
+            roles, midstream = "first-packet", False
+        src, dst = (p.src, p.sport), (p.dst, p.dport)
+        client, server = (src, dst) if client_is_src else (dst, src)
+        flow = Flow(key, p.proto, client, server, p.ts, p.ts, roles, midstream, p.vlan,
+                    id=self.next_id)
+        self.next_id += 1
+        if len(self.flows) >= self.max_flows:
+            _, old = self.flows.popitem(last=False)
+            self.evicted.append(old)
+        self.flows[key] = flow
+        return flow
+
+    def add(self, p: Packet) -> tuple[Flow, bool]:
+        """Account one packet; returns (its flow, whether the flow is new)."""
+        self.packets += 1
+        key = flow_key(p)
+        flow = self.flows.get(key)
+        new = flow is None
+        if flow is None:
+            flow = self._new(key, p)
+        else:
+            self.flows.move_to_end(key)
+        flow.last_seen = p.ts
+        forward = (p.src, p.sport) == flow.client
+        d = flow.c2s if forward else flow.s2c
+        d.packets += 1
+        d.bytes += len(p.payload)
+        if p.proto == TCP:
+            if p.flags & SYN:
+                d.next_seq = (p.seq + 1) & 0xFFFFFFFF
+            if p.flags & RST:
+                flow.reset = True
+            if p.flags & FIN:
+                d.fin = True
+        if p.payload and len(d.data) < self.keep:
+            self._append(d, p)
+        return flow, new
+
+    def _append(self, d: Direction, p: Packet) -> None:
+        payload = p.payload
+        if p.proto == TCP:
+            if d.next_seq is None:
+                d.next_seq = p.seq
+            behind = (d.next_seq - p.seq) & 0xFFFFFFFF
+            if 0 < behind < 0x80000000:  # retransmission or overlap: keep only new bytes
+                if behind >= len(payload):
+                    return
+                payload = payload[behind:]
+            d.next_seq = (p.seq + len(p.payload)) & 0xFFFFFFFF
+        d.data += payload[: self.keep - len(d.data)]
+
+    def expire(self, now: float) -> Iterator[Flow]:
+        """Hand out flows that closed, went idle, or were evicted."""
+        yield from self.evicted
+        self.evicted.clear()
+        done = [
+            k for k, f in self.flows.items()
+            if f.closed or now - f.last_seen > (self.tcp_idle if f.proto == TCP else self.udp_idle)
+        ]
+        for k in done:
+            yield self.flows.pop(k)
+
+    def drain(self) -> Iterator[Flow]:
+        """Hand out every flow (end of capture)."""
+        yield from self.evicted
+        self.evicted.clear()
+        while self.flows:
+            yield self.flows.popitem(last=False)[1]

@@ -1,0 +1,79 @@
+"""The flow table: roles, mid-stream flows, ordered payload, expiry and the bound on flows."""
+
+from __future__ import annotations
+
+from probescan.protocols.packet import ACK, FIN, PSH, SYN, Packet
+from probescan.watch.flows import FlowTable
+
+C, S = ("10.0.0.1", 40000), ("10.0.0.2", 22)
+
+
+def tcp(src: tuple[str, int], dst: tuple[str, int], flags: int, seq: int = 0,
+        payload: bytes = b"", ts: float = 0.0) -> Packet:
+    return Packet(ts, src[0], dst[0], 6, src[1], dst[1], flags, seq, payload)
+
+
+def udp(src: tuple[str, int], dst: tuple[str, int], payload: bytes, ts: float = 0.0) -> Packet:
+    return Packet(ts, src[0], dst[0], 17, src[1], dst[1], 0, 0, payload)
+
+
+def test_handshake_gives_roles_even_when_the_syn_ack_is_seen_first() -> None:
+    t = FlowTable()
+    flow, new = t.add(tcp(S, C, SYN | ACK, seq=500))
+    assert new and flow.client == C and flow.server == S and flow.roles == "handshake"
+    flow2, new2 = t.add(tcp(C, S, ACK, seq=101))
+    assert flow2 is flow and not new2
+
+
+def test_payload_is_kept_in_order_and_retransmissions_are_trimmed() -> None:
+    t = FlowTable()
+    t.add(tcp(C, S, SYN, seq=99))
+    t.add(tcp(S, C, SYN | ACK, seq=499))
+    t.add(tcp(S, C, PSH | ACK, seq=500, payload=b"SSH-2.0-"))
+    t.add(tcp(S, C, PSH | ACK, seq=500, payload=b"SSH-2.0-"))  # retransmitted
+    t.add(tcp(S, C, PSH | ACK, seq=504, payload=b"2.0-Open"))  # overlaps by four
+    flow, _ = t.add(tcp(C, S, PSH | ACK, seq=100, payload=b"hello"))
+    assert bytes(flow.s2c.data) == b"SSH-2.0-Open"
+    assert bytes(flow.c2s.data) == b"hello"
+    assert flow.s2c.packets == 4
+
+
+def test_midstream_flow_takes_the_well_known_port_as_server() -> None:
+    t = FlowTable(well_known=frozenset({22}))
+    flow, _ = t.add(tcp(S, C, ACK, seq=1, payload=b"x"))
+    assert flow.midstream and flow.server == S and flow.roles == "ports"
+
+
+def test_udp_first_sender_is_client_unless_it_answers_from_a_known_port() -> None:
+    t = FlowTable(well_known=frozenset({53}))
+    f1, _ = t.add(udp(("10.0.0.1", 5000), ("10.0.0.2", 53), b"q"))
+    assert f1.client == ("10.0.0.1", 5000)
+    f2, _ = t.add(udp(("10.0.0.2", 53), ("10.0.0.3", 6000), b"r"))
+    assert f2.server == ("10.0.0.2", 53)
+
+
+def test_kept_bytes_are_bounded() -> None:
+    t = FlowTable(keep=16)
+    t.add(tcp(C, S, SYN, seq=0))
+    for i in range(10):
+        flow, _ = t.add(tcp(C, S, ACK, seq=1 + i * 10, payload=b"0123456789"))
+    assert len(flow.c2s.data) == 16 and flow.c2s.bytes == 100
+
+
+def test_table_never_holds_more_than_max_flows_and_hands_evicted_ones_out() -> None:
+    t = FlowTable(max_flows=10)
+    for port in range(1000, 1100):
+        t.add(tcp(("10.0.0.1", port), S, SYN))
+    assert len(t.flows) == 10
+    out = list(t.expire(now=0.0))
+    assert len(out) == 90 and out[0].client == ("10.0.0.1", 1000)
+
+
+def test_closed_and_idle_flows_expire() -> None:
+    t = FlowTable(udp_idle=5)
+    t.add(tcp(C, S, SYN))
+    t.add(tcp(C, S, FIN | ACK, seq=1))
+    t.add(tcp(S, C, FIN | ACK, seq=1))
+    t.add(udp(("10.0.0.1", 5000), ("10.0.0.2", 53), b"q", ts=0.0))
+    ended = list(t.expire(now=10.0))
+    assert {f.transport for f in ended} == {"tcp", "udp"} and not t.flows

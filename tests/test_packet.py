@@ -1,0 +1,87 @@
+"""Frame decoding: link types, VLAN tags, IPv6 extension headers, truncation and garbage."""
+
+from __future__ import annotations
+
+import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
+from scapy.layers.l2 import CookedLinux, Dot1Q, Ether, Loopback
+from scapy.packet import Raw
+
+from probescan.protocols.errors import ParseError
+from probescan.protocols.packet import (
+    LINK_ETHERNET,
+    LINK_LINUX_SLL,
+    LINK_NULL,
+    LINK_RAW,
+    Packet,
+    parse_frame,
+)
+
+PAYLOAD = b"SSH-2.0-OpenSSH_9.2p1\r\n"
+TCP4 = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") /
+             TCP(sport=22, dport=40000, flags="PA", seq=1000) / Raw(PAYLOAD))
+
+
+def test_ethernet_ipv4_tcp_yields_addresses_ports_flags_and_payload() -> None:
+    p = parse_frame(TCP4, LINK_ETHERNET, 1.5)
+    assert (p.src, p.dst, p.proto, p.sport, p.dport) == ("10.0.0.1", "10.0.0.2", 6, 22, 40000)
+    assert p.flags == 0x18 and p.seq == 1000 and p.payload == PAYLOAD and p.ts == 1.5
+
+
+def test_double_vlan_tag_is_skipped_and_the_outer_id_kept() -> None:
+    frame = bytes(Ether() / Dot1Q(vlan=100) / Dot1Q(vlan=7) / IP(src="1.1.1.1", dst="2.2.2.2")
+                  / UDP(sport=5353, dport=53) / Raw(b"q"))
+    p = parse_frame(frame, LINK_ETHERNET)
+    assert p.vlan == 100 and p.proto == 17 and p.payload == b"q"
+
+
+def test_ipv6_extension_headers_are_walked_to_tcp() -> None:
+    frame = bytes(Ether() / IPv6(src="::1", dst="::2") / IPv6ExtHdrHopByHop()
+                  / IPv6ExtHdrDestOpt() / IPv6ExtHdrFragment(offset=0, m=0)
+                  / TCP(sport=1234, dport=443, flags="S"))
+    p = parse_frame(frame, LINK_ETHERNET)
+    assert (p.src, p.dst, p.dport, p.flags) == ("::1", "::2", 443, 0x02)
+
+
+def test_non_first_fragment_is_refused() -> None:
+    frame = bytes(Ether() / IP(src="1.1.1.1", dst="2.2.2.2", frag=10, proto=6) / Raw(b"x" * 40))
+    with pytest.raises(ParseError, match="fragment"):
+        parse_frame(frame, LINK_ETHERNET)
+
+
+def test_linux_cooked_and_loopback_and_raw_links() -> None:
+    inner = IP(src="127.0.0.1", dst="127.0.0.2") / TCP(sport=1, dport=2) / Raw(b"hi")
+    for frame, link in [
+        (bytes(CookedLinux(proto=0x0800) / inner), LINK_LINUX_SLL),
+        (bytes(Loopback(type=2) / inner), LINK_NULL),
+        (bytes(inner), LINK_RAW),
+    ]:
+        p = parse_frame(frame, link)
+        assert isinstance(p, Packet) and p.payload == b"hi" and p.dst == "127.0.0.2"
+
+
+def test_udp_length_field_bounds_the_payload_despite_ethernet_padding() -> None:
+    frame = bytes(Ether() / IP(src="1.1.1.1", dst="2.2.2.2") / UDP(sport=1, dport=2)
+                  / Raw(b"ab")) + b"\x00" * 20
+    assert parse_frame(frame, LINK_ETHERNET).payload == b"ab"
+
+
+@pytest.mark.parametrize("cut", range(len(TCP4)))
+def test_every_truncated_prefix_parses_or_is_refused_cleanly(cut: int) -> None:
+    try:
+        p = parse_frame(TCP4[:cut], LINK_ETHERNET)
+    except ParseError:
+        return
+    assert PAYLOAD.startswith(p.payload)  # a snaplen cut keeps what is there
+
+
+@pytest.mark.parametrize("frame", [b"", b"\xff" * 60, bytes(Ether(type=0x0806) / Raw(b"arp"))])
+def test_garbage_and_other_protocols_are_parse_errors(frame: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_frame(frame, LINK_ETHERNET)
+
+
+def test_unknown_link_type_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match="link type"):
+        parse_frame(TCP4, 9999)
