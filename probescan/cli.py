@@ -316,8 +316,10 @@ def cmd_fingerprints(args: argparse.Namespace) -> int:
             raise UsageError(f"no such file '{path}'")
     probe_paths = [p for p in paths if p.parent.name == "probes"]
     fp_paths = [p for p in paths if p not in probe_paths]
-    probes = load_probes(probe_paths) if probe_paths or not paths else load_probes([])
-    fps = load_fingerprints(fp_paths) if fp_paths or not paths else load_fingerprints([])
+    if paths:  # only the files named
+        probes, fps = load_probes(probe_paths), load_fingerprints(fp_paths)
+    else:  # the shipped files
+        probes, fps = load_probes(), load_fingerprints()
     problems = [*probes.problems, *fps.problems]
     if args.nmap_db is not None:
         if not args.nmap_db.is_file():

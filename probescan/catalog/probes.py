@@ -35,7 +35,11 @@ class Probe:
         """The payload with `{host}` replaced by the target's name or address."""
         if b"{host}" not in self.payload:
             return self.payload
-        return self.payload.replace(b"{host}", host.encode("idna", "replace"))
+        try:
+            name = host.encode("idna")
+        except UnicodeError:
+            name = host.encode("ascii", "replace")
+        return self.payload.replace(b"{host}", name)
 
 
 @dataclass(frozen=True, slots=True)

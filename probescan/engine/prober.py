@@ -202,7 +202,7 @@ class Prober:
 
         def start(p: Probe, existing: Conn | None = None) -> None:
             tried.add(p.name)
-            tasks.add(asyncio.create_task(self._run_probe(ep, run, p, existing, tls_found)))
+            tasks.add(asyncio.create_task(self._guarded(ep, run, p, existing, tls_found)))
 
         null = self.catalog.probes.by_name(NULL_PROBE)
         if null is not None:
@@ -258,6 +258,25 @@ class Prober:
             tasks.difference_update(done)
             if until_one and done - {hard_wait}:
                 return
+
+    async def _guarded(
+        self,
+        ep: Endpoint,
+        run: EndpointRun,
+        probe: Probe,
+        conn: Conn | None,
+        tls_found: list[Conn],
+    ) -> None:
+        """A probe that fails in an unforeseen way leaves a transcript, never a stray error."""
+        try:
+            await self._run_probe(ep, run, probe, conn, tls_found)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            if conn is not None:
+                conn.abort()
+            run.transcripts.append(Transcript(probe.name, b"", b"", "error", 0.0, run.tunnel,
+                                              f"internal: {e!r}"))
 
     async def _run_probe(
         self,
