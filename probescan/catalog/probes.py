@@ -13,7 +13,7 @@ from probescan.catalog.problems import Problem, display, table_lines, toml_error
 
 _KEYS = {
     "name", "transport", "payload", "payload_hex", "ports", "tls_ports", "rarity",
-    "wait_ms", "services", "description", "tls",
+    "wait_ms", "services", "description", "tls", "reply_from_any_port",
 }
 
 
@@ -30,6 +30,7 @@ class Probe:
     description: str
     source: str
     tls: bool = False  # a TLS handshake rather than bytes to send
+    reply_from_any_port: bool = False  # UDP: the answer may come from another port (TFTP)
 
     def render(self, host: str) -> bytes:
         """The payload with `{host}` replaced by the target's name or address."""
@@ -96,6 +97,7 @@ def _probe_from_table(t: dict[str, Any], source: str) -> Probe:
         description=str(t.get("description", "")),
         source=source,
         tls=bool(t.get("tls", False)),
+        reply_from_any_port=bool(t.get("reply_from_any_port", False)),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import asyncio_dgram
 
@@ -31,24 +31,33 @@ UdpOutcome = Literal["data", "refused", "timeout", "error"]
 
 async def send_probe(
     ip: str, port: int, payload: bytes, wait: float, limits: Limits,
-    registry: SocketRegistry | None = None,
+    registry: SocketRegistry | None = None, any_port: bool = False,
 ) -> tuple[bytes, UdpOutcome, float]:
-    """Send one datagram; return (reply, outcome, seconds)."""
+    """Send one datagram; return (reply, outcome, seconds).
+
+    Normally the socket is connected to the target, so the kernel delivers only its replies
+    and reports ICMP port unreachable. With `any_port` (TFTP answers from a new port) the
+    socket stays unconnected and any reply from the target's address counts."""
     start = time.monotonic()
     async with limits.slot(ip):
         try:
-            stream = await asyncio_dgram.connect((ip, port))
+            if any_port:
+                stream: Any = await asyncio_dgram.bind(("::" if ":" in ip else "0.0.0.0", 0))
+            else:
+                stream = await asyncio_dgram.connect((ip, port))
         except OSError:
             return b"", "error", time.monotonic() - start
         try:
             if registry is not None:
                 registry.add("udp", stream.sockname[1])
-            await stream.send(payload)
+            await (stream.send(payload, (ip, port)) if any_port else stream.send(payload))
             deadline = start + wait
             while (left := deadline - time.monotonic()) > 0:
                 try:
                     async with asyncio.timeout(min(POLL, left)):
-                        data, _ = await stream.recv()
+                        data, addr = await stream.recv()
+                    if any_port and addr[0] != ip:
+                        continue
                     return bytes(data[:MAX_DATAGRAM]), "data", time.monotonic() - start
                 except TimeoutError:
                     _ = stream.exception  # raises a queued ICMP error, if any
@@ -117,7 +126,7 @@ class UdpProber:
         payload = p.render(ep.hostname or ep.ip)
         wait = min(p.wait_ms / 1000, self.config.probe_wait)
         data, outcome, secs = await send_probe(ep.ip, ep.port, payload, wait, self.limits,
-                                               self.registry)
+                                               self.registry, p.reply_from_any_port)
         return Transcript(p.name, payload, data[: self.config.max_read], outcome, secs)
 
     def _record(self, ep: Endpoint, transcripts: list[Transcript],
