@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,9 @@ NMAP_NAMES = {
 }
 
 
+Runner = Callable[[list[str], list[int], Path], "tuple[float, dict[tuple[str, int], Found]]"]
+
+
 @dataclass(frozen=True)
 class Found:
     service: str | None
@@ -58,7 +62,9 @@ class Score:
     misses: tuple[str, ...]
 
 
-def run_nmap(hosts: list[str], ports: list[int], out: Path) -> tuple[float, dict[tuple[str, int], Found]]:
+def run_nmap(
+    hosts: list[str], ports: list[int], out: Path
+) -> tuple[float, dict[tuple[str, int], Found]]:
     xml = out / "nmap.xml"
     cmd = ["nmap", "-sV", "-Pn", "-n", "-p", ",".join(map(str, ports)), "-oX", str(xml), *hosts]
     t0 = time.monotonic()
@@ -85,11 +91,11 @@ def run_nmap(hosts: list[str], ports: list[int], out: Path) -> tuple[float, dict
 
 
 def run_probescan(
-    hosts: list[str], ports: list[int], out: Path
+    hosts: list[str], ports: list[int], out: Path, extra: tuple[str, ...] = ()
 ) -> tuple[float, dict[tuple[str, int], Found]]:
     jsonl = out / "probescan.jsonl"
     cmd = [sys.executable, "-m", "probescan", "scan", *hosts, "-p", ",".join(map(str, ports)),
-           "-o", str(jsonl), "--quiet"]
+           "-o", str(jsonl), "--quiet", *extra]
     t0 = time.monotonic()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     secs = time.monotonic() - t0
@@ -134,7 +140,17 @@ def main() -> int:
         print(f"lab: {len(services)} services ({with_product} with a product) on "
               f"{len(hosts)} addresses; scanning {len(hosts)} x {len(ports)} endpoints")
         results: list[Score] = []
-        tools = [("probescan", run_probescan)] + ([] if args.skip_nmap else [("nmap -sV", run_nmap)])
+        def own_rules_only(
+            h: list[str], p: list[int], o: Path
+        ) -> tuple[float, dict[tuple[str, int], Found]]:
+            return run_probescan(h, p, o, ("--no-nmap-db",))
+
+        tools: list[tuple[str, Runner]] = [
+            ("probescan (with nmap's rules if installed)", run_probescan),
+            ("probescan --no-nmap-db", own_rules_only),
+        ]
+        if not args.skip_nmap:
+            tools.append(("nmap -sV", run_nmap))
         for name, runner in tools:
             best: Score | None = None
             for _ in range(args.runs):
@@ -145,14 +161,17 @@ def main() -> int:
             assert best is not None
             results.append(best)
         print()
-        print(f"| tool | wall time (s) | services named | products named |")
+        print("| tool | wall time (s) | services named | products named |")
         print("|---|---:|---:|---:|")
         for r in results:
             print(f"| {r.tool} | {r.seconds:.2f} | {r.services}/{r.total} | "
                   f"{r.products}/{with_product} |")
-        if len(results) == 2:
-            ratio = results[1].seconds / results[0].seconds if results[0].seconds else 0
-            print(f"\nprobescan is {ratio:.1f}x faster than nmap -sV on this lab")
+        if not args.skip_nmap:
+            nmap = results[-1]
+            for r in results[:-1]:
+                ratio = nmap.seconds / r.seconds if r.seconds else 0
+                print(f"\n{r.tool}: {ratio:.1f}x faster than nmap -sV on this lab "
+                      f"({r.seconds / nmap.seconds:.0%} of its wall time)")
         for r in results:
             for m in r.misses:
                 print(f"  {r.tool} miss: {m}")
