@@ -1,4 +1,4 @@
-"""Command line: argument parsing and wiring only. Subcommands: scan, fingerprints."""
+"""Command line: argument parsing and wiring only (scan, watch, report, fingerprints)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import IO
 
 from rich.console import Console
 
-from probescan import __version__, report_cli
+from probescan import __version__, report_cli, watch_cli
 from probescan.catalog import ProbeSet, load_fingerprints, load_probes
 from probescan.catalog.nmap import find_nmap_db, load_nmap_db
 from probescan.config import Config
@@ -25,6 +25,7 @@ from probescan.model import Endpoint, ServiceRecord
 from probescan.output.console import progress, results_table
 from probescan.output.jsonl import JsonlSink, record_line
 from probescan.output.nmapxml import NmapXmlWriter
+from probescan.output.store import Store, StoreError
 from probescan.targets import (
     Host,
     TargetError,
@@ -74,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", metavar="FILE.jsonl", help="write JSON Lines records here")
     s.add_argument("-oX", dest="xml_output", metavar="FILE.xml",
                    help="write nmap XML (readable by ndiff, Metasploit, IVRE)")
+    s.add_argument("--db", metavar="FILE", type=Path,
+                   help="also store records in this SQLite file (read by report and watch)")
+    s.add_argument("--html", metavar="FILE", type=Path,
+                   help="write a self-contained HTML report at the end")
     s.add_argument("--json", action="store_true", help="stream JSON Lines records to stdout")
     s.add_argument("--all-states", action="store_true",
                    help="also emit closed and filtered ports (default: open only)")
@@ -111,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--nmap-db", metavar="PATH", type=Path,
                    help="also read this nmap-service-probes file")
 
+    w = sub.add_parser("watch", help="label live or captured flows: passive evidence plus "
+                       "active probes of both endpoints")
+    watch_cli.add_arguments(w)
+
     r = sub.add_parser("report", help="write a self-contained HTML report of scan records")
     report_cli.add_arguments(r)
     return p
@@ -123,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_scan(args, argv)
         if args.command == "report":
             return report_cli.run(args)
+        if args.command == "watch":
+            return watch_cli.run(args)
         return cmd_fingerprints(args)
     except (UsageError, TargetError) as e:
         print(f"probescan: error: {e}", file=sys.stderr)
@@ -220,6 +231,10 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
     interactive = err.is_terminal and not (args.no_progress or args.quiet or args.json)
     records: list[ServiceRecord] = []
     jsonl = JsonlSink(out) if out else None
+    try:
+        store = Store(args.db) if args.db else None
+    except StoreError as e:
+        raise UsageError(str(e)) from e
     bar = progress(err) if interactive else None
     task_id = bar.add_task("scan", total=total, open=0) if bar else None
     opened = 0
@@ -237,6 +252,8 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
         records.append(record)
         if jsonl:
             jsonl(record)
+        if store:
+            store.add_endpoint(record)
         if args.json:
             sys.stdout.write(record_line(record) + "\n")
             sys.stdout.flush()
@@ -249,6 +266,12 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
     finally:
         if out:
             out.close()
+        if store:
+            store.close()
+        if args.html:
+            from probescan.output.html import write_report
+
+            write_report([r.to_dict() for r in records], args.html, title="probescan scan")
         if xml is not None and xml_file is not None:
             xml.close(time.time(), interrupted=interrupted)
             xml_file.close()

@@ -1,0 +1,94 @@
+"""SQLite store of flows and endpoint results, readable by a later `watch` or `report`.
+
+Schema (version 1):
+  endpoints(ip, port, transport, state, service, product, version, confidence, method,
+            seen REAL, record TEXT JSON)             -- one row per endpoint, latest wins
+  flows(id INTEGER PK, first_seen, last_seen, transport, client_ip, client_port, server_ip,
+        server_port, service, product, version, confidence, method, anomalies TEXT JSON,
+        record TEXT JSON)
+Each row is committed as it is written (WAL journal), so an interrupted run keeps everything
+already stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from probescan.model import ServiceRecord
+
+SCHEMA = """
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS endpoints (
+  ip TEXT NOT NULL, port INTEGER NOT NULL, transport TEXT NOT NULL, state TEXT NOT NULL,
+  service TEXT, product TEXT, version TEXT, confidence INTEGER, method TEXT,
+  seen REAL NOT NULL, record TEXT NOT NULL,
+  PRIMARY KEY (ip, port, transport)
+);
+CREATE TABLE IF NOT EXISTS flows (
+  rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+  first_seen REAL, last_seen REAL, transport TEXT, client_ip TEXT, client_port INTEGER,
+  server_ip TEXT, server_port INTEGER, service TEXT, product TEXT, version TEXT,
+  confidence INTEGER, method TEXT, anomalies TEXT, record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flows_server ON flows (server_ip, server_port);
+"""
+
+
+class StoreError(Exception):
+    pass
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        try:
+            self.db = sqlite3.connect(str(path))
+            self.db.executescript(SCHEMA)
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', '1')")
+            self.db.commit()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot use '{path}' as a probescan store: {e}") from e
+
+    def add_endpoint(self, record: ServiceRecord) -> None:
+        d = record.to_dict()
+        self.db.execute(
+            "INSERT OR REPLACE INTO endpoints VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (d["ip"], d["port"], d["transport"], d["state"], d["service"], d["product"],
+             d["version"], d["confidence"], d["method"], time.time(), json.dumps(d)),
+        )
+        self.db.commit()
+
+    def add_flow(self, d: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO flows (first_seen, last_seen, transport, client_ip, client_port, "
+            "server_ip, server_port, service, product, version, confidence, method, anomalies, "
+            "record) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (d["first_seen"], d["last_seen"], d["transport"], d["client"]["ip"],
+             d["client"]["port"], d["server"]["ip"], d["server"]["port"], d["service"],
+             d["product"], d["version"], d["confidence"], d["method"],
+             json.dumps(d["anomalies"]), json.dumps(d)),
+        )
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def read_store(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(endpoint records, flow records) as dicts, in the JSON Lines shapes."""
+    try:
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            eps = [json.loads(r[0]) for r in db.execute("SELECT record FROM endpoints")]
+            rows = db.execute("SELECT record FROM flows ORDER BY rowid")
+            flows = [json.loads(r[0]) for r in rows]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"cannot read probescan store '{path}': {e}") from e
+    return eps, flows

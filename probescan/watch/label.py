@@ -1,0 +1,161 @@
+"""Combine passive evidence and active probe results into one flow label (pure).
+
+The rule (docs/watch.md):
+* passive fingerprint match and probe of the server agree on the service -> the label takes
+  the more specific product/version (the probe's when both have one), confidence 10, method
+  `passive+probe`;
+* they disagree -> the label is the passive one (it is what this flow carried), confidence 6,
+  and the disagreement is listed under `conflicts`; nothing is hidden;
+* only a passive fingerprint match -> confidence 9 (hard) or 5 (soft), method `passive`;
+* only a probe of the server -> its label and confidence, method `probe`;
+* only a protocol recognised by the parsers (a TLS ClientHello, an HTTP request, ...) ->
+  that protocol, confidence 6, method `passive`;
+* nothing -> `unknown`.
+A port-protocol anomaly is flagged when the label's service is not what the server port is
+known for (SSH on 443, HTTP on 22, anything but HTTP on 80, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from probescan.model import ServiceRecord, escape_bytes
+from probescan.watch.flows import Flow
+from probescan.watch.passive import PassiveResult
+
+RAW_EXCERPT = 256
+
+# Services that may legitimately stand where the port table names another one.
+_SAME = {
+    "https": {"http", "tls", "https"},
+    "http": {"http", "http-proxy"},
+    "http-alt": {"http", "http-proxy", "tls"},
+    "http-proxy": {"http", "http-proxy"},
+    "imaps": {"imap", "tls"},
+    "pop3s": {"pop3", "tls"},
+    "smtps": {"smtp", "tls"},
+    "submissions": {"smtp", "tls"},
+    "submission": {"smtp"},
+    "ldaps": {"ldap", "tls"},
+    "domain": {"dns"},
+    "xmpp-client": {"xmpp"},
+    "ms-wbt-server": {"rdp"},
+    "microsoft-ds": {"smb"},
+    "netbios-ssn": {"smb"},
+    "mysql": {"mysql"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    service: str
+    product: str | None = None
+    version: str | None = None
+    info: str | None = None
+    cpe: tuple[str, ...] = ()
+    confidence: int = 0
+    method: str = "none"
+    conflicts: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class FlowRecord:
+    flow: Flow
+    passive: PassiveResult
+    label: Label
+    anomalies: list[str] = field(default_factory=list)
+    server_probe: ServiceRecord | None = None
+    client_probe: ServiceRecord | None = None
+    probed: list[str] = field(default_factory=list)  # "server", "client" when queued
+
+    def to_dict(self) -> dict[str, Any]:
+        f = self.flow
+        m = self.passive.match
+        return {
+            "kind": "flow",
+            "id": f.id,
+            "transport": f.transport,
+            "client": {"ip": f.client[0], "port": f.client[1]},
+            "server": {"ip": f.server[0], "port": f.server[1]},
+            "roles": f.roles,
+            "midstream": f.midstream,
+            "vlan": f.vlan,
+            "first_seen": f.first_seen,
+            "last_seen": f.last_seen,
+            "packets": {"c2s": f.c2s.packets, "s2c": f.s2c.packets},
+            "bytes": {"c2s": f.c2s.bytes, "s2c": f.s2c.bytes},
+            "service": self.label.service,
+            "product": self.label.product,
+            "version": self.label.version,
+            "info": self.label.info,
+            "cpe": list(self.label.cpe),
+            "confidence": self.label.confidence,
+            "method": self.label.method,
+            "conflicts": list(self.label.conflicts),
+            "anomalies": list(self.anomalies),
+            "passive": {
+                "fingerprint": m.fingerprint_id if m else None,
+                "source": m.source if m else None,
+                "as_reply_to": self.passive.probe,
+                "protocol": self.passive.protocol,
+                "client": self.passive.client,
+                "server": self.passive.server,
+                "client_raw": escape_bytes(bytes(f.c2s.data[:RAW_EXCERPT])),
+                "server_raw": escape_bytes(bytes(f.s2c.data[:RAW_EXCERPT])),
+            },
+            "probes": {
+                "server": self.server_probe.to_dict() if self.server_probe else None,
+                "client": self.client_probe.to_dict() if self.client_probe else None,
+                "queued": list(self.probed),
+            },
+        }
+
+
+def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
+    m = passive.match
+    p_ok = probe is not None and probe.state == "open" and probe.service not in (
+        None, "unknown", "tcpwrapped") and probe.method != "table"
+    if m is not None and p_ok and probe is not None:
+        if m.service == probe.service:
+            return Label(
+                m.service,
+                probe.product or m.product,
+                probe.version or m.version,
+                probe.info or m.info,
+                probe.cpe or m.cpe,
+                10,
+                "passive+probe",
+            )
+        return Label(
+            m.service, m.product, m.version, m.info, m.cpe, 6, "passive",
+            (f"probe of the server says {probe.service}"
+             + (f" ({probe.product})" if probe.product else ""),),
+        )
+    if m is not None:
+        return Label(m.service, m.product, m.version, m.info, m.cpe, 5 if m.soft else 9,
+                     "passive")
+    if p_ok and probe is not None and probe.service is not None:
+        conflicts: tuple[str, ...] = ()
+        if passive.protocol and passive.protocol != probe.service and not (
+            passive.protocol == "tls" and probe.tunnel == "tls"
+        ):
+            conflicts = (f"the wire shows {passive.protocol}",)
+        return Label(probe.service, probe.product, probe.version, probe.info, probe.cpe,
+                     probe.confidence, "probe", conflicts)
+    if passive.protocol:
+        return Label(passive.protocol, confidence=6, method="passive")
+    return Label("unknown")
+
+
+def anomalies(label: Label, server_port: int, transport: str,
+              port_names: dict[tuple[str, int], str]) -> list[str]:
+    if label.service == "unknown":
+        return []
+    usual = port_names.get((transport, server_port))
+    if usual is None:
+        return []
+    allowed = _SAME.get(usual, {usual})
+    if label.service in allowed:
+        return []
+    return [f"{label.service} on {server_port}/{transport} (usually {usual})"]

@@ -1,0 +1,150 @@
+"""Passive identification of a flow from the bytes already on the wire (pure).
+
+The server's first bytes are matched with the same fingerprints as `scan` uses: first as a
+banner (the `null` probe's rules, when the server spoke first or the client sent nothing yet),
+then as the reply to whichever probe the client's first bytes resemble (a client that sent
+`GET ` is treated like our `http-get` probe), then under every other probe. The client's first
+bytes are parsed for what they tell on their own: an HTTP request line with Host and
+User-Agent, a TLS ClientHello (SNI, ALPN, JA3, JA4), an SSH identification (and HASSH), a DNS
+query. The server side adds the HTTP Server header, TLS ServerHello (JA3S) and certificate,
+and the SSH server identification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from probescan.catalog import FingerprintSet, ProbeSet
+from probescan.match import match_response
+from probescan.model import Match
+from probescan.protocols import dns, http, ssh, tls
+from probescan.protocols.errors import NeedMore, ParseError
+from probescan.protocols.x509 import parse_certificate
+
+Facts = dict[str, Any]
+TLS_VERSIONS = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2",
+                0x0304: "TLSv1.3"}
+
+
+@dataclass(frozen=True, slots=True)
+class PassiveResult:
+    match: Match | None  # from the fingerprints, over the server's bytes
+    probe: str | None  # under which probe's rules the match was found
+    protocol: str | None  # what the parsers recognised, when no fingerprint matched
+    client: Facts = field(default_factory=dict)
+    server: Facts = field(default_factory=dict)
+
+
+def _try(fn: Callable[[bytes], Any], data: bytes) -> Any | None:
+    try:
+        return fn(data)
+    except (NeedMore, ParseError):
+        return None
+    except Exception:  # a parser bug must never take the watcher down
+        return None
+
+
+def client_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
+    """(protocol, facts) from the client's first bytes."""
+    if not data:
+        return None, {}
+    if transport == "tcp":
+        ch = _try(tls.parse_client_hello, data)
+        if ch is not None:
+            facts: Facts = {"tls_sni": ch.sni, "tls_alpn": list(ch.alpn)}
+            facts["ja3"] = tls.ja3(ch)[1]
+            facts["ja4"] = tls.ja4(ch)
+            return "tls", facts
+        req = _try(http.parse_request_head, data)
+        if req is not None:
+            return "http", {
+                "http_method": req.method,
+                "http_target": req.target[:256],
+                "http_host": req.host,
+                "http_user_agent": req.user_agent,
+            }
+        ident = _try(ssh.parse_ident, data)
+        if ident is not None:
+            facts = {"ssh_ident": ident.line}
+            kex = _try(lambda d: ssh.parse_kexinit(d[ident.length:]), data)
+            if kex is not None:
+                facts["hassh"] = ssh.hassh(kex)[1]
+            return "ssh", facts
+    q = _try(lambda d: dns.parse_message(d, tcp=transport == "tcp"), data)
+    if q is not None and not q.qr and q.questions:
+        return "dns", {"dns_query": q.questions[0].name, "dns_type": q.questions[0].type}
+    return None, {}
+
+
+def server_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
+    """(protocol, facts) from the server's first bytes."""
+    if not data:
+        return None, {}
+    if transport == "tcp":
+        sh = _try(tls.parse_server_hello, data)
+        if sh is not None:
+            facts: Facts = {"tls_version": TLS_VERSIONS.get(sh.version, hex(sh.version)),
+                            "ja3s": tls.ja3s(sh)[1]}
+            if sh.alpn:
+                facts["tls_alpn_selected"] = sh.alpn
+            certs = _try(tls.parse_certificates, data) or []
+            if certs:
+                cert = _try(parse_certificate, certs[0])
+                if cert is not None:
+                    facts.update(cert_subject=cert.subject, cert_issuer=cert.issuer,
+                                 cert_sans=list(cert.sans), cert_not_after=cert.not_after,
+                                 cert_sha256=cert.sha256, cert_self_signed=cert.self_signed)
+            return "tls", facts
+        resp = _try(http.parse_response_head, data)
+        if resp is not None:
+            return "http", {"http_status": resp.status, "http_server": resp.server}
+        ident = _try(lambda d: ssh.parse_ident(d, server=True), data)
+        if ident is not None:
+            facts = {"ssh_ident": ident.line}
+            kex = _try(lambda d: ssh.parse_kexinit(d[ident.length:]), data)
+            if kex is not None:
+                facts["hassh_server"] = ssh.hassh_server(kex)[1]
+            return "ssh", facts
+    r = _try(lambda d: dns.parse_message(d, tcp=transport == "tcp"), data)
+    if r is not None and r.qr:
+        return "dns", {"dns_rcode": r.rcode}
+    return None, {}
+
+
+def probe_order(client_data: bytes, probes: ProbeSet, transport: str) -> list[str]:
+    """Probe names whose rules apply to the server's reply, most plausible first."""
+    names: list[str] = []
+    if not client_data:
+        names.append("null")
+    head = client_data[:4]
+    for p in probes.for_transport(transport):
+        if p.payload and head and p.payload[:4] == head:
+            names.append(p.name)
+    names.append("null")
+    names.extend(p.name for p in probes.for_transport(transport))
+    return list(dict.fromkeys(names))
+
+
+def identify(
+    client_data: bytes,
+    server_data: bytes,
+    transport: str,
+    probes: ProbeSet,
+    rules: FingerprintSet,
+) -> PassiveResult:
+    c_proto, c_facts = client_facts(client_data, transport)
+    s_proto, s_facts = server_facts(server_data, transport)
+    best: Match | None = None
+    best_probe: str | None = None
+    if server_data:
+        for name in probe_order(client_data, probes, transport):
+            m = match_response(rules, name, server_data)
+            if m is None:
+                continue
+            if best is None or (best.soft and not m.soft):
+                best, best_probe = m, name
+            if not m.soft:
+                break
+    return PassiveResult(best, best_probe, s_proto or c_proto, c_facts, s_facts)

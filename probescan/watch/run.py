@@ -1,0 +1,224 @@
+"""The watcher's main loop: frames -> packets -> flows -> passive label -> probes -> records.
+
+Offline (`-r FILE`) and live (`-i IFACE`) share everything but the frame source. A flow's
+record is written once, as soon as it is *ready*: its probes (if any) are done and the
+server has spoken or a second has passed since the first packet; a flow that ends (FIN/RST,
+idle, eviction, end of capture) before that is written when it ends. Counters in a record are
+those at the time it was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from probescan.engine.prober import Catalog
+from probescan.model import Endpoint, ServiceRecord
+from probescan.protocols.errors import ParseError
+from probescan.protocols.packet import TCP, parse_frame
+from probescan.watch.active import ActiveProber
+from probescan.watch.capture import Frame
+from probescan.watch.flows import Flow, FlowTable, Key
+from probescan.watch.label import FlowRecord, anomalies, combine
+from probescan.watch.passive import identify
+
+READY_AFTER = 1.0  # seconds after its first packet a silent flow is labeled anyway
+TICK = 0.05  # how often pending flows are checked (live)
+BATCH = 512  # frames handled between yields to the event loop
+
+FlowSink = Callable[[FlowRecord], None]
+
+
+@dataclass
+class WatchStats:
+    packets: int = 0
+    undecoded: int = 0
+    flows: int = 0
+    labeled: int = 0
+    own_traffic: int = 0
+    started: float = field(default_factory=time.monotonic)
+    recent: list[FlowRecord] = field(default_factory=list)
+    services: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    flow: Flow
+    server: asyncio.Future[ServiceRecord] | None
+    client: asyncio.Future[ServiceRecord] | None
+    probed: list[str]
+
+
+class Watcher:
+    def __init__(
+        self,
+        catalog: Catalog,
+        on_record: FlowSink,
+        active: ActiveProber | None = None,
+        own_ports: Callable[[str, int], bool] | None = None,
+        table: FlowTable | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.on_record = on_record
+        self.active = active
+        self.own_ports = own_ports
+        well_known = frozenset(p for (_, p) in catalog.port_names)
+        self.table = table or FlowTable(well_known=well_known)
+        self.pending: dict[Key, _Pending] = {}
+        self.done: set[Key] = set()
+        self.stats = WatchStats()
+
+    # ---- per packet ------------------------------------------------------------------
+    def feed(self, frame: Frame) -> None:
+        ts, link, data = frame
+        self.stats.packets += 1
+        try:
+            pkt = parse_frame(data, link, ts)
+        except ParseError:
+            self.stats.undecoded += 1
+            return
+        if self.own_ports is not None and (
+            self.own_ports("tcp" if pkt.proto == TCP else "udp", pkt.sport)
+            or self.own_ports("tcp" if pkt.proto == TCP else "udp", pkt.dport)
+        ):
+            self.stats.own_traffic += 1
+            return
+        flow, new = self.table.add(pkt)
+        if new:
+            self.stats.flows += 1
+            self._start(flow)
+
+    def _start(self, flow: Flow) -> None:
+        server = client = None
+        probed: list[str] = []
+        if self.active is not None:
+            server = self.active.request(Endpoint(flow.server[0], flow.server[1], flow.transport))
+            if server is not None:
+                probed.append("server")
+            client = self.active.request(Endpoint(flow.client[0], flow.client[1], flow.transport))
+            if client is not None:
+                probed.append("client")
+        self.pending[flow.key] = _Pending(flow, server, client, probed)
+
+    # ---- labeling ----------------------------------------------------------------------
+    def _ready(self, p: _Pending, now: float) -> bool:
+        if (p.server is not None and not p.server.done()) or (
+            p.client is not None and not p.client.done()
+        ):
+            return False
+        f = p.flow
+        return bool(f.s2c.data) or now - f.first_seen >= READY_AFTER or f.closed
+
+    def _emit(self, p: _Pending) -> None:
+        f = p.flow
+        if f.key in self.done:
+            return
+        passive = identify(bytes(f.c2s.data), bytes(f.s2c.data), f.transport,
+                           self.catalog.probes, self.catalog.fingerprints)
+        server = _result(p.server)
+        client = _result(p.client)
+        label = combine(passive, server)
+        rec = FlowRecord(f, passive, label, anomalies(label, f.server[1], f.transport,
+                                                      self.catalog.port_names),
+                         server, client, p.probed)
+        self.done.add(f.key)
+        self.stats.labeled += 1
+        self.stats.services[label.service] = self.stats.services.get(label.service, 0) + 1
+        self.stats.recent = [*self.stats.recent[-19:], rec]
+        self.on_record(rec)
+
+    def check(self, now: float) -> None:
+        """Label the flows that are ready; hand out and forget the flows that ended.
+        `now` is on the capture's clock (packet timestamps; wall time when live)."""
+        for key, p in list(self.pending.items()):
+            if self._ready(p, now):
+                self._emit(p)
+                del self.pending[key]
+        for flow in self.table.expire(now):
+            self._finish(flow)
+
+    def _finish(self, flow: Flow) -> None:
+        p = self.pending.pop(flow.key, None)
+        if p is not None:
+            self._emit(p)
+        self.done.discard(flow.key)
+
+    async def finish_all(self, wait_probes: bool) -> None:
+        """End of capture: wait for outstanding probes (if asked), then label everything."""
+        if wait_probes:
+            futs = [f for p in self.pending.values() for f in (p.server, p.client) if f]
+            if futs:
+                await asyncio.gather(*futs, return_exceptions=True)
+        for flow in self.table.drain():
+            self._finish(flow)
+        for p in list(self.pending.values()):
+            self._emit(p)
+        self.pending.clear()
+
+    # ---- drivers ---------------------------------------------------------------------
+    async def run_offline(self, frames: Iterator[Frame]) -> None:
+        last_ts = 0.0
+        for i, frame in enumerate(frames, 1):
+            self.feed(frame)
+            last_ts = frame[0]
+            if i % BATCH == 0:
+                for flow in self.table.expire(last_ts):
+                    self._finish(flow)
+                await asyncio.sleep(0)
+        await self.finish_all(wait_probes=self.active is not None)
+
+    async def run_live(self, frames: Iterator[Frame], stop: asyncio.Event) -> None:
+        """Frames arrive from a capture thread; flows are checked every TICK seconds."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Frame | None] = asyncio.Queue(100_000)
+        failure: list[BaseException] = []
+
+        def pump() -> None:
+            try:
+                for frame in frames:
+                    if stop.is_set():
+                        break
+                    loop.call_soon_threadsafe(_put, queue, frame)
+            except BaseException as e:  # handed to the event loop
+                failure.append(e)
+            finally:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_put, queue, None)
+
+        thread = threading.Thread(target=pump, name="probescan-capture", daemon=True)
+        thread.start()
+        next_check = time.monotonic() + TICK
+        ended = False
+        while not (stop.is_set() or ended):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_check - time.monotonic())):
+                    item = await queue.get()
+                    while True:
+                        if item is None:
+                            ended = True
+                            break
+                        self.feed(item)
+                        if queue.empty():
+                            break
+                        item = queue.get_nowait()
+            if time.monotonic() >= next_check:
+                self.check(time.time())
+                next_check = time.monotonic() + TICK
+        if failure:
+            raise failure[0]
+        await self.finish_all(wait_probes=False)
+
+
+def _put(queue: asyncio.Queue[Frame | None], item: Frame | None) -> None:
+    with contextlib.suppress(asyncio.QueueFull):
+        queue.put_nowait(item)
+
+
+def _result(fut: asyncio.Future[ServiceRecord] | None) -> ServiceRecord | None:
+    if fut is None or not fut.done() or fut.cancelled():
+        return None
+    return fut.result() if fut.exception() is None else None
