@@ -5,13 +5,11 @@
   "use strict";
   var DATA = JSON.parse(document.getElementById("probescan-data").textContent);
   var ROWS = DATA.records;
+  var FLOWS = DATA.flows || [];
   var PAGE = DATA.page_size || 200;
   var PRINT_ALL = 2000;  // printing shows every filtered row up to this many, else the page
   var CERT_STEP = 100;
   var UNKNOWN_STEP = 50;
-  var COLS = 10;
-
-  var st = { query: "", terms: [], state: "", service: "", sort: "host", dir: 1, page: 0, view: ROWS };
 
   function $(id) { return document.getElementById(id); }
 
@@ -23,6 +21,11 @@
   }
 
   function lc(s) { return s === null || s === undefined ? "" : String(s).toLowerCase(); }
+  function each(list, f) { Array.prototype.forEach.call(list, f); }
+  function fmt(n) { return n.toLocaleString("en-US"); }
+  function present(p) { return p !== null && p !== undefined && p !== ""; }
+  // Lookup tables without a prototype: a field or fact named "constructor" finds nothing.
+  function table(o) { var m = Object.create(null); for (var k in o) m[k] = o[k]; return m; }
 
   // ---- derived fields, once -------------------------------------------------------------
   // Control and bidi characters shown as \xNN / \u{NNNN}, as the server side does, so a
@@ -44,29 +47,65 @@
     }
   }
 
-  ROWS.forEach(function (r, i) {
-    visAll(r);
-    r.ord = i;
-    var parts = [r.ip, r.hostname, r.port + "/" + r.transport, r.state, r.service, r.product,
-                 r.version, r.info, r.host, r.os, r.device, r.method, r.error, r.origin];
-    parts = parts.concat(r.cpe, r.anomalies, r.tls_problems);
+  // Text of an endpoint record for the search box (also used for a flow's probes).
+  function endpointText(r, parts) {
+    parts.push(r.ip, r.hostname, r.port + "/" + r.transport, r.state, r.service, r.product,
+               r.version, r.info, r.host, r.os, r.device, r.method, r.error, r.origin);
+    Array.prototype.push.apply(parts, r.cpe);
+    Array.prototype.push.apply(parts, r.anomalies);
     if (r.tls) parts.push(r.tls.version, r.tls.cipher, r.tls.alpn, r.tls.subject, r.tls.issuer,
                           r.tls.sha256, r.tls.sans.join(" "));
     r.evidence.concat(r.unmatched).forEach(function (e) { parts.push(e.probe, e.fingerprint, e.source, e.raw); });
-    r.search = lc(parts.filter(function (p) { return p !== null && p !== undefined; }).join("\n"));
+    return parts;
+  }
+  function searchText(parts) { return lc(parts.filter(present).join("\n")); }
+
+  ROWS.forEach(function (r, i) {
+    visAll(r);
+    r.ord = i;
+    r.search = searchText(endpointText(r, r.tls_problems.slice()));
     r.prodkey = lc((r.product || "") + " " + (r.version || "")).trim();
     r.tlskey = r.tls ? (r.tls_problems.length ? "0" + r.tls_problems.join(",") : "1" + lc(r.tls.version)) : "2";
   });
 
+  function addr(a) { return (a.ip.indexOf(":") >= 0 ? "[" + a.ip + "]" : a.ip) + ":" + a.port; }
+  function utc(t) {  // seconds since 1970 -> "2026-06-01 12:00:03"
+    if (t === null || t === undefined) return "";
+    return new Date(t * 1000).toISOString().slice(0, 19).replace("T", " ");
+  }
+  function factValues(facts) {
+    var out = [];
+    for (var k in facts) {
+      var v = facts[k];
+      if (Array.isArray(v)) out.push(v.join(" ")); else if (present(v)) out.push(v);
+    }
+    return out;
+  }
+
+  FLOWS.forEach(function (f, i) {
+    visAll(f);
+    f.ord = i;
+    f.caddr = addr(f.client);
+    f.saddr = addr(f.server);
+    f.first = utc(f.first_seen);
+    var p = f.passive;
+    var parts = [f.first, f.caddr, f.saddr, f.transport, f.service, f.product, f.version, f.info,
+                 f.method, f.origin, p.fingerprint, p.source, p.as_reply_to, p.protocol,
+                 p.client_raw, p.server_raw];
+    parts = parts.concat(f.cpe, f.anomalies, f.conflicts, factValues(p.client), factValues(p.server));
+    if (f.probes.server) endpointText(f.probes.server, parts);
+    if (f.probes.client) endpointText(f.probes.client, parts);
+    f.search = searchText(parts);
+    f.prodkey = lc((f.product || "") + " " + (f.version || "")).trim();
+  });
+
   // ---- query: plain words (substring) and field:value terms, all must match ---------------
-  var FIELD_EQ = { state: "state", service: "service", transport: "transport", method: "method",
-                   proto: "transport" };
   function parseQuery(q) {
-    var terms = [], m, re = /([a-z-]+):("[^"]*"?|\S+)|"([^"]*)"?|(\S+)/gi;
+    var terms = [], m, re = /([a-z0-9-]+):("[^"]*"?|\S+)|"([^"]*)"?|(\S+)/gi;
     while ((m = re.exec(q)) !== null) {
       if (m[1]) {
         var v = m[2].replace(/^"|"$/g, "");
-        terms.push({ field: m[1].toLowerCase(), value: v.toLowerCase(), raw: m[0].toLowerCase() });
+        terms.push({ field: m[1].toLowerCase(), value: v.toLowerCase(), raw: m[0].toLowerCase(), orig: v });
       } else {
         var w = m[3] !== undefined ? m[3] : m[4];
         if (w) terms.push({ field: "", value: w.toLowerCase() });
@@ -75,7 +114,11 @@
     return terms;
   }
 
-  function is(r, what) {
+  // Services: port:, ip:/host:, product:, state: service: transport: method:, is:...
+  var FIELD_EQ = table({ state: "state", service: "service", transport: "transport",
+                         method: "method", proto: "transport" });
+
+  function isEndpoint(r, what) {
     switch (what) {
       case "unknown": return r.unknown;
       case "identified": return r.state === "open" && !!r.service && !r.unknown;
@@ -89,54 +132,70 @@
     }
   }
 
-  function matchTerm(r, t) {
+  function matchEndpoint(r, t) {
     if (!t.field) return r.search.indexOf(t.value) >= 0;
     if (t.field === "port") return String(r.port) === t.value;
-    if (t.field === "is") return is(r, t.value);
+    if (t.field === "is") return isEndpoint(r, t.value);
     if (t.field === "product") return lc(r.product).indexOf(t.value) >= 0;
     if (t.field === "ip" || t.field === "host") return lc(r.ip) === t.value || lc(r.hostname) === t.value;
     if (FIELD_EQ[t.field]) return lc(r[FIELD_EQ[t.field]]) === t.value;
     return r.search.indexOf(t.raw) >= 0;  // not a field we know: plain text
   }
 
-  function keep(r) {
-    if (st.state && r.state !== st.state) return false;
-    if (st.service && r.service !== st.service) return false;
-    for (var i = 0; i < st.terms.length; i++) if (!matchTerm(r, st.terms[i])) return false;
-    return true;
-  }
+  // Flows: client:/server:/ip: (address, or address:port), port: (server port), sni: ua:
+  // host: (contains), ja3: ja4: hassh: fingerprint: protocol: (exact), from: to: (UTC time).
+  var FLOW_EQ = table({ service: "service", transport: "transport", proto: "transport", method: "method" });
+  var FACT_EQ = table({ ja3: ["ja3"], ja4: ["ja4"], hassh: ["hassh", "hassh_server"], ja3s: ["ja3s"] });
 
-  // ---- sorting ------------------------------------------------------------------------------
-  var KEYS = {
-    host: function (r) { return r.ord; },
-    port: function (r) { return r.port; },
-    transport: function (r) { return r.transport; },
-    state: function (r) { return r.state; },
-    service: function (r) { return lc(r.service) || "\uffff"; },
-    product: function (r) { return r.prodkey || "\uffff"; },
-    tls: function (r) { return r.tlskey; },
-    confidence: function (r) { return -r.confidence; },
-    method: function (r) { return r.method; }
-  };
-
-  function refresh(keepPage) {
-    var view = ROWS.filter(keep);
-    if (st.sort !== "host" || st.dir !== 1) {
-      var key = KEYS[st.sort], dir = st.dir;
-      var keyed = view.map(function (r) { return [key(r), r.ord, r]; });
-      keyed.sort(function (a, b) {
-        if (a[0] < b[0]) return -dir;
-        if (a[0] > b[0]) return dir;
-        return a[1] - b[1];
-      });
-      view = keyed.map(function (k) { return k[2]; });
+  function isFlow(f, what) {
+    switch (what) {
+      case "unknown": return f.unknown;
+      case "identified": return !f.unknown;
+      case "anomaly": return f.anomalies.length > 0;
+      case "conflict": return f.conflicts.length > 0;
+      case "probed": return !!(f.probes.server || f.probes.client);
+      case "midstream": return f.midstream === true;
+      case "tls": return f.passive.protocol === "tls" || f.service === "tls" || !!f.passive.client.tls_sni;
+      default: return false;
     }
-    st.view = view;
-    if (!keepPage) st.page = 0;
-    render();
   }
 
-  // ---- the services table ---------------------------------------------------------------------
+  function side(a, v) { return lc(a.ip) === v || lc(addr(a)) === v; }
+  function when(t) {  // a from:/to: value -> milliseconds, NaN when it is not a time
+    var s = t.orig.toUpperCase();
+    if (/^\d{4}-\d\d-\d\d$/.test(s)) s += "T00:00:00Z";
+    else if (/^\d{4}-\d\d-\d\dT[\d:.]+$/.test(s)) s += "Z";
+    return Date.parse(s);
+  }
+
+  function matchFlow(f, t) {
+    if (!t.field) return f.search.indexOf(t.value) >= 0;
+    var c = f.passive.client;
+    switch (t.field) {
+      case "port": return String(f.server.port) === t.value;
+      case "is": return isFlow(f, t.value);
+      case "client": return side(f.client, t.value);
+      case "server": return side(f.server, t.value);
+      case "ip": return side(f.client, t.value) || side(f.server, t.value);
+      case "product": return lc(f.product).indexOf(t.value) >= 0;
+      case "sni": return lc(c.tls_sni).indexOf(t.value) >= 0;
+      case "ua": return lc(c.http_user_agent).indexOf(t.value) >= 0;
+      case "host": return lc(c.http_host).indexOf(t.value) >= 0 || lc(c.tls_sni).indexOf(t.value) >= 0;
+      case "protocol": return lc(f.passive.protocol) === t.value;
+      case "fingerprint": return lc(f.passive.fingerprint) === t.value;
+      case "from": return f.first_seen !== null && f.first_seen * 1000 >= when(t);
+      case "to": return f.first_seen !== null && f.first_seen * 1000 < when(t);
+    }
+    if (FLOW_EQ[t.field]) return lc(f[FLOW_EQ[t.field]]) === t.value;
+    if (FACT_EQ[t.field]) {
+      return FACT_EQ[t.field].some(function (k) {
+        return lc(c[k]) === t.value || lc(f.passive.server[k]) === t.value;
+      });
+    }
+    return f.search.indexOf(t.raw) >= 0;  // not a field we know: plain text
+  }
+
+  // ---- shared pieces of rows and evidence ----------------------------------------------------
   function tag(text, cls) { return el("span", "tag " + cls, text); }
 
   function kv(dl, key, value) {
@@ -146,28 +205,45 @@
     dl.appendChild(el("dd", "mono", Array.isArray(value) ? value.join(", ") : value));
   }
 
-  function evidenceCell(r) {
-    var td = el("td");
-    td.colSpan = COLS;
+  function toggle(id) {
+    var b = el("button", "tog", "+");
+    b.type = "button";
+    b.setAttribute("aria-expanded", "false");
+    b.setAttribute("aria-controls", id);
+    b.title = "evidence";
+    return b;
+  }
+
+  function evidenceRow(id, cols, cell) {
+    var ev = el("tr", "ev");
+    ev.id = id;
+    ev.hidden = true;
+    cell.colSpan = cols;
+    ev.appendChild(cell);
+    return ev;
+  }
+
+  // The evidence of an endpoint record, appended to `box` (a services row, a flow's probe).
+  function endpointEvidence(box, r) {
     r.evidence.forEach(function (e, i) {
-      td.appendChild(el("h4", null, r.evidence.length > 1 ? "Evidence " + (i + 1) : "Evidence"));
+      box.appendChild(el("h4", null, r.evidence.length > 1 ? "Evidence " + (i + 1) : "Evidence"));
       var dl = el("dl", "kv");
       kv(dl, "probe", e.probe); kv(dl, "fingerprint", e.fingerprint); kv(dl, "source", e.source);
       kv(dl, "tunnel", e.tunnel);
-      td.appendChild(dl);
-      td.appendChild(el("pre", "raw", e.raw || "(no bytes)"));
+      box.appendChild(dl);
+      box.appendChild(el("pre", "raw", e.raw || "(no bytes)"));
     });
     if (r.unmatched.length) {
-      td.appendChild(el("h4", null, "Replies that matched no fingerprint"));
+      box.appendChild(el("h4", null, "Replies that matched no fingerprint"));
       r.unmatched.forEach(function (e) {
         var dl = el("dl", "kv");
         kv(dl, "probe", e.probe); kv(dl, "tunnel", e.tunnel);
-        td.appendChild(dl);
-        td.appendChild(el("pre", "raw", e.raw || "(no bytes)"));
+        box.appendChild(dl);
+        box.appendChild(el("pre", "raw", e.raw || "(no bytes)"));
       });
     }
     if (!r.evidence.length && !r.unmatched.length)
-      td.appendChild(el("p", "meta", "No evidence recorded (method: " + r.method + ")."));
+      box.appendChild(el("p", "meta", "No evidence recorded (method: " + r.method + ")."));
     var dl = el("dl", "kv");
     kv(dl, "info", r.info); kv(dl, "host", r.host); kv(dl, "os", r.os); kv(dl, "device", r.device);
     kv(dl, "cpe", r.cpe); kv(dl, "error", r.error); kv(dl, "anomalies", r.anomalies);
@@ -180,24 +256,181 @@
       kv(dl, "serial", t.serial); kv(dl, "sha256", t.sha256);
       kv(dl, "self-signed", t.self_signed === null ? null : String(t.self_signed));
     }
-    td.appendChild(el("h4", null, "Details"));
-    td.appendChild(dl);
-    return td;
+    box.appendChild(el("h4", null, "Details"));
+    box.appendChild(dl);
   }
 
-  var STATE_CLASS = { "open": "st-open", "closed": "st-closed", "filtered": "st-closed" };
-  var PROBLEM_CLASS = { "expired": "bad", "expiring": "warn", "self-signed": "warn" };
+  var STATE_CLASS = table({ "open": "st-open", "closed": "st-closed", "filtered": "st-closed" });
+  var PROBLEM_CLASS = table({ "expired": "bad", "expiring": "warn", "self-signed": "warn" });
 
-  function dataRow(r) {
+  // ---- a paged, filtered, sorted table ---------------------------------------------------------
+  // cfg: rows, section, table, tbody, count, noun, cols, keys (sort keys), first (the sort the
+  // rows come in), selects ({id: field}), match (row, term), row (record -> [tr, evidence tr]),
+  // group (optional: {on: sort key, key: record -> group, row: (record, n) -> tr}).
+  function Table(cfg) {
+    this.cfg = cfg;
+    this.terms = [];
+    this.sel = {};
+    this.sort = cfg.first;
+    this.dir = 1;
+    this.page = 0;
+    this.size = PAGE;
+    this.view = cfg.rows;
+    this.renders = 0;
+    this.pagers = $(cfg.section).querySelectorAll(".pager");
+    this.heads = $(cfg.table).querySelectorAll("th[data-sort]");
+    this.query = $(cfg.query);
+  }
+
+  Table.prototype.keep = function (r) {
+    var sel = this.sel, terms = this.terms, match = this.cfg.match;
+    for (var f in sel) if (sel[f] && r[f] !== sel[f]) return false;
+    for (var i = 0; i < terms.length; i++) if (!match(r, terms[i])) return false;
+    return true;
+  };
+
+  Table.prototype.refresh = function (keepPage) {
+    var self = this;
+    var view = this.cfg.rows.filter(function (r) { return self.keep(r); });
+    if (this.sort !== this.cfg.first || this.dir !== 1) {
+      var key = this.cfg.keys[this.sort], dir = this.dir;
+      var keyed = view.map(function (r) { return [key(r), r.ord, r]; });
+      keyed.sort(function (a, b) {
+        if (a[0] < b[0]) return -dir;
+        if (a[0] > b[0]) return dir;
+        return a[1] - b[1];
+      });
+      view = keyed.map(function (k) { return k[2]; });
+    }
+    this.view = view;
+    if (!keepPage) this.page = 0;
+    this.render();
+  };
+
+  Table.prototype.render = function () {
+    var cfg = this.cfg, view = this.view, size = this.size;
+    var pages = Math.max(1, Math.ceil(view.length / size));
+    if (this.page >= pages) this.page = pages - 1;
+    var start = this.page * size, slice = view.slice(start, start + size);
+    var group = cfg.group && this.sort === cfg.group.on ? cfg.group : null;
+    var perGroup = null;
+    if (group) {
+      perGroup = Object.create(null);
+      view.forEach(function (r) { var k = group.key(r); perGroup[k] = (perGroup[k] || 0) + 1; });
+    }
+    var frag = document.createDocumentFragment(), last = null;
+    slice.forEach(function (r) {
+      if (group && group.key(r) !== last) { last = group.key(r); frag.appendChild(group.row(r, perGroup[last])); }
+      var pair = cfg.row(r);
+      frag.appendChild(pair[0]);
+      frag.appendChild(pair[1]);
+    });
+    if (!slice.length) {
+      var tr = el("tr", "empty"), td = el("td", null, cfg.rows.length ? "No " + cfg.noun + " match." : "No " + cfg.noun + ".");
+      td.colSpan = cfg.cols;
+      tr.appendChild(td);
+      frag.appendChild(tr);
+    }
+    var tbody = $(cfg.tbody);
+    tbody.textContent = "";
+    tbody.appendChild(frag);
+    tbody.setAttribute("data-renders", String(++this.renders));
+    $(cfg.count).textContent = fmt(view.length) + " of " + fmt(cfg.rows.length) + " " + cfg.noun;
+    var info = view.length
+      ? "page " + (this.page + 1) + " of " + pages + " (rows " + fmt(start + 1) + "\u2013" + fmt(start + slice.length) + ")"
+      : "";
+    var page = this.page;
+    each(this.pagers, function (p) {
+      p.querySelector(".pageinfo").textContent = info;
+      p.querySelector(".prev").disabled = page === 0;
+      p.querySelector(".next").disabled = page >= pages - 1;
+      p.hidden = pages <= 1;
+    });
+    var sort = this.sort, dir = this.dir;
+    each(this.heads, function (th) {
+      if (th.getAttribute("data-sort") === sort) th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
+      else th.removeAttribute("aria-sort");
+    });
+  };
+
+  Table.prototype.wire = function () {
+    var self = this, cfg = this.cfg, timer = null;
+    this.query.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { self.terms = parseQuery(self.query.value); self.refresh(); }, 80);
+    });
+    Object.keys(cfg.selects).forEach(function (id) {
+      var select = $(id), field = cfg.selects[id];
+      fillSelect(select, distinct(cfg.rows, function (r) { return r[field]; }));
+      select.addEventListener("change", function () { self.sel[field] = this.value; self.refresh(); });
+    });
+    $(cfg.clear).addEventListener("click", function () { self.set(""); self.sort = cfg.first; self.dir = 1; self.refresh(); });
+    each(this.heads, function (th) {
+      th.querySelector("button").addEventListener("click", function () {
+        var k = th.getAttribute("data-sort");
+        if (self.sort === k) self.dir = -self.dir; else { self.sort = k; self.dir = 1; }
+        self.refresh();
+      });
+    });
+    each(this.pagers, function (p) {
+      p.querySelector(".prev").addEventListener("click", function () { self.page--; self.render(); });
+      p.querySelector(".next").addEventListener("click", function () { self.page++; self.render(); });
+    });
+    $(cfg.tbody).addEventListener("click", function (ev) {
+      var b = ev.target.closest ? ev.target.closest("button.tog") : null;
+      if (!b) return;
+      var row = $(b.getAttribute("aria-controls"));
+      var open = row.hidden;
+      row.hidden = !open;
+      b.setAttribute("aria-expanded", open ? "true" : "false");
+      b.textContent = open ? "\u2212" : "+";
+    });
+    this.refresh();
+  };
+
+  // Search for `q`, with no select set (the sort stays).
+  Table.prototype.set = function (q) {
+    var self = this;
+    this.query.value = q;
+    Object.keys(this.cfg.selects).forEach(function (id) { $(id).value = ""; self.sel[self.cfg.selects[id]] = ""; });
+    this.terms = parseQuery(q);
+  };
+
+  // Printing: the whole filtered table (when not huge) with its evidence.
+  Table.prototype.printAll = function () {
+    if (this.view.length > this.size && this.view.length <= PRINT_ALL) {
+      this.screen = [this.size, this.page];
+      this.size = this.view.length;
+      this.page = 0;
+      this.render();
+    }
+  };
+  Table.prototype.printDone = function () {
+    if (this.screen) { this.size = this.screen[0]; this.page = this.screen[1]; this.screen = null; this.render(); }
+  };
+
+  function fillSelect(select, values) {
+    values.forEach(function (v) {
+      var o = document.createElement("option");
+      o.value = v;
+      o.textContent = v;
+      select.appendChild(o);
+    });
+  }
+  function distinct(rows, f) {
+    var seen = Object.create(null), out = [];
+    rows.forEach(function (r) { var v = f(r); if (v && !seen[v]) { seen[v] = 1; out.push(v); } });
+    return out.sort();
+  }
+
+  // ---- the services table ---------------------------------------------------------------------
+  var COLS = 10;
+
+  function serviceRow(r) {
     var tr = el("tr", "rec");
     var id = "ev-" + r.ord;
     var td = el("td");
-    var b = el("button", "tog", "+");
-    b.type = "button";
-    b.setAttribute("aria-expanded", "false");
-    b.setAttribute("aria-controls", id);
-    b.title = "evidence";
-    td.appendChild(b);
+    td.appendChild(toggle(id));
     tr.appendChild(td);
 
     td = el("td", "mono nw", r.ip);
@@ -225,11 +458,9 @@
     if (r.error) { td.appendChild(document.createTextNode(" ")); td.appendChild(tag("error", "warn")); }
     tr.appendChild(td);
 
-    var ev = el("tr", "ev");
-    ev.id = id;
-    ev.hidden = true;
-    ev.appendChild(evidenceCell(r));
-    return [tr, ev];
+    var cell = el("td");
+    endpointEvidence(cell, r);
+    return [tr, evidenceRow(id, COLS, cell)];
   }
 
   function hostRow(r, n) {
@@ -244,52 +475,153 @@
     return tr;
   }
 
-  function fmt(n) { return n.toLocaleString("en-US"); }
+  var services = new Table({
+    rows: ROWS, section: "services", table: "svc", tbody: "rows", count: "count", query: "q",
+    clear: "clear", noun: "records", cols: COLS, first: "host",
+    selects: { "f-state": "state", "f-service": "service" },
+    match: matchEndpoint, row: serviceRow,
+    group: { on: "host", key: function (r) { return r.ip; }, row: hostRow },
+    keys: table({
+      host: function (r) { return r.ord; },
+      port: function (r) { return r.port; },
+      transport: function (r) { return r.transport; },
+      state: function (r) { return r.state; },
+      service: function (r) { return lc(r.service) || "\uffff"; },
+      product: function (r) { return r.prodkey || "\uffff"; },
+      tls: function (r) { return r.tlskey; },
+      confidence: function (r) { return -r.confidence; },
+      method: function (r) { return r.method; }
+    })
+  });
+  services.wire();
 
-  var renders = 0;
+  // ---- the flows table ------------------------------------------------------------------------
+  var FCOLS = 11;
+  var FACT_NAMES = table({
+    tls_sni: "SNI", tls_alpn: "ALPN", ja3: "JA3", ja4: "JA4", http_method: "HTTP method",
+    http_target: "HTTP target", http_host: "HTTP host", http_user_agent: "User-Agent",
+    ssh_ident: "SSH ident", hassh: "HASSH", hassh_server: "HASSH (server)", dns_query: "DNS query",
+    dns_type: "DNS type", dns_rcode: "DNS rcode", tls_version: "TLS version", ja3s: "JA3S",
+    tls_alpn_selected: "ALPN selected", cert_subject: "certificate subject",
+    cert_issuer: "certificate issuer", cert_sans: "certificate names",
+    cert_not_after: "certificate not after", cert_sha256: "certificate sha256",
+    cert_self_signed: "self-signed", http_status: "HTTP status", http_server: "HTTP Server"
+  });
 
-  function render() {
-    var view = st.view, pages = Math.max(1, Math.ceil(view.length / PAGE));
-    if (st.page >= pages) st.page = pages - 1;
-    var start = st.page * PAGE, slice = view.slice(start, start + PAGE);
-    var grouped = st.sort === "host";
-    var perHost = null;
-    if (grouped) {
-      perHost = Object.create(null);
-      view.forEach(function (r) { perHost[r.ip] = (perHost[r.ip] || 0) + 1; });
+  function factList(box, title, facts) {
+    var dl = el("dl", "kv"), n = 0;
+    for (var k in facts) {
+      var v = facts[k];
+      if (!present(v) || (Array.isArray(v) && !v.length)) continue;
+      kv(dl, FACT_NAMES[k] || k, v);
+      n++;
     }
-    var frag = document.createDocumentFragment(), last = null;
-    slice.forEach(function (r) {
-      if (grouped && r.ip !== last) { frag.appendChild(hostRow(r, perHost[r.ip])); last = r.ip; }
-      var pair = dataRow(r);
-      frag.appendChild(pair[0]);
-      frag.appendChild(pair[1]);
-    });
-    if (!slice.length) {
-      var tr = el("tr", "empty"), td = el("td", null, ROWS.length ? "No record matches." : "No records.");
-      td.colSpan = COLS;
-      tr.appendChild(td);
-      frag.appendChild(tr);
+    if (!n) return;
+    box.appendChild(el("h4", null, title));
+    box.appendChild(dl);
+  }
+
+  function count(c) {
+    return c.c2s === null && c.s2c === null ? null
+      : (c.c2s === null ? "?" : fmt(c.c2s)) + " client\u2192server, " + (c.s2c === null ? "?" : fmt(c.s2c)) + " server\u2192client";
+  }
+
+  function probeBox(box, title, r) {
+    var div = el("div", "probe");
+    div.appendChild(el("h4", null, title + ": " + r.ip + ":" + r.port + "/" + r.transport));
+    var label = [r.state, r.service, r.product, r.version].filter(Boolean).join(" ");
+    div.appendChild(el("p", null, label + " \u00b7 confidence " + r.confidence + " \u00b7 " + r.method));
+    endpointEvidence(div, r);
+    box.appendChild(div);
+  }
+
+  function flowEvidence(f) {
+    var td = el("td"), p = f.passive;
+    td.appendChild(el("h4", null, "Passive evidence"));
+    var dl = el("dl", "kv");
+    kv(dl, "fingerprint", p.fingerprint); kv(dl, "source", p.source);
+    kv(dl, "as reply to", p.as_reply_to); kv(dl, "protocol", p.protocol);
+    if (!dl.childNodes.length) td.appendChild(el("p", "meta", "Nothing recognised in the bytes on the wire."));
+    td.appendChild(dl);
+    factList(td, "Client facts", p.client);
+    factList(td, "Server facts", p.server);
+    td.appendChild(el("h4", null, "Client's first bytes"));
+    td.appendChild(el("pre", "raw", p.client_raw || "(no bytes)"));
+    td.appendChild(el("h4", null, "Server's first bytes"));
+    td.appendChild(el("pre", "raw", p.server_raw || "(no bytes)"));
+    if (f.probes.server) probeBox(td, "Probe of the server", f.probes.server);
+    if (f.probes.client) probeBox(td, "Probe of the client", f.probes.client);
+    if (!f.probes.server && !f.probes.client)
+      td.appendChild(el("p", "meta", f.probes.queued.length ? "Probe queued (" + f.probes.queued.join(", ") + "), no result recorded." : "Not probed."));
+    dl = el("dl", "kv");
+    kv(dl, "flow", f.id === null ? null : "#" + f.id);
+    kv(dl, "first seen", f.first ? f.first + " UTC" : null);
+    kv(dl, "last seen", f.last_seen === null ? null : utc(f.last_seen) + " UTC");
+    kv(dl, "roles", f.roles === null ? null : f.roles + (f.midstream ? " (seen mid-stream)" : ""));
+    kv(dl, "vlan", f.vlan === null ? null : String(f.vlan));
+    kv(dl, "packets", count(f.packets)); kv(dl, "bytes", count(f.bytes));
+    kv(dl, "info", f.info); kv(dl, "cpe", f.cpe);
+    kv(dl, "anomalies", f.anomalies); kv(dl, "conflicts", f.conflicts);
+    kv(dl, "record", f.origin);
+    td.appendChild(el("h4", null, "Flow"));
+    td.appendChild(dl);
+    return td;
+  }
+
+  function notes(list) {
+    var td = el("td");
+    list.forEach(function (text) { td.appendChild(el("span", "note", text)); });
+    return td;
+  }
+
+  function flowRow(f) {
+    var tr = el("tr", "rec");
+    var id = "fev-" + f.ord;
+    var td = el("td");
+    td.appendChild(toggle(id));
+    tr.appendChild(td);
+    tr.appendChild(el("td", "mono nw", f.first));
+    tr.appendChild(el("td", "mono nw", f.caddr));
+    tr.appendChild(el("td", "mono nw", f.saddr));
+    tr.appendChild(el("td", "nw", f.transport));
+    td = el("td", null, f.service || "");
+    if (f.unknown) { td.textContent = ""; td.appendChild(tag(f.service || "unknown", "warn")); }
+    if (f.passive.protocol && f.passive.protocol !== f.service) {
+      td.appendChild(document.createTextNode(" "));
+      td.appendChild(tag(f.passive.protocol, "ok"));
     }
-    var tbody = $("rows");
-    tbody.textContent = "";
-    tbody.appendChild(frag);
-    tbody.setAttribute("data-renders", String(++renders));
-    $("count").textContent = fmt(view.length) + " of " + fmt(ROWS.length) + " records";
-    var info = view.length
-      ? "page " + (st.page + 1) + " of " + pages + " (rows " + fmt(start + 1) + "\u2013" + fmt(start + slice.length) + ")"
-      : "";
-    Array.prototype.forEach.call(document.querySelectorAll(".pager"), function (p) {
-      p.querySelector(".pageinfo").textContent = info;
-      p.querySelector(".prev").disabled = st.page === 0;
-      p.querySelector(".next").disabled = st.page >= pages - 1;
-      p.hidden = pages <= 1;
+    tr.appendChild(td);
+    td = el("td", null, [f.product, f.version].filter(Boolean).join(" "));
+    if (f.info) { td.appendChild(document.createTextNode(" ")); td.appendChild(el("span", "meta", f.info)); }
+    tr.appendChild(td);
+    tr.appendChild(el("td", "num nw", f.confidence));
+    tr.appendChild(el("td", "nw", f.method));
+    tr.appendChild(notes(f.anomalies));
+    tr.appendChild(notes(f.conflicts));
+    return [tr, evidenceRow(id, FCOLS, flowEvidence(f))];
+  }
+
+  var flows = null;
+  if (FLOWS.length && $("flows")) {
+    flows = new Table({
+      rows: FLOWS, section: "flows", table: "flw", tbody: "flow-rows", count: "fcount", query: "fq",
+      clear: "fclear", noun: "flows", cols: FCOLS, first: "first",
+      selects: { "f-fservice": "service", "f-fmethod": "method" },
+      match: matchFlow, row: flowRow,
+      keys: table({
+        first: function (f) { return f.ord; },
+        client: function (f) { return f.cord; },
+        server: function (f) { return f.sord; },
+        transport: function (f) { return f.transport; },
+        service: function (f) { return lc(f.service) || "\uffff"; },
+        product: function (f) { return f.prodkey || "\uffff"; },
+        confidence: function (f) { return -f.confidence; },
+        method: function (f) { return f.method; },
+        anomalies: function (f) { return -f.anomalies.length; },
+        conflicts: function (f) { return -f.conflicts.length; }
+      })
     });
-    Array.prototype.forEach.call(document.querySelectorAll("#svc th[data-sort]"), function (th) {
-      var k = th.getAttribute("data-sort");
-      if (k === st.sort) th.setAttribute("aria-sort", st.dir === 1 ? "ascending" : "descending");
-      else th.removeAttribute("aria-sort");
-    });
+    flows.wire();
   }
 
   // ---- lists shown a step at a time: certificates, unknown services --------------------------
@@ -338,87 +670,44 @@
     return div;
   }
 
-  // ---- wiring ---------------------------------------------------------------------------------
-  function fillSelect(select, values) {
-    values.forEach(function (v) {
-      var o = document.createElement("option");
-      o.value = v;
-      o.textContent = v;
-      select.appendChild(o);
-    });
+  // ---- cards, chart bars, timeline bars, legend entries: set a search -------------------------
+  function applyQuery(q, target) {
+    var scrollTo = "services";
+    if (target === "flows" && flows) {
+      flows.set(q); flows.refresh(); scrollTo = "flows";
+    } else if (target === "both") {
+      services.set(q); services.refresh();
+      if (flows) {
+        flows.set(q); flows.refresh();
+        if (!services.view.length && flows.view.length) scrollTo = "flows";
+      }
+    } else {
+      services.set(q); services.refresh();
+    }
+    $(scrollTo).scrollIntoView();
   }
-  function distinct(f) {
-    var seen = Object.create(null), out = [];
-    ROWS.forEach(function (r) { var v = f(r); if (v && !seen[v]) { seen[v] = 1; out.push(v); } });
-    return out.sort();
-  }
-  fillSelect($("f-state"), distinct(function (r) { return r.state; }));
-  fillSelect($("f-service"), distinct(function (r) { return r.service; }));
-
-  var timer = null;
-  $("q").addEventListener("input", function () {
-    clearTimeout(timer);
-    timer = setTimeout(function () { st.terms = parseQuery($("q").value); refresh(); }, 80);
-  });
-  $("f-state").addEventListener("change", function () { st.state = this.value; refresh(); });
-  $("f-service").addEventListener("change", function () { st.service = this.value; refresh(); });
-  $("clear").addEventListener("click", function () {
-    $("q").value = ""; $("f-state").value = ""; $("f-service").value = "";
-    st.terms = []; st.state = ""; st.service = ""; st.sort = "host"; st.dir = 1;
-    refresh();
-  });
-  Array.prototype.forEach.call(document.querySelectorAll("#svc th[data-sort] button"), function (b) {
-    b.addEventListener("click", function () {
-      var k = b.parentNode.getAttribute("data-sort");
-      if (st.sort === k) st.dir = -st.dir; else { st.sort = k; st.dir = 1; }
-      refresh();
-    });
-  });
-  Array.prototype.forEach.call(document.querySelectorAll(".pager"), function (p) {
-    p.querySelector(".prev").addEventListener("click", function () { st.page--; render(); });
-    p.querySelector(".next").addEventListener("click", function () { st.page++; render(); });
-  });
-  $("rows").addEventListener("click", function (ev) {
-    var b = ev.target.closest ? ev.target.closest("button.tog") : null;
-    if (!b) return;
-    var row = $(b.getAttribute("aria-controls"));
-    var open = row.hidden;
-    row.hidden = !open;
-    b.setAttribute("aria-expanded", open ? "true" : "false");
-    b.textContent = open ? "\u2212" : "+";
-  });
-  function applyQuery(q) {
-    $("q").value = q;
-    $("f-state").value = ""; $("f-service").value = ""; st.state = ""; st.service = "";
-    st.terms = parseQuery(q);
-    refresh();
-    $("services").scrollIntoView();
-  }
-  Array.prototype.forEach.call(document.querySelectorAll("[data-query]"), function (node) {
-    node.addEventListener("click", function () { applyQuery(node.getAttribute("data-query")); });
+  each(document.querySelectorAll("[data-query]"), function (node) {
+    function go() { applyQuery(node.getAttribute("data-query"), node.getAttribute("data-target")); }
+    node.addEventListener("click", go);
     node.addEventListener("keydown", function (ev) {
-      if (ev.key === "Enter" && node.tagName.toLowerCase() === "g") applyQuery(node.getAttribute("data-query"));
+      if (ev.key === "Enter" && node.tagName.toLowerCase() === "g") go();
     });
   });
 
-  refresh();
   var allCerts = stepList(ROWS.filter(function (r) { return r.tls_problems.length > 0; }), CERT_STEP,
                           $("cert-rows"), $("certs-more"), $("certs-count"), certRow);
   var allUnknown = stepList(ROWS.filter(function (r) { return r.unknown; }), UNKNOWN_STEP,
                             $("unknown-list"), $("unknown-more"), $("unknown-count"), unknownBlock);
 
-  // Printing: the whole filtered table (when not huge) with its evidence, every list entry.
-  var screenPage = PAGE, screenIndex = 0;
+  // Printing: the whole filtered tables (when not huge) with their evidence, every list entry.
   window.addEventListener("beforeprint", function () {
     allCerts(); allUnknown();
-    if (st.view.length > PAGE && st.view.length <= PRINT_ALL) {
-      screenPage = PAGE; screenIndex = st.page;
-      PAGE = st.view.length; st.page = 0;
-      render();
-    }
+    services.printAll();
+    if (flows) flows.printAll();
   });
   window.addEventListener("afterprint", function () {
-    if (PAGE !== screenPage) { PAGE = screenPage; st.page = screenIndex; render(); }
+    services.printDone();
+    if (flows) flows.printDone();
   });
   document.documentElement.setAttribute("data-ready", "1");
   window.probescanReadyMs = performance.now();
