@@ -269,9 +269,7 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
         if store:
             store.close()
         if args.html:
-            from probescan.output.html import write_report
-
-            write_report([r.to_dict() for r in records], args.html, title="probescan scan")
+            _write_html([r.to_dict() for r in records], args.html, "probescan scan")
         if xml is not None and xml_file is not None:
             xml.close(time.time(), interrupted=interrupted)
             xml_file.close()
@@ -282,6 +280,15 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
         con.print(f"{len(records)} record(s), {opened} open port(s) in {elapsed:.2f} s"
                   + (" (interrupted)" if interrupted else ""))
     return 130 if interrupted else 0
+
+
+def _write_html(records: list[dict[str, object]], path: Path, title: str) -> None:
+    from probescan.output.html import ReportInputError, write_report
+
+    try:
+        write_report(records, path, title=title)
+    except (ReportInputError, OSError) as e:
+        raise UsageError(f"cannot write report '{path}': {e}") from e
 
 
 def _catalog(args: argparse.Namespace, intensity: int) -> Catalog:

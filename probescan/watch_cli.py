@@ -166,9 +166,12 @@ def _run(args: argparse.Namespace) -> int:
         if store:
             store.close()
     if args.html:
-        from probescan.output.html import write_report
+        from probescan.output.html import ReportInputError, write_report
 
-        write_report(records, args.html, title="probescan watch")
+        try:
+            write_report(records, args.html, title="probescan watch")
+        except (ReportInputError, OSError) as e:
+            raise WatchUsageError(f"cannot write report '{args.html}': {e}") from e
     if watcher is not None and not args.quiet and not args.json:
         s = watcher.stats
         Console(stderr=True).print(
@@ -217,7 +220,9 @@ async def _main(
             if args.read is not None:
                 task = asyncio.ensure_future(watcher.run_offline(read_file(args.read)))
             else:
-                bpf = f"({BASE_BPF}) and ({args.bpf})" if args.bpf else BASE_BPF
+                # the user's expression first: BPF's `vlan` shifts the offsets of every term
+                # after it, so it must come last
+                bpf = f"({args.bpf}) and ({BASE_BPF})" if args.bpf else BASE_BPF
                 if args.duration:
                     loop.call_later(args.duration, stop.set)
                 task = asyncio.ensure_future(watcher.run_live(live(args.iface, bpf), stop))

@@ -55,8 +55,11 @@ def read_file(path: Path) -> Iterator[Frame]:
 
 def live(iface: str, bpf: str) -> Iterator[Frame]:
     """Frames from a live interface with a kernel BPF filter. Needs CAP_NET_RAW."""
+    import logging
     import time
 
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+    import scapy.arch  # noqa: F401 - sets conf.L2listen for this platform
     from scapy.config import conf
     from scapy.error import Scapy_Exception
 

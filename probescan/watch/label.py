@@ -17,6 +17,7 @@ known for (SSH on 443, HTTP on 22, anything but HTTP on 80, ...).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,7 @@ class FlowRecord:
     server_probe: ServiceRecord | None = None
     client_probe: ServiceRecord | None = None
     probed: list[str] = field(default_factory=list)  # "server", "client" when queued
+    labeled_at: float = field(default_factory=time.time)  # wall clock when the label was made
 
     def to_dict(self) -> dict[str, Any]:
         f = self.flow
@@ -83,6 +85,7 @@ class FlowRecord:
             "vlan": f.vlan,
             "first_seen": f.first_seen,
             "last_seen": f.last_seen,
+            "labeled_at": self.labeled_at,
             "packets": {"c2s": f.c2s.packets, "s2c": f.s2c.packets},
             "bytes": {"c2s": f.c2s.bytes, "s2c": f.s2c.bytes},
             "service": self.label.service,

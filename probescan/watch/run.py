@@ -27,6 +27,7 @@ from probescan.watch.label import FlowRecord, anomalies, combine
 from probescan.watch.passive import identify
 
 READY_AFTER = 1.0  # seconds after its first packet a silent flow is labeled anyway
+PROBE_WAIT = 10.0  # seconds a flow's label waits for its probes, even after the flow ended
 TICK = 0.05  # how often pending flows are checked (live)
 BATCH = 512  # frames handled between yields to the event loop
 
@@ -106,11 +107,11 @@ class Watcher:
 
     # ---- labeling ----------------------------------------------------------------------
     def _ready(self, p: _Pending, now: float) -> bool:
+        f = p.flow
         if (p.server is not None and not p.server.done()) or (
             p.client is not None and not p.client.done()
         ):
-            return False
-        f = p.flow
+            return now - f.first_seen >= PROBE_WAIT
         return bool(f.s2c.data) or now - f.first_seen >= READY_AFTER or f.closed
 
     def _emit(self, p: _Pending) -> None:
@@ -142,8 +143,13 @@ class Watcher:
             self._finish(flow)
 
     def _finish(self, flow: Flow) -> None:
-        p = self.pending.pop(flow.key, None)
+        """The flow ended: label it now, unless its probes are still running (then `check`
+        labels it when they finish or PROBE_WAIT has passed)."""
+        p = self.pending.get(flow.key)
+        if p is not None and not self._ready(p, flow.last_seen):
+            return
         if p is not None:
+            del self.pending[flow.key]
             self._emit(p)
         self.done.discard(flow.key)
 

@@ -1,0 +1,130 @@
+"""Live: `probescan watch -i lo` labels real flows with probe evidence within seconds, and never
+probes an address outside its scope."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import REQUIRE_SERVERS, LabServices
+
+SCOPE = "127.0.10.0/24"
+OUTSIDE = "127.0.3.77"  # not in SCOPE
+
+
+def can_capture() -> bool:
+    return os.geteuid() == 0
+
+
+@pytest.fixture
+def watcher() -> Iterator[subprocess.Popen[str]]:
+    if not can_capture():
+        if REQUIRE_SERVERS:
+            pytest.fail("live capture needs root (PROBESCAN_REQUIRE_SERVERS=1)")
+        pytest.skip("live capture needs root or CAP_NET_RAW")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probescan", "watch", "-i", "lo", "--scope", SCOPE, "--json",
+         "--bpf", f"net 127.0.10.0/24 or host {OUTSIDE}", "--duration", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(2.0)  # let the capture socket open
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def read_records(proc: subprocess.Popen[str], want: int, timeout: float) -> list[dict[str, Any]]:
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < want and time.monotonic() < deadline:
+        if sel.select(timeout=max(0.0, deadline - time.monotonic())):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out.append(json.loads(line))
+    return out
+
+
+def banner_client(ip: str, port: int, send: bytes = b"") -> float:
+    t = time.time()
+    with socket.create_connection((ip, port), timeout=3) as s:
+        if send:
+            s.sendall(send)
+        s.settimeout(2)
+        try:
+            s.recv(4096)
+        except TimeoutError:
+            pass
+    return t
+
+
+@pytest.mark.lab
+def test_live_flows_are_labeled_with_probe_evidence_within_seconds(
+    lab_services: LabServices, watcher: subprocess.Popen[str]
+) -> None:
+    ssh = lab_services.get("ssh", 2222)
+    redis = lab_services.get("redis", 16379)
+    started = {
+        (ssh.ip, ssh.port): banner_client(ssh.ip, ssh.port),
+        (redis.ip, redis.port): banner_client(redis.ip, redis.port, b"PING\r\n"),
+    }
+    records = read_records(watcher, want=2, timeout=15)
+    by_server = {(r["server"]["ip"], r["server"]["port"]): r for r in records}
+    for (ip, port), t0 in started.items():
+        r = by_server[(ip, port)]
+        assert r["probes"]["server"] is not None, r
+        assert r["probes"]["server"]["state"] == "open"
+        assert r["labeled_at"] - t0 < 3.0
+    assert by_server[(ssh.ip, ssh.port)]["service"] == "ssh"
+    assert by_server[(ssh.ip, ssh.port)]["method"] == "passive+probe"
+    assert by_server[(redis.ip, redis.port)]["service"] == "redis"
+
+
+@pytest.mark.lab
+def test_an_address_outside_the_scope_is_never_probed(
+    lab_services: LabServices, watcher: subprocess.Popen[str]
+) -> None:
+    accepted: list[tuple[str, int]] = []
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((OUTSIDE, 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+
+    def serve() -> None:
+        srv.settimeout(8)
+        try:
+            while True:
+                conn, addr = srv.accept()
+                accepted.append(addr)
+                conn.sendall(b"220 outside.test ESMTP hello\r\n")
+                conn.close()
+        except OSError:
+            return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    banner_client(OUTSIDE, port)
+    records = read_records(watcher, want=1, timeout=10)
+    srv.close()
+    thread.join(10)
+    rec = next(r for r in records if r["server"]["ip"] == OUTSIDE)
+    assert rec["probes"] == {"server": None, "client": None, "queued": []}
+    assert rec["service"] == "smtp"  # passive evidence still labels it
+    assert len(accepted) == 1, "only our own client connected: the watcher did not probe"
