@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.lab import Lab, Service, start_default_lab  # noqa: E402
+from tests.udp_lab import UdpServer  # noqa: E402
 
 NMAP_NAMES = {
     "xmpp-client": "xmpp",
@@ -39,6 +40,7 @@ NMAP_NAMES = {
     "netbios-ssn": "smb",
     "domain": "dns",
     "squid-http": "http-proxy",
+    "netbios-ns": "netbios-ns",
 }
 
 
@@ -63,10 +65,11 @@ class Score:
 
 
 def run_nmap(
-    hosts: list[str], ports: list[int], out: Path
+    hosts: list[str], ports: list[int], out: Path, extra: tuple[str, ...] = ()
 ) -> tuple[float, dict[tuple[str, int], Found]]:
     xml = out / "nmap.xml"
-    cmd = ["nmap", "-sV", "-Pn", "-n", "-p", ",".join(map(str, ports)), "-oX", str(xml), *hosts]
+    cmd = ["nmap", "-sV", "-Pn", "-n", *extra, "-p", ",".join(map(str, ports)), "-oX", str(xml),
+           *hosts]
     t0 = time.monotonic()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     secs = time.monotonic() - t0
@@ -78,7 +81,7 @@ def run_nmap(
         ip = addr.get("addr", "")
         for port in host.iter("port"):
             state = port.find("state")
-            if state is None or state.get("state") != "open":
+            if state is None or state.get("state") not in ("open", "open|filtered"):
                 continue
             svc = port.find("service")
             name = svc.get("name") if svc is not None else None
@@ -94,21 +97,21 @@ def run_probescan(
     hosts: list[str], ports: list[int], out: Path, extra: tuple[str, ...] = ()
 ) -> tuple[float, dict[tuple[str, int], Found]]:
     jsonl = out / "probescan.jsonl"
-    cmd = [sys.executable, "-m", "probescan", "scan", *hosts, "-p", ",".join(map(str, ports)),
-           "-o", str(jsonl), "--quiet", *extra]
+    cmd = [sys.executable, "-m", "probescan", "scan", *hosts, "-o", str(jsonl), "--quiet",
+           *(["-p", ",".join(map(str, ports))] if ports else []), *extra]
     t0 = time.monotonic()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     secs = time.monotonic() - t0
     found: dict[tuple[str, int], Found] = {}
     for line in jsonl.read_text().splitlines():
         r = json.loads(line)
-        if r["state"] == "open":
+        if r["state"] in ("open", "open|filtered"):
             found[(r["ip"], r["port"])] = Found(r["service"], r["product"], r["version"])
     return secs, found
 
 
 def score(tool: str, secs: float, found: dict[tuple[str, int], Found],
-          lab: list[Service]) -> Score:
+          lab: Sequence[Service | UdpServer]) -> Score:
     services = products = 0
     misses: list[str] = []
     for s in lab:
