@@ -147,6 +147,7 @@ def flow_record(
         "server": {"ip": server[0], "port": server[1]},
         "roles": "handshake", "midstream": False, "vlan": None,
         "first_seen": t, "last_seen": None if t is None else t + 0.25,
+        "labeled_at": None if t is None else t + 0.3,
         "packets": {"c2s": 7, "s2c": 9}, "bytes": {"c2s": 517, "s2c": 4321},
         "service": service, "product": product, "version": version, "info": None,
         "cpe": [], "confidence": confidence, "method": method,
