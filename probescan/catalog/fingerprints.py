@@ -56,6 +56,9 @@ class Fingerprint:
 # Probe names whose rules also apply to another probe's responses: nmap's NULL probe sends
 # nothing, exactly like ours, so its banner rules run on our `null` responses.
 PROBE_ALIASES = {"null": ("nmap:NULL",)}
+# The pseudo-probe of rules over what a *client* sent (used by `watch`): only rules that name
+# it apply, never the generic ones written for server replies.
+CLIENT_PROBE = "client"
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,14 @@ class FingerprintSet:
     def _index(self) -> dict[str, tuple[Fingerprint, ...]]:
         names: set[str] = {n for r in self.rules if r.probes for n in r.probes}
         names.update(PROBE_ALIASES)
+        names.add(CLIENT_PROBE)
         index: dict[str, tuple[Fingerprint, ...]] = {}
         for name in names:
             wanted = {name, *PROBE_ALIASES.get(name, ())}
             index[name] = tuple(
-                r for r in self.rules if r.probes is None or not r.probes.isdisjoint(wanted)
+                r for r in self.rules
+                if (r.probes is None and name != CLIENT_PROBE)
+                or (r.probes is not None and not r.probes.isdisjoint(wanted))
             )
         return index
 

@@ -99,6 +99,7 @@ class FlowTable:
         self.evicted: list[Flow] = []
         self.next_id = 1
         self.packets = 0
+        self.ignored = 0  # bare TCP segments of no known flow
 
     def _new(self, key: Key, p: Packet) -> Flow:
         if p.proto == TCP and p.flags & SYN:
@@ -121,13 +122,18 @@ class FlowTable:
         self.flows[key] = flow
         return flow
 
-    def add(self, p: Packet) -> tuple[Flow, bool]:
-        """Account one packet; returns (its flow, whether the flow is new)."""
+    def add(self, p: Packet) -> tuple[Flow | None, bool]:
+        """Account one packet; returns (its flow, whether the flow is new). A bare TCP
+        ACK/FIN/RST of no known flow (the tail of a flow that already ended) starts nothing
+        and gives (None, False)."""
         self.packets += 1
         key = flow_key(p)
         flow = self.flows.get(key)
         new = flow is None
         if flow is None:
+            if p.proto == TCP and not p.payload and not p.flags & SYN:
+                self.ignored += 1
+                return None, False
             flow = self._new(key, p)
         else:
             self.flows.move_to_end(key)

@@ -58,6 +58,7 @@ class Label:
     confidence: int = 0
     method: str = "none"
     conflicts: tuple[str, ...] = ()
+    tunnel: str | None = None
 
 
 @dataclass(slots=True)
@@ -92,6 +93,7 @@ class FlowRecord:
             "product": self.label.product,
             "version": self.label.version,
             "info": self.label.info,
+            "tunnel": self.label.tunnel,
             "cpe": list(self.label.cpe),
             "confidence": self.label.confidence,
             "method": self.label.method,
@@ -129,6 +131,7 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
                 probe.cpe or m.cpe,
                 10,
                 "passive+probe",
+                tunnel=probe.tunnel,
             )
         return Label(
             m.service, m.product, m.version, m.info, m.cpe, 6, "passive",
@@ -141,11 +144,13 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
     if p_ok and probe is not None and probe.service is not None:
         conflicts: tuple[str, ...] = ()
         if passive.protocol and passive.protocol != probe.service and not (
-            passive.protocol == "tls" and probe.tunnel == "tls"
+            passive.protocol in ("tls", "https") and probe.tunnel == "tls"
         ):
             conflicts = (f"the wire shows {passive.protocol}",)
         return Label(probe.service, probe.product, probe.version, probe.info, probe.cpe,
-                     probe.confidence, "probe", conflicts)
+                     probe.confidence, "probe", conflicts, probe.tunnel)
+    if passive.protocol == "https":
+        return Label("http", info="inside TLS", confidence=6, method="passive", tunnel="tls")
     if passive.protocol:
         return Label(passive.protocol, confidence=6, method="passive")
     return Label("unknown")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probescan.catalog import FingerprintSet, ProbeSet
+from probescan.catalog.fingerprints import CLIENT_PROBE
 from probescan.match import match_response
 from probescan.model import Match
 from probescan.protocols import dns, http, ssh, tls
@@ -113,18 +114,30 @@ def server_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
     return None, {}
 
 
-def probe_order(client_data: bytes, probes: ProbeSet, transport: str) -> list[str]:
-    """Probe names whose rules apply to the server's reply, most plausible first."""
+def probe_order(client_data: bytes, probes: ProbeSet, transport: str,
+                hint: str | None = None) -> list[str]:
+    """Probe names whose rules to try on the server's reply, most plausible first.
+
+    Only plausible ones: the banner rules (`null`) when the server may have spoken first,
+    and the probes whose payload starts like what the client sent. Generic rules (written for
+    any probe) come with each of them. Trying every probe's rules on every flow would cost
+    hundreds of regex searches per flow for little gain."""
     names: list[str] = []
-    if not client_data:
+    if transport == "tcp":
         names.append("null")
     head = client_data[:4]
-    for p in probes.for_transport(transport):
-        if p.payload and head and p.payload[:4] == head:
-            names.append(p.name)
-    names.append("null")
-    names.extend(p.name for p in probes.for_transport(transport))
+    if head:
+        names.extend(p.name for p in probes.for_transport(transport)
+                      if p.payload and p.payload[: len(head)] == head)
+    if hint is not None:  # the client's request named the service: its probes' rules apply
+        names.extend(p.name for p in probes.for_transport(transport) if hint in p.services)
+    if not names:
+        names.append("null")
     return list(dict.fromkeys(names))
+
+
+HTTP_ALPN = frozenset({"http/1.1", "h2", "http/1.0", "h3"})
+TLS_NAMES = frozenset({"tls", "ssl"})
 
 
 def identify(
@@ -138,8 +151,10 @@ def identify(
     s_proto, s_facts = server_facts(server_data, transport)
     best: Match | None = None
     best_probe: str | None = None
+    client_match = match_response(rules, CLIENT_PROBE, client_data) if client_data else None
+    hint = client_match.service if client_match else None
     if server_data:
-        for name in probe_order(client_data, probes, transport):
+        for name in probe_order(client_data, probes, transport, hint):
             m = match_response(rules, name, server_data)
             if m is None:
                 continue
@@ -147,4 +162,19 @@ def identify(
                 best, best_probe = m, name
             if not m.soft:
                 break
-    return PassiveResult(best, best_probe, s_proto or c_proto, c_facts, s_facts)
+    if client_match is not None and (
+        best is None or best.soft or client_match.service in PREFERRED_CLIENT_SERVICES
+    ):
+        best, best_probe = client_match, CLIENT_PROBE
+    protocol = s_proto or c_proto
+    if protocol == "tls" and (best is None or best.service in TLS_NAMES) and HTTP_ALPN.intersection(
+        c_facts.get("tls_alpn") or ()
+    ):
+        protocol = "https"  # HTTP inside TLS: the client offered an HTTP ALPN protocol id
+        best = best_probe = None
+    return PassiveResult(best, best_probe, protocol, c_facts, s_facts)
+
+
+# A client's request can be more telling than the server's reply: an absolute-URI request
+# is sent to a proxy, whose reply is the origin's (with the origin's Server header).
+PREFERRED_CLIENT_SERVICES = frozenset({"http-proxy"})

@@ -89,7 +89,7 @@ class Watcher:
             self.stats.own_traffic += 1
             return
         flow, new = self.table.add(pkt)
-        if new:
+        if flow is not None and new:
             self.stats.flows += 1
             self._start(flow)
 
