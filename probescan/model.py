@@ -150,20 +150,16 @@ class ServiceRecord:
         }
 
 
+def _escape_table() -> tuple[str, ...]:
+    special = {0x5C: "\\\\", 0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t"}
+    return tuple(
+        special.get(b, chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in range(256)
+    )
+
+
+_ESCAPE = _escape_table()
+
+
 def escape_bytes(data: bytes) -> str:
-    """Printable ASCII stays, everything else becomes \\xNN (\\r, \\n, \\t as such)."""
-    out: list[str] = []
-    for b in data:
-        if b == 0x5C:
-            out.append("\\\\")
-        elif b == 0x0D:
-            out.append("\\r")
-        elif b == 0x0A:
-            out.append("\\n")
-        elif b == 0x09:
-            out.append("\\t")
-        elif 0x20 <= b < 0x7F:
-            out.append(chr(b))
-        else:
-            out.append(f"\\x{b:02x}")
-    return "".join(out)
+    """Printable ASCII stays, everything else becomes \\xNN (\\r, \\n, \\t and \\\\ as such)."""
+    return "".join(map(_ESCAPE.__getitem__, data))

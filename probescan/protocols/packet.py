@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from probescan.protocols.errors import ParseError
 
@@ -38,8 +39,7 @@ _IPV6_EXT = frozenset({0, 43, 60})  # hop-by-hop, routing, destination options
 _IPV6_FRAG = 44
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
+class Packet(NamedTuple):  # a tuple: built once per packet, so it must be cheap
     ts: float
     src: str
     dst: str
@@ -50,6 +50,16 @@ class Packet:
     seq: int  # TCP sequence number (0 for UDP)
     payload: bytes
     vlan: int | None = None
+
+
+@lru_cache(maxsize=65536)
+def _v4(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET, raw)
+
+
+@lru_cache(maxsize=65536)
+def _v6(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6, raw)
 
 
 def _ip_payload(data: bytes, link: int) -> tuple[int, bytes, int | None]:
@@ -111,7 +121,39 @@ def _transport(proto: int, seg: bytes) -> tuple[int, int, int, int, bytes]:
     raise ParseError(f"IP protocol {proto} is not TCP or UDP")
 
 
+_FAST_V4 = struct.Struct("!12sHBxH2xHBx2x4s4s")  # Ethernet + an option-less IPv4 header
+_TCP_HEAD = struct.Struct("!HHIIH")
+_UDP_HEAD = struct.Struct("!HHH")
+
+
+def _fast_ethernet_ipv4(data: bytes, ts: float) -> Packet | None:
+    """The common case (untagged Ethernet, IPv4 without options, unfragmented TCP/UDP) in a
+    few struct calls; None sends everything else down the general path."""
+    if len(data) < 54:
+        return None
+    _, etype, vihl, total, frag, proto, src, dst = _FAST_V4.unpack_from(data)
+    if etype != ETH_IPV4 or vihl != 0x45 or frag & 0x1FFF:
+        return None
+    end = 14 + total if 20 <= total <= len(data) - 14 else len(data)
+    if proto == TCP:
+        sport, dport, seq, _ack, off_flags = _TCP_HEAD.unpack_from(data, 34)
+        hlen = (off_flags >> 12) * 4
+        if hlen < 20:
+            return None
+        return Packet(ts, _v4(src), _v4(dst), TCP, sport, dport, off_flags & 0x3F, seq,
+                      data[34 + hlen:end])
+    if proto == UDP:
+        sport, dport, length = _UDP_HEAD.unpack_from(data, 34)
+        uend = 34 + length if 8 <= length <= end - 34 else end
+        return Packet(ts, _v4(src), _v4(dst), UDP, sport, dport, 0, 0, data[42:uend])
+    return None
+
+
 def parse_frame(data: bytes, link: int, ts: float = 0.0) -> Packet:
+    if link == LINK_ETHERNET:
+        fast = _fast_ethernet_ipv4(data, ts)
+        if fast is not None:
+            return fast
     etype, ip, vlan = _ip_payload(data, link)
     if etype == ETH_IPV4:
         if len(ip) < 20 or ip[0] >> 4 != 4:
@@ -124,16 +166,16 @@ def parse_frame(data: bytes, link: int, ts: float = 0.0) -> Packet:
         if frag:
             raise ParseError("non-first IPv4 fragment")
         proto = ip[9]
-        src = socket.inet_ntop(socket.AF_INET, ip[12:16])
-        dst = socket.inet_ntop(socket.AF_INET, ip[16:20])
+        src = _v4(ip[12:16])
+        dst = _v4(ip[16:20])
         seg = ip[ihl:total] if ihl <= total <= len(ip) else ip[ihl:]
     elif etype == ETH_IPV6:
         if len(ip) < 40 or ip[0] >> 4 != 6:
             raise ParseError("short or bad IPv6 header")
         plen = struct.unpack_from("!H", ip, 4)[0]
         proto = ip[6]
-        src = socket.inet_ntop(socket.AF_INET6, ip[8:24])
-        dst = socket.inet_ntop(socket.AF_INET6, ip[24:40])
+        src = _v6(ip[8:24])
+        dst = _v6(ip[24:40])
         seg = ip[40:40 + plen] if plen and 40 + plen <= len(ip) else ip[40:]
         for _ in range(8):
             if proto in _IPV6_EXT:
