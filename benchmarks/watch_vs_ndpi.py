@@ -62,6 +62,7 @@ from tests.traffic import (  # noqa: E402
     capture_filter,
     make_large_capture,
     service_ok,
+    tcpdump_argv,
 )
 
 NDPI_DIR = ROOT.parent / "shared" / "pcaps" / "ndpi"
@@ -239,8 +240,8 @@ def part_lab(services: list[Service], udp: list[LabEndpoint], tmp: Path) -> Path
     pcap = tmp / "lab.pcap"
     log: list[str] = []
     expected = capture_client_traffic(services, pcap, udp, log=log)
-    bpf = capture_filter(e.endpoint for e in expected)
-    commands = [f"tcpdump -i lo -U -w {pcap} '{bpf}'  # while tests/traffic.py runs the clients"]
+    dump = tcpdump_argv(pcap, capture_filter(e.endpoint for e in expected))
+    commands = [_cmd_text(dump) + "  # while tests/traffic.py runs the clients"]
     p_secs, p_labels = run_probescan(pcap, tmp / "lab.jsonl", commands)
     n_secs, n_labels = run_ndpi(pcap, commands)
     # The lab's flows: every flow either tool saw with a lab server endpoint on one side.
