@@ -149,7 +149,7 @@ def flow_record(
         "first_seen": t, "last_seen": None if t is None else t + 0.25,
         "labeled_at": None if t is None else t + 0.3,
         "packets": {"c2s": 7, "s2c": 9}, "bytes": {"c2s": 517, "s2c": 4321},
-        "service": service, "product": product, "version": version, "info": None,
+        "service": service, "product": product, "version": version, "info": None, "tunnel": None,
         "cpe": [], "confidence": confidence, "method": method,
         "conflicts": list(conflicts), "anomalies": list(anomalies),
         "passive": {
