@@ -17,7 +17,7 @@ class Config:
     concurrency: int = 512  # connections in flight, all hosts
     per_host: int = 64  # connections in flight to one host
     rate: float = 0.0  # new connections per second (0: unlimited)
-    parallel_probes: int = 6  # probes of one endpoint sent at once
+    parallel_probes: int = 8  # probes of one endpoint sent at once
     intensity: int = 7  # probes up to this rarity are tried (0..9)
     tls: bool = True  # try TLS and probe inside it
     version_scan: bool = True  # False: discovery only

@@ -9,6 +9,7 @@ from probescan.catalog.templates import render
 from probescan.model import Match
 
 REGEX_TIMEOUT_S = 0.05
+GENERIC_PRIORITY = 90  # rules at or above this priority are catch-alls
 MATCH_WINDOW = 64 * 1024  # bytes of a response a pattern sees
 
 
@@ -34,6 +35,7 @@ def apply_rule(rule: Fingerprint, text: str) -> Match | None:
         service=rule.service,
         soft=rule.soft,
         cpe=cpe,
+        generic=rule.priority >= GENERIC_PRIORITY,
         **fields,
     )
 

@@ -83,6 +83,12 @@ class Match:
     os: str | None = None
     device: str | None = None
     cpe: tuple[str, ...] = ()
+    generic: bool = False  # a catch-all rule (priority >= 90): a later, fuller read may beat it
+
+    @property
+    def strength(self) -> int:
+        """2 specific hard match, 1 generic hard match, 0 soft match."""
+        return 0 if self.soft else (1 if self.generic else 2)
 
 
 @dataclass(frozen=True, slots=True)

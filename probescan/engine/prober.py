@@ -73,20 +73,35 @@ class EndpointRun:
         self.tunnel = tunnel
         self.best: _Found | None = None
         self.transcripts: list[Transcript] = []
-        self.hard = asyncio.Event()
+        self.hard = asyncio.Event()  # a match that ends the endpoint's probing
+        self.soft = asyncio.Event()  # a soft match: the schedule may narrow and move on
 
     def consider(self, probe: str, data: bytes) -> bool:
-        """Match a (possibly partial) response; True once a hard match is known."""
+        """Match a (possibly partial) response; True when reading this reply may stop.
+
+        A specific hard match ends everything at once. A generic (catch-all) hard match
+        does not stop the read: more bytes may let a specific rule claim the reply, so it
+        ends the endpoint only when the reply is complete (see `settle`)."""
         m = match_response(self.catalog.fingerprints, probe, data)
         if m is None:
             return False
-        if self.best is None or (self.best.match.soft and not m.soft):
+        best = self.best
+        if best is None or m.strength > best.match.strength or (
+            best.probe == probe and m.strength >= best.match.strength
+        ):
             self.best = _Found(m, probe, data, self.tunnel)
-        elif self.best.probe == probe and self.best.match.soft == m.soft:
-            self.best = _Found(m, probe, data, self.tunnel)  # more data, same strength
-        if not m.soft:
+        if m.soft:
+            self.soft.set()
+            return False
+        if m.generic:
+            return False
+        self.hard.set()
+        return True
+
+    def settle(self, probe: str) -> None:
+        """A reply is complete: a generic hard match from it now ends the endpoint."""
+        if self.best is not None and self.best.probe == probe and self.best.match.strength == 1:
             self.hard.set()
-        return not m.soft
 
     @property
     def soft_service(self) -> str | None:
@@ -214,7 +229,7 @@ class Prober:
                 continue
             start(p)
         try:
-            await self._drain(run, tasks, tls_found)
+            await self._drain(run, tasks, tls_found, until_soft=True)
             remaining = sorted(
                 (p for p in self._tcp_probes if p.name not in tried
                  and p.rarity <= self.config.intensity and not (p.tls and not tls_first)),
@@ -227,7 +242,8 @@ class Prober:
                 if soft is not None and not self._useful_after_soft(p, soft):
                     continue
                 start(p)
-                if len(tasks) >= self.config.parallel_probes:
+                while (len(tasks) >= self.config.parallel_probes and not run.hard.is_set()
+                       and not tls_found):
                     await self._drain(run, tasks, tls_found, until_one=True)
             await self._drain(run, tasks, tls_found)
         finally:
@@ -248,15 +264,21 @@ class Prober:
         tasks: set[asyncio.Task[None]],
         tls_found: list[Conn],
         until_one: bool = False,
+        until_soft: bool = False,
     ) -> None:
+        """Wait until the tasks are done, a hard match or TLS is found; with until_one, until
+        one task ends; with until_soft, until a soft match (so narrowed probes start now)."""
         while tasks and not run.hard.is_set() and not tls_found:
-            hard_wait = asyncio.create_task(run.hard.wait())
-            done, _ = await asyncio.wait(
-                [*tasks, hard_wait], return_when=asyncio.FIRST_COMPLETED
-            )
-            hard_wait.cancel()
+            if until_soft and run.soft.is_set():
+                return
+            signals = [asyncio.create_task(run.hard.wait())]
+            if until_soft:
+                signals.append(asyncio.create_task(run.soft.wait()))
+            done, _ = await asyncio.wait([*tasks, *signals], return_when=asyncio.FIRST_COMPLETED)
+            for sig in signals:
+                sig.cancel()
             tasks.difference_update(done)
-            if until_one and done - {hard_wait}:
+            if until_one and done - set(signals):
                 return
 
     async def _guarded(
@@ -320,6 +342,7 @@ class Prober:
         finally:
             conn.abort()
         run.transcripts.append(Transcript(probe.name, payload, data, outcome, secs, run.tunnel))
+        run.settle(probe.name)
 
     async def _connect_in(self, ep: Endpoint, run: EndpointRun) -> Conn:
         return await self._connect(ep, tls=run.tunnel == "tls")
