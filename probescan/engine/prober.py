@@ -215,21 +215,24 @@ class Prober:
         tasks: set[asyncio.Task[None]] = set()
         tried: set[str] = set()
 
-        def start(p: Probe, existing: Conn | None = None) -> None:
+        def start(p: Probe, existing: Conn | None = None) -> asyncio.Task[None]:
             tried.add(p.name)
-            tasks.add(asyncio.create_task(self._guarded(ep, run, p, existing, tls_found)))
+            task = asyncio.create_task(self._guarded(ep, run, p, existing, tls_found))
+            tasks.add(task)
+            return task
 
         null = self.catalog.probes.by_name(NULL_PROBE)
+        banner_wait: asyncio.Task[None] | None = None
         if null is not None:
-            start(null, conn)
+            banner_wait = start(null, conn)
         else:
             conn.abort()
-        for p in self._wave_one(ep, run):
-            if p.tls and not tls_first:
-                continue
-            start(p)
+        wave = {start(p) for p in self._wave_one(ep, run) if not (p.tls and not tls_first)}
         try:
-            await self._drain(run, tasks, tls_found, until_soft=True)
+            # Wave two starts when wave one's requests are answered (or a soft match names
+            # the service); the banner wait goes on beside it on its own connection.
+            await self._drain(run, wave, tls_found, until_soft=True)
+            tasks.difference_update({t for t in tasks if t.done()})
             remaining = sorted(
                 (p for p in self._tcp_probes if p.name not in tried
                  and p.rarity <= self.config.intensity and not (p.tls and not tls_first)),
@@ -242,8 +245,8 @@ class Prober:
                 if soft is not None and not self._useful_after_soft(p, soft):
                     continue
                 start(p)
-                while (len(tasks) >= self.config.parallel_probes and not run.hard.is_set()
-                       and not tls_found):
+                while (len(tasks - {banner_wait}) >= self.config.parallel_probes
+                       and not run.hard.is_set() and not tls_found):
                     await self._drain(run, tasks, tls_found, until_one=True)
             await self._drain(run, tasks, tls_found)
         finally:
