@@ -3,6 +3,7 @@ probes an address outside its scope."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -67,10 +68,8 @@ def banner_client(ip: str, port: int, send: bytes = b"") -> float:
         if send:
             s.sendall(send)
         s.settimeout(2)
-        try:
+        with contextlib.suppress(TimeoutError):
             s.recv(4096)
-        except TimeoutError:
-            pass
     return t
 
 
