@@ -47,12 +47,26 @@ def match_response(
     if not data:
         return None
     text = data[:MATCH_WINDOW].decode("latin-1")
+    head = text[0]
     candidates = (
-        rules.for_probe(probe) if isinstance(rules, FingerprintSet)
-        else [r for r in rules if r.applies_to(probe)]
+        rules.for_probe_head(probe, head) if isinstance(rules, FingerprintSet)
+        else [r for r in rules if r.applies_to(probe) and (r.first is None or head in r.first)]
     )
     soft: Match | None = None
+    lowered: str | None = None
     for rule in candidates:
+        missing = False
+        for needle, folded in rule.needles:  # literals the match needs: `in` is cheap
+            if folded:
+                if lowered is None:
+                    lowered = text.lower()
+                missing = needle not in lowered
+            else:
+                missing = needle not in text
+            if missing:
+                break
+        if missing:
+            continue
         if soft is not None and rule.soft:
             continue
         if soft is not None and rule.service != soft.service:

@@ -44,7 +44,11 @@ from typing import Any
 
 import regex
 
-from probescan.catalog.fingerprints import Fingerprint, FingerprintSet
+from probescan.catalog.fingerprints import (
+    Fingerprint,
+    FingerprintSet,
+    leading_characters,
+)
 from probescan.catalog.probes import Probe, ProbeSet
 from probescan.catalog.problems import Problem, display
 from probescan.catalog.templates import check_template
@@ -988,6 +992,8 @@ def _fingerprint(r: _ParsedRule, probe: str, probes: frozenset[str], priority: i
         examples=(),
         source=source,
         line=r.line,
+        first=leading_characters(r.pattern.pattern, bool(r.pattern.flags & regex.IGNORECASE),
+                                 bool(r.pattern.flags & regex.MULTILINE)),
     )
 
 
