@@ -100,6 +100,7 @@ class FlowTable:
         self.next_id = 1
         self.packets = 0
         self.ignored = 0  # bare TCP segments of no known flow
+        self.closing: list[Key] = []  # flows that saw FIN both ways or a RST
 
     def _new(self, key: Key, p: Packet) -> Flow:
         if p.proto == TCP and p.flags & SYN:
@@ -145,10 +146,13 @@ class FlowTable:
         if p.proto == TCP:
             if p.flags & SYN:
                 d.next_seq = (p.seq + 1) & 0xFFFFFFFF
+            was_closed = flow.closed
             if p.flags & RST:
                 flow.reset = True
             if p.flags & FIN:
                 d.fin = True
+            if flow.closed and not was_closed:
+                self.closing.append(key)
         if p.payload and len(d.data) < self.keep:
             self._append(d, p)
         return flow, new
@@ -167,14 +171,26 @@ class FlowTable:
         d.data += payload[: self.keep - len(d.data)]
 
     def expire(self, now: float) -> Iterator[Flow]:
-        """Hand out flows that closed, went idle, or were evicted."""
+        """Hand out flows that closed, went idle, or were evicted.
+
+        Cheap enough to call often: closed flows are queued as they close, and the table is
+        ordered by last activity, so the idle scan stops at the first recently seen flow."""
         yield from self.evicted
         self.evicted.clear()
-        done = [
-            k for k, f in self.flows.items()
-            if f.closed or now - f.last_seen > (self.tcp_idle if f.proto == TCP else self.udp_idle)
-        ]
-        for k in done:
+        closing, self.closing = self.closing, []
+        for k in closing:
+            flow = self.flows.pop(k, None)
+            if flow is not None:
+                yield flow
+        shortest = min(self.tcp_idle, self.udp_idle)
+        idle: list[Key] = []
+        for k, f in self.flows.items():
+            quiet = now - f.last_seen
+            if quiet <= shortest:
+                break
+            if quiet > (self.tcp_idle if f.proto == TCP else self.udp_idle):
+                idle.append(k)
+        for k in idle:
             yield self.flows.pop(k)
 
     def drain(self) -> Iterator[Flow]:
