@@ -6,18 +6,17 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
 
 from rich.console import Console
 
 from probescan import __version__, report_cli, watch_cli
 from probescan.catalog import ProbeSet, load_fingerprints, load_probes
 from probescan.catalog.nmap import find_nmap_db, load_nmap_db
+from probescan.cliutil import InputError, build_catalog, on_stop_signals, open_output
 from probescan.config import Config
 from probescan.engine.prober import Catalog
 from probescan.engine.scan import Sink, scan
@@ -33,7 +32,6 @@ from probescan.targets import (
     iter_hosts,
     parse_ports,
     parse_shard,
-    port_names,
     read_target_file,
     shard,
     split_exclude,
@@ -45,8 +43,6 @@ DEFAULTS = Config()
 COUNT_CAP = 1_000_000  # hosts counted for the progress bar before giving up on a total
 
 
-class UsageError(Exception):
-    """A bad argument or input: one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "watch":
             return watch_cli.run(args)
         return cmd_fingerprints(args)
-    except (UsageError, TargetError) as e:
+    except (InputError, TargetError) as e:
         print(f"probescan: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -148,12 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _config(args: argparse.Namespace) -> Config:
     for name in ("concurrency", "per_host"):
         if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
     for name in ("connect_timeout", "banner_wait", "host_timeout"):
         if getattr(args, name) <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+            raise InputError(f"--{name.replace('_', '-')} must be positive")
     if args.rate < 0:
-        raise UsageError("--rate must not be negative")
+        raise InputError("--rate must not be negative")
     return Config(
         connect_timeout=args.connect_timeout,
         retries=max(0, args.retries),
@@ -170,13 +166,13 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _ports(args: argparse.Namespace) -> list[tuple[str, int]]:
     if args.ports and args.top_ports:
-        raise UsageError("give -p or --top-ports, not both")
+        raise InputError("give -p or --top-ports, not both")
     if args.ports:
         ports = parse_ports(args.ports, default="udp" if args.udp else "tcp")
     else:
         n = args.top_ports if args.top_ports is not None else DEFAULT_TOP_PORTS
         if n < 1:
-            raise UsageError(f"--top-ports must be at least 1, not {n}")
+            raise InputError(f"--top-ports must be at least 1, not {n}")
         ports = [("tcp", p) for p in top_ports(n, "tcp")] if args.tcp or not args.udp else []
         if args.udp:
             ports += [("udp", p) for p in top_ports(n, "udp")]
@@ -201,27 +197,20 @@ def _endpoint_stream(
     return stream, total
 
 
-def _open_output(path: str) -> IO[str]:
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot write output file '{path}': {e.strerror}") from e
-
-
 def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     config = _config(args)
     specs = list(args.targets)
     for f in args.input_list:
         specs.extend(read_target_file(f))
     if not specs:
-        raise UsageError("no targets given (name hosts or use -iL FILE)")
+        raise InputError("no targets given (name hosts or use -iL FILE)")
     ports = _ports(args)
     stream, total = _endpoint_stream(args, specs, ports)
 
-    catalog = _catalog(args, config.intensity)
+    catalog = build_catalog(None if args.no_nmap_db else (args.nmap_db or find_nmap_db()))
 
-    out = _open_output(args.output) if args.output else None
-    xml_file = _open_output(args.xml_output) if args.xml_output else None
+    out = open_output(args.output) if args.output else None
+    xml_file = open_output(args.xml_output) if args.xml_output else None
     xml = (
         NmapXmlWriter(xml_file, ["probescan", *(argv or sys.argv[1:])], time.time(),
                       list_states=None if args.all_states else {"open", "open|filtered"})
@@ -234,7 +223,7 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
     try:
         store = Store(args.db) if args.db else None
     except StoreError as e:
-        raise UsageError(str(e)) from e
+        raise InputError(str(e)) from e
     bar = progress(err) if interactive else None
     task_id = bar.add_task("scan", total=total, open=0) if bar else None
     opened = 0
@@ -288,37 +277,12 @@ def _write_html(records: list[dict[str, object]], path: Path, title: str) -> Non
     try:
         write_report(records, path, title=title)
     except (ReportInputError, OSError) as e:
-        raise UsageError(f"cannot write report '{path}': {e}") from e
-
-
-def _catalog(args: argparse.Namespace, intensity: int) -> Catalog:
-    """Our probes and fingerprints, plus nmap's when asked for or installed (ours first)."""
-    probes, fingerprints = load_probes(), load_fingerprints()
-    problems = [*probes.problems, *fingerprints.problems]
-    if problems:
-        print(f"probescan: warning: {len(problems)} problem(s) in probe/fingerprint files, "
-              f"skipped (see 'probescan fingerprints check'); first: {problems[0]}",
-              file=sys.stderr)
-    db: Path | None = None if args.no_nmap_db else (args.nmap_db or find_nmap_db())
-    if db is not None:
-        if not db.is_file():
-            raise UsageError(f"cannot read nmap database '{db}': no such file")
-        try:
-            nprobes, nrules, stats = load_nmap_db(db, intensity=9)
-        except OSError as e:
-            raise UsageError(f"cannot read nmap database '{db}': {e.strerror}") from e
-        if stats.skipped_rules:
-            print(f"probescan: warning: {stats.skipped_rules} rule(s) of {db} cannot be used "
-                  "and were skipped", file=sys.stderr)
-        probes = ProbeSet(probes.probes + nprobes.probes, probes.problems)
-        fingerprints = fingerprints.merged(nrules)
-    return Catalog(probes, fingerprints, port_names())
+        raise InputError(f"cannot write report '{path}': {e}") from e
 
 
 async def _run(stream: Iterator[Endpoint], config: Config, catalog: Catalog,
                on_record: Sink) -> bool:
     """Run the scan; SIGINT/SIGTERM cancel it cleanly. True when interrupted."""
-    loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(scan(stream, config, catalog, on_record))
     stopped = False
 
@@ -327,9 +291,7 @@ async def _run(stream: Iterator[Endpoint], config: Config, catalog: Catalog,
         stopped = True
         task.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop)
+    on_stop_signals(stop)
     try:
         await task
     except asyncio.CancelledError:
@@ -343,7 +305,7 @@ def cmd_fingerprints(args: argparse.Namespace) -> int:
     paths: list[Path] = args.paths
     for path in paths:
         if not path.is_file():
-            raise UsageError(f"no such file '{path}'")
+            raise InputError(f"no such file '{path}'")
     probe_paths = [p for p in paths if p.parent.name == "probes"]
     fp_paths = [p for p in paths if p not in probe_paths]
     if paths:  # only the files named
@@ -353,7 +315,7 @@ def cmd_fingerprints(args: argparse.Namespace) -> int:
     problems = [*probes.problems, *fps.problems]
     if args.nmap_db is not None:
         if not args.nmap_db.is_file():
-            raise UsageError(f"cannot read nmap database '{args.nmap_db}': no such file")
+            raise InputError(f"cannot read nmap database '{args.nmap_db}': no such file")
         nprobes, nrules, stats = load_nmap_db(args.nmap_db, intensity=9,
                                               compile_patterns=args.action == "check")
         print(stats.summary())

@@ -6,26 +6,23 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from probescan.catalog import ProbeSet, load_fingerprints, load_probes
-from probescan.catalog.nmap import load_nmap_db
+from probescan.cliutil import InputError, build_catalog, on_stop_signals, open_output
 from probescan.config import Config
 from probescan.engine.conn import SocketRegistry
 from probescan.engine.limits import Limits
 from probescan.engine.prober import Catalog, Prober
 from probescan.output.console import safe
 from probescan.output.store import Store, StoreError
-from probescan.targets import port_names
 from probescan.watch.active import ActiveProber, Network, parse_scope
 from probescan.watch.capture import CaptureError, live, read_file
 
@@ -80,24 +77,6 @@ def interface_networks(iface: str) -> list[Network]:
     return parse_scope(specs)
 
 
-def _catalog(args: argparse.Namespace) -> Catalog:
-    probes, rules = load_probes(), load_fingerprints()
-    if args.nmap_db is not None:
-        if not args.nmap_db.is_file():
-            raise WatchUsageError(f"cannot read nmap database '{args.nmap_db}': no such file")
-        nprobes, nrules, _ = load_nmap_db(args.nmap_db, intensity=9)
-        probes = ProbeSet(probes.probes + nprobes.probes, probes.problems)
-        rules = rules.merged(nrules)
-    return Catalog(probes, rules, port_names())
-
-
-def _open(path: str) -> IO[str]:
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as e:
-        raise WatchUsageError(f"cannot write output file '{path}': {e.strerror}") from e
-
-
 def view(w: Watcher, active: ActiveProber | None) -> Table:
     s = w.stats
     secs = max(1e-6, time.monotonic() - s.started)
@@ -120,7 +99,7 @@ def view(w: Watcher, active: ActiveProber | None) -> Table:
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except (WatchUsageError, CaptureError, StoreError, ValueError) as e:
+    except (WatchUsageError, InputError, CaptureError, StoreError, ValueError) as e:
         print(f"probescan: error: {e}", file=sys.stderr)
         return 2
 
@@ -134,8 +113,8 @@ def _run(args: argparse.Namespace) -> int:
     probing = not args.no_probe and bool(scope)
     if args.read is not None and not args.read.is_file():
         raise WatchUsageError(f"cannot read capture '{args.read}': no such file")
-    catalog = _catalog(args)
-    out = _open(args.output) if args.output else None
+    catalog = build_catalog(args.nmap_db)
+    out = open_output(args.output) if args.output else None
     store = Store(args.db) if args.db else None
     records: list[dict[str, object]] = []
 
@@ -209,9 +188,7 @@ async def _main(
         stopped = True
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, on_signal)
+    on_stop_signals(on_signal)
     err = Console(stderr=True)
     show = err.is_terminal and not args.quiet and not args.json
     try:
