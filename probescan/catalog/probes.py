@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,35 @@ class Probe:
         return self.payload.replace(b"{host}", name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ProbeSet:
     probes: tuple[Probe, ...]
     problems: tuple[Problem, ...] = ()
+
+    @cached_property
+    def _lookups(self) -> dict[tuple[str, str, bytes | str], tuple[str, ...]]:
+        return {}
+
+    def names_starting_like(self, transport: str, head: bytes) -> tuple[str, ...]:
+        """Probes whose payload starts with `head` (what a client sent first): their rules
+        suit the reply (memoised; the watcher asks once per flow)."""
+        key = ("head", transport, head)
+        got = self._lookups.get(key)
+        if got is None:
+            got = self._lookups[key] = tuple(
+                p.name for p in self.for_transport(transport)
+                if p.payload and p.payload[: len(head)] == head
+            )
+        return got
+
+    def names_for_service(self, transport: str, service: str) -> tuple[str, ...]:
+        key = ("service", transport, service)
+        got = self._lookups.get(key)
+        if got is None:
+            got = self._lookups[key] = tuple(
+                p.name for p in self.for_transport(transport) if service in p.services
+            )
+        return got
 
     def by_name(self, name: str) -> Probe | None:
         for p in self.probes:

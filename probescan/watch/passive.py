@@ -51,13 +51,15 @@ def client_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
     """(protocol, facts) from the client's first bytes."""
     if not data:
         return None, {}
-    if transport == "tcp":
+    first = data[0]
+    if transport == "tcp" and first == 0x16:
         ch = _try(tls.parse_client_hello, data)
         if ch is not None:
             facts: Facts = {"tls_sni": ch.sni, "tls_alpn": list(ch.alpn)}
             facts["ja3"] = tls.ja3(ch)[1]
             facts["ja4"] = tls.ja4(ch)
             return "tls", facts
+    if transport == "tcp" and 0x41 <= first <= 0x5A:  # an upper-case method or "SSH-"
         req = _try(http.parse_request_head, data)
         if req is not None:
             return "http", {
@@ -73,7 +75,8 @@ def client_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
             if kex is not None:
                 facts["hassh"] = ssh.hassh(kex)[1]
             return "ssh", facts
-    q = _try(lambda d: dns.parse_message(d, tcp=transport == "tcp"), data)
+    q = _try(lambda d: dns.parse_message(d, tcp=transport == "tcp"), data) if (
+        transport == "udp" or first == 0) else None  # DNS over TCP: a 2-byte length first
     if q is not None and not q.qr and q.questions:
         return "dns", {"dns_query": q.questions[0].name, "dns_type": q.questions[0].type}
     return None, {}
@@ -83,7 +86,8 @@ def server_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
     """(protocol, facts) from the server's first bytes."""
     if not data:
         return None, {}
-    if transport == "tcp":
+    first = data[0]
+    if transport == "tcp" and first == 0x16:
         sh = _try(tls.parse_server_hello, data)
         if sh is not None:
             facts: Facts = {"tls_version": TLS_VERSIONS.get(sh.version, hex(sh.version)),
@@ -98,6 +102,7 @@ def server_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
                                  cert_sans=list(cert.sans), cert_not_after=cert.not_after,
                                  cert_sha256=cert.sha256, cert_self_signed=cert.self_signed)
             return "tls", facts
+    if transport == "tcp" and 0x20 <= first < 0x7F:  # text: an HTTP head or SSH ident
         resp = _try(http.parse_response_head, data)
         if resp is not None:
             return "http", {"http_status": resp.status, "http_server": resp.server}
@@ -108,7 +113,8 @@ def server_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
             if kex is not None:
                 facts["hassh_server"] = ssh.hassh_server(kex)[1]
             return "ssh", facts
-    r = _try(lambda d: dns.parse_message(d, tcp=transport == "tcp"), data)
+    r = _try(lambda d: dns.parse_message(d, tcp=transport == "tcp"), data) if (
+        transport == "udp" or first == 0) else None
     if r is not None and r.qr:
         return "dns", {"dns_rcode": r.rcode}
     return None, {}
@@ -127,10 +133,9 @@ def probe_order(client_data: bytes, probes: ProbeSet, transport: str,
         names.append("null")
     head = client_data[:4]
     if head:
-        names.extend(p.name for p in probes.for_transport(transport)
-                      if p.payload and p.payload[: len(head)] == head)
+        names.extend(probes.names_starting_like(transport, head))
     if hint is not None:  # the client's request named the service: its probes' rules apply
-        names.extend(p.name for p in probes.for_transport(transport) if hint in p.services)
+        names.extend(probes.names_for_service(transport, hint))
     if not names:
         names.append("null")
     return list(dict.fromkeys(names))
