@@ -153,9 +153,12 @@ def _run(args: argparse.Namespace) -> int:
             raise WatchUsageError(f"cannot write report '{args.html}': {e}") from e
     if watcher is not None and not args.quiet and not args.json:
         s = watcher.stats
+        active = watcher.active
+        probes = (f", {active.probed} endpoint probes, {active.dropped} dropped (queue full), "
+                  f"{active.out_of_scope} out of scope" if active is not None else "")
         Console(stderr=True).print(
             f"{s.packets} packets ({s.undecoded} not decoded), {s.flows} flows, "
-            f"{s.labeled} labeled" + (" (interrupted)" if interrupted else ""))
+            f"{s.labeled} labeled{probes}" + (" (interrupted)" if interrupted else ""))
     return 130 if interrupted else 0
 
 
