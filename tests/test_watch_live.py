@@ -47,13 +47,20 @@ def watcher() -> Iterator[subprocess.Popen[str]]:
         proc.wait(10)
 
 
-def read_records(proc: subprocess.Popen[str], want: int, timeout: float) -> list[dict[str, Any]]:
+def read_records(proc: subprocess.Popen[str], servers: set[tuple[str, int]],
+                 timeout: float) -> list[dict[str, Any]]:
+    """Records from the watcher's stdout until one has arrived for each of `servers`."""
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     out: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
-    while len(out) < want and time.monotonic() < deadline:
+
+    def missing() -> bool:
+        seen = {(r["server"]["ip"], r["server"]["port"]) for r in out}
+        return not servers <= seen
+
+    while missing() and time.monotonic() < deadline:
         if sel.select(timeout=max(0.0, deadline - time.monotonic())):
             line = proc.stdout.readline()
             if not line:
@@ -83,7 +90,7 @@ def test_live_flows_are_labeled_with_probe_evidence_within_seconds(
         (ssh.ip, ssh.port): banner_client(ssh.ip, ssh.port),
         (redis.ip, redis.port): banner_client(redis.ip, redis.port, b"PING\r\n"),
     }
-    records = read_records(watcher, want=2, timeout=15)
+    records = read_records(watcher, set(started), timeout=15)
     by_server = {(r["server"]["ip"], r["server"]["port"]): r for r in records}
     for (ip, port), t0 in started.items():
         r = by_server[(ip, port)]
@@ -120,7 +127,7 @@ def test_an_address_outside_the_scope_is_never_probed(
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     banner_client(OUTSIDE, port)
-    records = read_records(watcher, want=1, timeout=10)
+    records = read_records(watcher, {(OUTSIDE, port)}, timeout=10)
     srv.close()
     thread.join(10)
     rec = next(r for r in records if r["server"]["ip"] == OUTSIDE)
