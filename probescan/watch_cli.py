@@ -181,7 +181,7 @@ async def _main(
         active = ActiveProber(prober, scope, ttl=args.probe_ttl, rate=args.probe_rate,
                               queue_size=args.queue)
     watcher = Watcher(catalog, on_record,  # type: ignore[arg-type]
-                      active, (lambda t, p: (t, p) in registry) if probing else None)
+                      active, registry.owns if probing else None)
     watcher.table.max_flows = args.max_flows
     stop = asyncio.Event()
     stopped = False

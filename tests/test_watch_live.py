@@ -93,6 +93,7 @@ def test_live_flows_are_labeled_with_probe_evidence_within_seconds(
     records = read_records(watcher, set(started), timeout=15)
     by_server = {(r["server"]["ip"], r["server"]["port"]): r for r in records}
     for (ip, port), t0 in started.items():
+        assert (ip, port) in by_server, f"no record for {ip}:{port} in {records}"
         r = by_server[(ip, port)]
         assert r["probes"]["server"] is not None, r
         assert r["probes"]["server"]["state"] == "open"

@@ -36,22 +36,27 @@ class Conn:
             transport.abort()
 
 
+SocketKey = tuple[str, int, str, int]  # transport, local port, remote address, remote port
+
+
 class SocketRegistry:
-    """Local ports of the prober's own sockets, remembered for `keep` seconds, so a watcher
-    on the same machine can tell its own probe traffic from the traffic it watches."""
+    """The prober's own sockets (local port and peer), remembered for `keep` seconds, so a
+    watcher on the same machine can tell its own probe traffic from the traffic it watches.
+    The peer is part of the key: Linux hands the same ephemeral port to connections towards
+    different peers, so a port alone could hide a stranger's flow."""
 
     def __init__(self, keep: float = 120.0) -> None:
         self.keep = keep
-        self._ports: dict[tuple[str, int], float] = {}
+        self._socks: dict[SocketKey, float] = {}
 
-    def add(self, transport: str, port: int) -> None:
+    def add(self, transport: str, local_port: int, peer_ip: str, peer_port: int) -> None:
         now = time.monotonic()
-        self._ports[(transport, port)] = now
-        if len(self._ports) > 50_000:
-            self._ports = {k: t for k, t in self._ports.items() if now - t < self.keep}
+        self._socks[(transport, local_port, peer_ip, peer_port)] = now
+        if len(self._socks) > 50_000:
+            self._socks = {k: t for k, t in self._socks.items() if now - t < self.keep}
 
-    def __contains__(self, key: object) -> bool:
-        t = self._ports.get(key)  # type: ignore[call-overload]
+    def owns(self, transport: str, local_port: int, peer_ip: str, peer_port: int) -> bool:
+        t = self._socks.get((transport, local_port, peer_ip, peer_port))
         return t is not None and time.monotonic() - t < self.keep
 
 
@@ -95,7 +100,7 @@ async def open_tcp(
     try:
         if registry is not None:  # bind first, so the port is known before the SYN leaves
             sock.bind(("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
-            registry.add("tcp", sock.getsockname()[1])
+            registry.add("tcp", sock.getsockname()[1], ip, port)
         async with asyncio.timeout(timeout):
             await loop.sock_connect(sock, (ip, port))
         async with asyncio.timeout(timeout):

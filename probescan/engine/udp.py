@@ -49,7 +49,7 @@ async def send_probe(
             return b"", "error", time.monotonic() - start
         try:
             if registry is not None:
-                registry.add("udp", stream.sockname[1])
+                registry.add("udp", stream.sockname[1], ip, port)
             await (stream.send(payload, (ip, port)) if any_port else stream.send(payload))
             deadline = start + wait
             while (left := deadline - time.monotonic()) > 0:

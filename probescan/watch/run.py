@@ -60,7 +60,7 @@ class Watcher:
         catalog: Catalog,
         on_record: FlowSink,
         active: ActiveProber | None = None,
-        own_ports: Callable[[str, int], bool] | None = None,
+        own_ports: Callable[[str, int, str, int], bool] | None = None,
         table: FlowTable | None = None,
     ) -> None:
         self.catalog = catalog
@@ -82,9 +82,10 @@ class Watcher:
         except ParseError:
             self.stats.undecoded += 1
             return
+        transport = "tcp" if pkt.proto == TCP else "udp"
         if self.own_ports is not None and (
-            self.own_ports("tcp" if pkt.proto == TCP else "udp", pkt.sport)
-            or self.own_ports("tcp" if pkt.proto == TCP else "udp", pkt.dport)
+            self.own_ports(transport, pkt.sport, pkt.dst, pkt.dport)
+            or self.own_ports(transport, pkt.dport, pkt.src, pkt.sport)
         ):
             self.stats.own_traffic += 1
             return
