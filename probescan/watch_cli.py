@@ -151,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
             write_report(records, args.html, title="probescan watch")
         except (ReportInputError, OSError) as e:
             raise WatchUsageError(f"cannot write report '{args.html}': {e}") from e
-    if watcher is not None and not args.quiet and not args.json:
+    if watcher is not None and not args.quiet:
         s = watcher.stats
         active = watcher.active
         probes = (f", {active.probed} endpoint probes, {active.dropped} dropped (queue full), "

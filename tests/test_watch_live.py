@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import selectors
+import queue
 import socket
 import subprocess
 import sys
@@ -49,23 +49,29 @@ def watcher() -> Iterator[subprocess.Popen[str]]:
 
 def read_records(proc: subprocess.Popen[str], servers: set[tuple[str, int]],
                  timeout: float) -> list[dict[str, Any]]:
-    """Records from the watcher's stdout until one has arrived for each of `servers`."""
+    """Records from the watcher's stdout until one has arrived for each of `servers`.
+
+    Lines are read by a thread into a queue: a selector on the pipe would miss lines that
+    already sit in the text wrapper's buffer (two records arriving in one chunk)."""
     assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     out: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
-
-    def missing() -> bool:
+    while time.monotonic() < deadline:
         seen = {(r["server"]["ip"], r["server"]["port"]) for r in out}
-        return not servers <= seen
-
-    while missing() and time.monotonic() < deadline:
-        if sel.select(timeout=max(0.0, deadline - time.monotonic())):
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out.append(json.loads(line))
+        if servers <= seen:
+            break
+        try:
+            out.append(json.loads(lines.get(timeout=max(0.01, deadline - time.monotonic()))))
+        except queue.Empty:
+            break
     return out
 
 

@@ -124,6 +124,7 @@ def live(iface: str, bpf: str) -> Iterator[Frame]:
     except (OSError, Scapy_Exception) as e:
         raise CaptureError(f"cannot capture on '{iface}': {e}") from e
     link = _linktype(sock)
+    _enlarge_buffer(sock)
     try:
         while True:
             try:
@@ -135,6 +136,27 @@ def live(iface: str, bpf: str) -> Iterator[Frame]:
             yield (ts if ts else time.time()), link, bytes(data)
     finally:
         sock.close()
+
+
+RCVBUF = 32 << 20  # bytes of kernel buffer for bursts (loopback frames reach 64 KiB)
+
+
+def _enlarge_buffer(sock: Any) -> None:
+    """A burst (our own probes answer at loopback speed) must not overflow the capture
+    socket before the reader thread empties it."""
+    import socket
+
+    raw = getattr(sock, "ins", None)
+    if raw is None:
+        return
+    for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if opt is None:
+            continue
+        try:
+            raw.setsockopt(socket.SOL_SOCKET, opt, RCVBUF)
+            return
+        except OSError:
+            continue
 
 
 def _linktype(sock: Any) -> int:
