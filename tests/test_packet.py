@@ -85,3 +85,13 @@ def test_garbage_and_other_protocols_are_parse_errors(frame: bytes) -> None:
 def test_unknown_link_type_is_a_parse_error() -> None:
     with pytest.raises(ParseError, match="link type"):
         parse_frame(TCP4, 9999)
+
+
+@pytest.mark.parametrize("l4", [TCP(sport=5, dport=6, flags="PA", seq=9,
+                                    options=[("Timestamp", (1, 2))]), UDP(sport=7, dport=8)])
+def test_ethernet_fast_path_agrees_with_the_general_decoder(l4: object) -> None:
+    inner = IP(src="10.1.2.3", dst="10.3.2.1", ttl=57) / l4 / Raw(b"payload!")
+    via_ethernet = parse_frame(bytes(Ether() / inner), LINK_ETHERNET, 2.0)
+    via_raw_ip = parse_frame(bytes(inner), LINK_RAW, 2.0)
+    assert via_ethernet == via_raw_ip
+    assert via_ethernet.payload == b"payload!"

@@ -121,7 +121,7 @@ def _transport(proto: int, seg: bytes) -> tuple[int, int, int, int, bytes]:
     raise ParseError(f"IP protocol {proto} is not TCP or UDP")
 
 
-_FAST_V4 = struct.Struct("!12sHBxH2xHBx2x4s4s")  # Ethernet + an option-less IPv4 header
+_FAST_V4 = struct.Struct("!12sHBxH2xHxB2x4s4s")  # Ethernet + an option-less IPv4 header
 _TCP_HEAD = struct.Struct("!HHIIH")
 _UDP_HEAD = struct.Struct("!HHH")
 
