@@ -7,12 +7,11 @@ went through a recording relay (dig +tcp).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from probescan.protocols import NeedMore, ParseError
+from probescan.protocols import ParseError
 from probescan.protocols.dns import (
     AAAA,
     CLASS_CH,
@@ -28,6 +27,7 @@ from probescan.protocols.dns import (
     parse_message,
     type_name,
 )
+from tests.proto_helpers import assert_every_prefix_needs_more
 
 DATA = Path(__file__).parent / "data" / "proto"
 
@@ -40,19 +40,6 @@ QUERY = load("dns_query_dig_cname_a.bin")
 REPLY_CNAME_A = load("dns_reply_dnsmasq_cname_a.bin")
 UDP_FILES = sorted(p.name for p in DATA.glob("dns_*.bin") if "tcp" not in p.name)
 TCP_FILES = ["dns_tcp_query_dig.bin", "dns_tcp_reply_dnsmasq.bin"]
-
-
-def assert_every_prefix_needs_more(
-    parse: Callable[[bytes], object], data: bytes, upto: int
-) -> None:
-    for cut in range(upto):
-        try:
-            result = parse(data[:cut])
-        except NeedMore:
-            continue
-        except Exception as e:
-            pytest.fail(f"prefix of {cut} bytes: {e!r} instead of NeedMore")
-        pytest.fail(f"prefix of {cut} bytes returned {result!r}")
 
 
 def header(qd: int = 1, an: int = 0, flags: int = 0x0100) -> bytes:

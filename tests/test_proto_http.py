@@ -18,6 +18,7 @@ from probescan.protocols.http import (
     parse_request_head,
     parse_response_head,
 )
+from tests.proto_helpers import assert_every_prefix_needs_more
 
 DATA = Path(__file__).parent / "data" / "proto"
 CURL_REQUEST = (DATA / "http_request_curl.bin").read_bytes()
@@ -25,19 +26,6 @@ NGINX_RESPONSE = (DATA / "http_response_nginx.bin").read_bytes()
 PYTHON_RESPONSE = (DATA / "http_response_python.bin").read_bytes()
 TLS_HELLO = (DATA / "tls_client_hello_curl.bin").read_bytes()
 SSH_IDENT = (DATA / "ssh_client_openssh.bin").read_bytes()[:41]
-
-
-def assert_every_prefix_needs_more(
-    parse: Callable[[bytes], object], data: bytes, upto: int
-) -> None:
-    for cut in range(upto):
-        try:
-            result = parse(data[:cut])
-        except NeedMore:
-            continue
-        except Exception as e:
-            pytest.fail(f"prefix of {cut} bytes: {e!r} instead of NeedMore")
-        pytest.fail(f"prefix of {cut} bytes returned {result!r}")
 
 
 def test_curl_request_head_yields_method_target_host_and_user_agent() -> None:

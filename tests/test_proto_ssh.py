@@ -7,32 +7,19 @@ the OpenSSH 9.2p1 client (ssh -o BatchMode=yes), OpenSSH 9.2p1 sshd and dropbear
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from probescan.protocols import NeedMore, ParseError
 from probescan.protocols.ssh import KexInit, hassh, hassh_server, parse_ident, parse_kexinit
+from tests.proto_helpers import assert_every_prefix_needs_more
 
 DATA = Path(__file__).parent / "data" / "proto"
 CLIENT_OPENSSH = (DATA / "ssh_client_openssh.bin").read_bytes()
 SERVER_OPENSSH = (DATA / "ssh_server_openssh.bin").read_bytes()
 SERVER_DROPBEAR = (DATA / "ssh_server_dropbear.bin").read_bytes()
 TLS_HELLO = (DATA / "tls_client_hello_curl.bin").read_bytes()
-
-
-def assert_every_prefix_needs_more(
-    parse: Callable[[bytes], object], data: bytes, upto: int
-) -> None:
-    for cut in range(upto):
-        try:
-            result = parse(data[:cut])
-        except NeedMore:
-            continue
-        except Exception as e:
-            pytest.fail(f"prefix of {cut} bytes: {e!r} instead of NeedMore")
-        pytest.fail(f"prefix of {cut} bytes returned {result!r}")
 
 
 def kexinit_packet(lists: list[list[str]], follows: bool = False, msg: int = 20) -> bytes:

@@ -7,12 +7,12 @@ curl 7.88.1 and openssl s_client 3.0 as clients, openssl s_server 3.0 as server.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
-from probescan.protocols import NeedMore, ParseError
+from probescan.protocols import ParseError
 from probescan.protocols.tls import (
     ClientHello,
     is_grease,
@@ -25,6 +25,7 @@ from probescan.protocols.tls import (
     parse_server_hello,
 )
 from probescan.protocols.x509 import parse_certificate
+from tests.proto_helpers import assert_every_prefix_needs_more
 
 DATA = Path(__file__).parent / "data" / "proto"
 CURL_HELLO = (DATA / "tls_client_hello_curl.bin").read_bytes()
@@ -34,19 +35,6 @@ SERVER_TLS12_FRAG = (DATA / "tls_server_flight_tls12_openssl_fragmented.bin").re
 SERVER_TLS13 = (DATA / "tls_server_flight_tls13_openssl.bin").read_bytes()
 SSH_IDENT = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10\r\n"
 HTTP_GET = b"GET / HTTP/1.1\r\nHost: lab.test\r\n\r\n"
-
-
-def assert_every_prefix_needs_more(
-    parse: Callable[[bytes], object], data: bytes, upto: int
-) -> None:
-    for cut in range(upto):
-        try:
-            result = parse(data[:cut])
-        except NeedMore:
-            continue
-        except Exception as e:
-            pytest.fail(f"prefix of {cut} bytes: {e!r} instead of NeedMore")
-        pytest.fail(f"prefix of {cut} bytes returned {result!r}")
 
 
 def record_ends(data: bytes) -> list[int]:
