@@ -683,6 +683,10 @@ def main() -> int:
                 merge_ethernet_pcaps(ndpi, mix)
                 part_speed(mix, tmp, args.packets, args.runs,
                            " — real-network mix: nDPI's Ethernet captures merged")
+            bulk = args.ndpi_dir / "ftp.pcap"
+            if bulk.is_file():
+                part_speed(bulk, tmp, args.packets, args.runs,
+                           " — bulk transfers: nDPI's ftp.pcap (FTP data connections)")
         if "d" in parts:
             part_live(services, args.live_flows, args.live_timeout)
     return 0
