@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="0-9", help="try probes up to this rarity (default 7)")
     s.add_argument("--no-version", action="store_true", help="port discovery only")
     s.add_argument("--no-tls", action="store_true", help="never try a TLS handshake")
+    s.add_argument("--allports", action="store_true",
+                   help="also probe the excluded ports (printers' raw ports 9100-9107 and "
+                   "nmap's Exclude list), which may print what they receive")
     s.add_argument("--shard", metavar="I/N", help="scan only shard I of N (1-based)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
@@ -161,6 +164,7 @@ def _config(args: argparse.Namespace) -> Config:
         intensity=args.version_intensity,
         tls=not args.no_tls,
         version_scan=not args.no_version,
+        all_ports=args.allports,
     )
 
 

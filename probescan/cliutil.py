@@ -13,7 +13,7 @@ from typing import IO
 
 from probescan.catalog import ProbeSet, load_fingerprints, load_probes
 from probescan.catalog.nmap import load_nmap_db
-from probescan.engine.prober import Catalog
+from probescan.engine.prober import PRINTER_PORTS, Catalog
 from probescan.targets import port_names
 
 
@@ -42,6 +42,9 @@ def build_catalog(nmap_db: Path | None) -> Catalog:
                   "used and were skipped", file=sys.stderr)
         probes = ProbeSet(probes.probes + nprobes.probes, probes.problems)
         fingerprints = fingerprints.merged(nrules)
+        excluded = PRINTER_PORTS | {("tcp", p) for p in stats.exclude_tcp} | {
+            ("udp", p) for p in stats.exclude_udp}
+        return Catalog(probes, fingerprints, port_names(), frozenset(excluded))
     return Catalog(probes, fingerprints, port_names())
 
 

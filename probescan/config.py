@@ -21,3 +21,4 @@ class Config:
     intensity: int = 7  # probes up to this rarity are tried (0..9)
     tls: bool = True  # try TLS and probe inside it
     version_scan: bool = True  # False: discovery only
+    all_ports: bool = False  # True: probe even the excluded ports (printers' 9100-9107)

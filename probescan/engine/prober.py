@@ -45,6 +45,7 @@ from probescan.model import (
 )
 
 NULL_PROBE = "null"
+PRINTER_PORTS = frozenset(("tcp", p) for p in range(9100, 9108))  # JetDirect raw printing
 ALIASED_PROBES = frozenset({"nmap:NULL"})
 TLS_SERVICES = frozenset({"ssl", "tls"})
 RAW_KEEP = 2048  # bytes of each unmatched response kept in the record
@@ -55,6 +56,9 @@ class Catalog:
     probes: ProbeSet
     fingerprints: FingerprintSet
     port_names: dict[tuple[str, int], str] = field(default_factory=dict)
+    # Ports that get no version probes (only discovery and a port-table guess): printers'
+    # raw ports print whatever they are sent. nmap's `Exclude` directive adds to these.
+    no_probe_ports: frozenset[tuple[str, int]] = field(default_factory=lambda: PRINTER_PORTS)
 
 
 @dataclass(slots=True)
@@ -164,6 +168,12 @@ class Prober:
         if not self.config.version_scan:
             conn.abort()
             return ServiceRecord(ep, "open", timings={"connect": t_connect})
+        if (ep.transport, ep.port) in self.catalog.no_probe_ports and not self.config.all_ports:
+            conn.abort()
+            guess = self.catalog.port_names.get((ep.transport, ep.port))
+            return ServiceRecord(ep, "open", service=guess, method="table" if guess else "none",
+                                 confidence=3 if guess else 0, timings={"connect": t_connect},
+                                 error="not probed: excluded port (use --allports)")
         try:
             return await asyncio.wait_for(
                 self._identify(ep, conn, t0, t_connect), self.config.endpoint_budget
