@@ -127,6 +127,22 @@ def score(tool: str, secs: float, found: dict[tuple[str, int], Found],
     return Score(tool, secs, services, products, len(lab), tuple(misses))
 
 
+def print_results(results: Sequence[Score], with_product: int) -> None:
+    """The Markdown table of scores."""
+    print()
+    print("| tool | wall time (s) | services named | products named |")
+    print("|---|---:|---:|---:|")
+    for r in results:
+        print(f"| {r.tool} | {r.seconds:.2f} | {r.services}/{r.total} | "
+              f"{r.products}/{with_product} |")
+
+
+def print_misses(results: Sequence[Score]) -> None:
+    for r in results:
+        for m in r.misses:
+            print(f"  {r.tool} miss: {m}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=1, help="runs per tool; the fastest counts")
@@ -163,21 +179,14 @@ def main() -> int:
                     best = sc
             assert best is not None
             results.append(best)
-        print()
-        print("| tool | wall time (s) | services named | products named |")
-        print("|---|---:|---:|---:|")
-        for r in results:
-            print(f"| {r.tool} | {r.seconds:.2f} | {r.services}/{r.total} | "
-                  f"{r.products}/{with_product} |")
+        print_results(results, with_product)
         if not args.skip_nmap:
             nmap = results[-1]
             for r in results[:-1]:
                 ratio = nmap.seconds / r.seconds if r.seconds else 0
                 print(f"\n{r.tool}: {ratio:.1f}x faster than nmap -sV on this lab "
                       f"({r.seconds / nmap.seconds:.0%} of its wall time)")
-        for r in results:
-            for m in r.misses:
-                print(f"  {r.tool} miss: {m}")
+        print_misses(results)
     return 0
 
 

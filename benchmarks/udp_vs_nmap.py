@@ -17,7 +17,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.scan_vs_nmap import Score, run_nmap, run_probescan, score
+from benchmarks.scan_vs_nmap import (
+    Score,
+    print_misses,
+    print_results,
+    run_nmap,
+    run_probescan,
+    score,
+)
 from tests.udp_lab import lab
 
 
@@ -44,18 +51,11 @@ def main() -> int:
         if not args.skip_nmap:
             secs, found = run_nmap(hosts, ports, Path(tmp), ("-sU",))
             results.append(score("nmap -sU -sV", secs, found, servers))
-        print()
-        print("| tool | wall time (s) | services named | products named |")
-        print("|---|---:|---:|---:|")
-        for r in results:
-            print(f"| {r.tool} | {r.seconds:.2f} | {r.services}/{r.total} | "
-                  f"{r.products}/{with_product} |")
+        print_results(results, with_product)
         if len(results) == 2 and results[0].seconds:
             print(f"\nprobescan took {results[0].seconds / results[1].seconds:.1%} of nmap's "
                   "wall time")
-        for r in results:
-            for m in r.misses:
-                print(f"  {r.tool} miss: {m}")
+        print_misses(results)
     return 0
 
 

@@ -212,29 +212,18 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode("ascii")).hexdigest()
 
 
+def _hassh(*lists: tuple[str, ...]) -> tuple[str, str]:
+    text = ";".join(",".join(names) for names in lists)
+    return text, _md5(text)
+
+
 def hassh(kex: KexInit) -> tuple[str, str]:
     """Client HASSH: "kex;encryption c2s;mac c2s;compression c2s" and its MD5."""
-    text = ";".join(
-        ",".join(names)
-        for names in (
-            kex.kex_algorithms,
-            kex.encryption_algorithms_c2s,
-            kex.mac_algorithms_c2s,
-            kex.compression_algorithms_c2s,
-        )
-    )
-    return text, _md5(text)
+    return _hassh(kex.kex_algorithms, kex.encryption_algorithms_c2s, kex.mac_algorithms_c2s,
+                  kex.compression_algorithms_c2s)
 
 
 def hassh_server(kex: KexInit) -> tuple[str, str]:
     """HASSHServer: "kex;encryption s2c;mac s2c;compression s2c" and its MD5."""
-    text = ";".join(
-        ",".join(names)
-        for names in (
-            kex.kex_algorithms,
-            kex.encryption_algorithms_s2c,
-            kex.mac_algorithms_s2c,
-            kex.compression_algorithms_s2c,
-        )
-    )
-    return text, _md5(text)
+    return _hassh(kex.kex_algorithms, kex.encryption_algorithms_s2c, kex.mac_algorithms_s2c,
+                  kex.compression_algorithms_s2c)
