@@ -54,15 +54,24 @@ def match_response(
     )
     soft: Match | None = None
     lowered: str | None = None
+    size = len(text)
     for rule in candidates:
+        if size < rule.min_length or (
+            rule.positions and not all(text[off] in chars for off, chars in rule.positions)
+        ):
+            continue  # too short, or a character at a fixed offset rules the match out
         missing = False
-        for needle, folded in rule.needles:  # literals the match needs: `in` is cheap
+        for alternatives, folded in rule.needles:  # literals a match contains: `in` is cheap
             if folded:
                 if lowered is None:
                     lowered = text.lower()
-                missing = needle not in lowered
+                hay = lowered
             else:
-                missing = needle not in text
+                hay = text
+            if len(alternatives) == 1:
+                missing = alternatives[0] not in hay
+            else:
+                missing = not any(a in hay for a in alternatives)
             if missing:
                 break
         if missing:

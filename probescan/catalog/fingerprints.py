@@ -6,7 +6,6 @@ response bytes decoded as latin-1, so every byte value is one character.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 import regex
 
 from probescan.catalog.paths import data_dir
+from probescan.catalog.prefilter import Needle, Position, analyse
 from probescan.catalog.problems import Problem, display, table_lines, toml_error_line
 from probescan.catalog.templates import check_template
 
@@ -49,12 +49,13 @@ class Fingerprint:
     examples: tuple[Example, ...]
     source: str  # "probescan:ssh.toml" / "nmap:nmap-service-probes"
     line: int
-    # The characters a match can start with, when the pattern is anchored and starts with a
-    # literal: a cheap pre-check that spares most regex calls (None: no pre-check).
+    # Pre-checks read from the pattern (probescan.catalog.prefilter), run before the regex:
+    # the characters a match can start with (the index uses them; None: any), characters at
+    # fixed offsets with the shortest text that can match, and literals a match contains.
     first: frozenset[str] | None = None
-    # Literals every match must contain ((text, lower-cased?)): checked with `in` before the
-    # regex runs, which spares the regex's scan of a long reply.
-    needles: tuple[tuple[str, bool], ...] = ()
+    positions: tuple[Position, ...] = ()
+    min_length: int = 0
+    needles: tuple[Needle, ...] = ()
 
     def applies_to(self, probe: str) -> bool:
         return self.probes is None or probe in self.probes
@@ -122,167 +123,6 @@ class FingerprintSet:
         return FingerprintSet(tuple(rules), self.problems + other.problems)
 
 
-_LITERAL_START = re.compile(r"(?:\^|\\A)(?:\\x([0-9a-fA-F]{2})|([A-Za-z0-9 <>=!@#%&,;:'\"/_~-]))")
-
-
-def leading_characters(pattern: str, ignore_case: bool, multiline: bool) -> frozenset[str] | None:
-    """The possible first characters of a match of an anchored pattern that starts with one
-    literal character (not followed by a quantifier or an alternation that could skip it)."""
-    if multiline:
-        return None
-    m = _LITERAL_START.match(pattern)
-    if m is None:
-        return None
-    rest = pattern[m.end():]
-    if rest[:1] in ("?", "*", "{") or _has_top_level_alternation(pattern):
-        return None
-    char = chr(int(m.group(1), 16)) if m.group(1) else m.group(2)
-    return frozenset({char.lower(), char.upper()}) if ignore_case else frozenset(char)
-
-
-def first_characters(pattern: str, ignore_case: bool) -> frozenset[str] | None:
-    """The characters any match must start with, read from the parsed pattern (anchored
-    patterns only: a search may start anywhere otherwise). None when unknown."""
-    import re._parser as sre_parse  # type: ignore[import-not-found]  # only at load time
-
-    try:
-        parsed = sre_parse.parse(pattern, re.IGNORECASE if ignore_case else 0)
-    except (re.error, RecursionError, OverflowError, ValueError):
-        return None
-    fold = ignore_case or bool(parsed.state.flags & re.IGNORECASE)
-    if parsed.state.flags & re.MULTILINE:
-        return None
-    items = list(parsed.data)
-    if not items or items[0][0] is not sre_parse.AT or items[0][1] not in (
-        sre_parse.AT_BEGINNING, sre_parse.AT_BEGINNING_STRING
-    ):
-        return None
-
-    def item(op: Any, arg: Any) -> set[int] | None:
-        if op is sre_parse.LITERAL:
-            return {arg}
-        if op is sre_parse.IN:
-            out: set[int] = set()
-            for kind, val in arg:
-                if kind is sre_parse.LITERAL:
-                    out.add(val)
-                elif kind is sre_parse.RANGE and val[1] - val[0] < 256:
-                    out.update(range(val[0], val[1] + 1))
-                else:
-                    return None  # NEGATE, categories (\d, \w, ...)
-            return out
-        if op is sre_parse.SUBPATTERN:
-            return first(list(arg[3].data))
-        if op is sre_parse.BRANCH:
-            union: set[int] = set()
-            for alt in arg[1]:
-                got = first(list(alt.data))
-                if got is None:
-                    return None
-                union |= got
-            return union
-        return None
-
-    def first(seq: list[tuple[Any, Any]]) -> set[int] | None:
-        acc: set[int] = set()
-        for op, arg in seq:
-            if op is sre_parse.AT:
-                continue
-            if op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, sre_parse.POSSESSIVE_REPEAT):
-                low, _high, sub = arg
-                got = first(list(sub.data))
-                if got is None:
-                    return None
-                acc |= got
-                if low >= 1:
-                    return acc
-                continue  # optional: what follows may start the match
-            got = item(op, arg)
-            return None if got is None else acc | got
-        return None  # the whole pattern may match an empty string
-
-    codes = first(items)
-    if codes is None or len(codes) > 200:
-        return None
-    chars = {chr(c) for c in codes}
-    if fold:
-        chars |= {c.lower() for c in chars} | {c.upper() for c in chars}
-    return frozenset(chars)
-
-
-Needle = tuple[str, bool]  # (literal, compare lower-cased)
-
-
-def required_literals(pattern: str, ignore_case: bool) -> tuple[Needle, ...]:
-    """Runs (3+ characters) of literal text that every match of the pattern contains: the
-    top-level sequence, including groups that must match exactly once. Runs touched by
-    case-insensitivity are lower-cased. Patterns the stdlib parser does not read, or with a
-    top-level alternation, get none (and simply no pre-check)."""
-    import re._parser as sre_parse  # only at load time
-
-    try:
-        parsed = sre_parse.parse(pattern, re.IGNORECASE if ignore_case else 0)
-    except (re.error, RecursionError, OverflowError, ValueError):
-        return ()
-    ci_all = ignore_case or bool(parsed.state.flags & re.IGNORECASE)  # (?i) at the start
-
-    flat: list[tuple[int | None, bool]] = []  # (ASCII code, case-insensitive) or a break
-
-    def walk(items: list[tuple[Any, Any]], ci: bool) -> bool:
-        if any(op is sre_parse.BRANCH for op, _ in items):
-            return False
-        for op, arg in items:
-            if op is sre_parse.LITERAL and arg < 128:
-                flat.append((arg, ci))
-            elif op is sre_parse.SUBPATTERN:
-                _group, add, _del, sub = arg
-                if not walk(list(sub.data), ci or bool(add & re.IGNORECASE)):
-                    flat.append((None, False))
-            elif op is sre_parse.AT:
-                continue
-            else:
-                flat.append((None, False))
-        return True
-
-    if not walk(list(parsed.data), ci_all):
-        return ()
-    needles: list[Needle] = []
-    run: list[tuple[int, bool]] = []
-    for code, ci in [*flat, (None, False)]:
-        if code is None:
-            if len(run) >= 3:
-                text = "".join(chr(c) for c, _ in run)
-                fold = any(f for _, f in run)
-                needles.append((text.lower() if fold else text, fold))
-            run = []
-        else:
-            run.append((code, ci))
-    return tuple(needles)
-
-
-def _has_top_level_alternation(pattern: str) -> bool:
-    depth, i, in_class = 0, 0, False
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            if pattern[i + 1:i + 2] == "]":
-                i += 1
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            return True
-        i += 1
-    return False
-
-
 def compile_pattern(pattern: str, flags: str = "") -> Any:
     f = 0
     for ch in flags:
@@ -330,6 +170,8 @@ def _rule(t: dict[str, Any], source: str, line: int) -> Fingerprint:
     for name, tpl in [*templates.items(), *(("cpe", c) for c in cpe)]:
         check_template(tpl, groups, name)
     probes = t.get("probes")
+    flags = str(t.get("flags", ""))
+    checks = analyse(t["pattern"], "i" in flags, "m" in flags)
     examples = tuple(_example(e, t["service"]) for e in t.get("examples", ()))
     return Fingerprint(
         id=t["id"],
@@ -343,9 +185,10 @@ def _rule(t: dict[str, Any], source: str, line: int) -> Fingerprint:
         examples=examples,
         source=source,
         line=line,
-        first=None if "m" in str(t.get("flags", "")) else first_characters(
-            t["pattern"], "i" in str(t.get("flags", ""))),
-        needles=required_literals(t["pattern"], "i" in str(t.get("flags", ""))),
+        first=checks.first,
+        positions=checks.positions,
+        min_length=checks.min_length,
+        needles=checks.needles,
     )
 
 

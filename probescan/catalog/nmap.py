@@ -44,11 +44,8 @@ from typing import Any
 
 import regex
 
-from probescan.catalog.fingerprints import (
-    Fingerprint,
-    FingerprintSet,
-    leading_characters,
-)
+from probescan.catalog.fingerprints import Fingerprint, FingerprintSet
+from probescan.catalog.prefilter import leading_characters
 from probescan.catalog.probes import Probe, ProbeSet
 from probescan.catalog.problems import Problem, display
 from probescan.catalog.templates import check_template
