@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from probescan.catalog.fingerprints import FIELDS, Fingerprint, FingerprintSet
+from probescan.catalog.fingerprints import FIELDS, Fingerprint, FingerprintSet, gated
 from probescan.catalog.templates import render
 from probescan.model import Match
 
@@ -14,8 +14,9 @@ MATCH_WINDOW = 64 * 1024  # bytes of a response a pattern sees
 
 
 def _clean(value: str) -> str | None:
-    value = "".join(c if c.isprintable() else " " for c in value).strip()
-    return value or None
+    if not value.isprintable():
+        value = "".join(c if c.isprintable() else " " for c in value)
+    return value.strip() or None
 
 
 def apply_rule(rule: Fingerprint, text: str) -> Match | None:
@@ -50,40 +51,41 @@ def match_response(
     head = text[0]
     candidates = (
         rules.for_probe_head(probe, head) if isinstance(rules, FingerprintSet)
-        else [r for r in rules if r.applies_to(probe) and (r.first is None or head in r.first)]
+        else gated(r for r in rules if r.applies_to(probe) and (r.first is None or head in r.first))
     )
     soft: Match | None = None
     lowered: str | None = None
     size = len(text)
-    for rule in candidates:
-        if size < rule.min_length or (
-            rule.positions and not all(text[off] in chars for off, chars in rule.positions)
+    for (min_length, prefix, positions), group in candidates:
+        if size < min_length or (prefix and not text.startswith(prefix)) or (
+            positions and not all(text[off] in chars for off, chars in positions)
         ):
-            continue  # too short, or a character at a fixed offset rules the match out
-        missing = False
-        for alternatives, folded in rule.needles:  # literals a match contains: `in` is cheap
-            if folded:
-                if lowered is None:
-                    lowered = text.lower()
-                hay = lowered
-            else:
-                hay = text
-            if len(alternatives) == 1:
-                missing = alternatives[0] not in hay
-            else:
-                missing = not any(a in hay for a in alternatives)
+            continue  # too short, or the text at fixed offsets rules these matches out
+        for rule in group:
+            missing = False
+            for alternatives, folded in rule.needles:  # literals a match contains
+                if folded:
+                    if lowered is None:
+                        lowered = text.lower()
+                    hay = lowered
+                else:
+                    hay = text
+                if len(alternatives) == 1:
+                    missing = alternatives[0] not in hay
+                else:
+                    missing = not any(a in hay for a in alternatives)
+                if missing:
+                    break
             if missing:
-                break
-        if missing:
-            continue
-        if soft is not None and rule.soft:
-            continue
-        if soft is not None and rule.service != soft.service:
-            continue  # after a soft match only rules of that service may refine it
-        got = apply_rule(rule, text)
-        if got is None:
-            continue
-        if not got.soft:
-            return got
-        soft = got
+                continue
+            if soft is not None and rule.soft:
+                continue
+            if soft is not None and rule.service != soft.service:
+                continue  # after a soft match only rules of that service may refine it
+            got = apply_rule(rule, text)
+            if got is None:
+                continue
+            if not got.soft:
+                return got
+            soft = got
     return soft

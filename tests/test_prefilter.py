@@ -32,6 +32,13 @@ def test_fixed_offsets_of_an_anchored_binary_pattern_are_read() -> None:
         assert chars in ({"\x00"}, {"\x01", "\x21"}, {"\x10", "\x20"})
 
 
+def test_literal_start_of_an_anchored_pattern_is_one_prefix_check() -> None:
+    checks = analyse(r"^HTTP/1\.[01] \d{3}", False, False)
+    assert checks.prefix == "HTTP/1."
+    assert (7, frozenset("01")) in checks.positions
+    assert checks.min_length == 12
+
+
 def test_case_insensitive_positions_admit_both_cases() -> None:
     checks = analyse(r"^(?i:abc)d", False, False)
     assert checks.first == {"a", "A"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import regex
 
 from probescan.catalog.paths import data_dir
-from probescan.catalog.prefilter import Needle, Position, analyse
+from probescan.catalog.prefilter import Needle, Position, analyse, order_needles
 from probescan.catalog.problems import Problem, display, table_lines, toml_error_line
 from probescan.catalog.templates import check_template
 
@@ -50,15 +50,34 @@ class Fingerprint:
     source: str  # "probescan:ssh.toml" / "nmap:nmap-service-probes"
     line: int
     # Pre-checks read from the pattern (probescan.catalog.prefilter), run before the regex:
-    # the characters a match can start with (the index uses them; None: any), characters at
-    # fixed offsets with the shortest text that can match, and literals a match contains.
+    # the characters a match can start with (the index uses them; None: any), the literal
+    # text it starts with, characters at fixed offsets with the shortest text that can
+    # match, and literals a match contains.
     first: frozenset[str] | None = None
+    prefix: str = ""
     positions: tuple[Position, ...] = ()
     min_length: int = 0
     needles: tuple[Needle, ...] = ()
 
     def applies_to(self, probe: str) -> bool:
         return self.probes is None or probe in self.probes
+
+
+Gate = tuple[int, str, tuple[Position, ...]]  # shortest text, literal prefix, fixed offsets
+Gated = tuple[tuple[Gate, tuple[Fingerprint, ...]], ...]
+
+
+def gated(rules: Iterable[Fingerprint]) -> Gated:
+    """Consecutive rules with the same fixed-offset checks, grouped: the checks run once for
+    the group (dozens of HTTP rules share `^HTTP/1\\.[01] \\d{3}`), in matching order."""
+    groups: list[tuple[Gate, list[Fingerprint]]] = []
+    for r in rules:
+        gate = (r.min_length, r.prefix, r.positions)
+        if groups and groups[-1][0] == gate:
+            groups[-1][1].append(r)
+        else:
+            groups.append((gate, [r]))
+    return tuple((gate, tuple(members)) for gate, members in groups)
 
 
 # Probe names whose rules also apply to another probe's responses: nmap's NULL probe sends
@@ -97,21 +116,22 @@ class FingerprintSet:
         """Rules for one probe's responses, in matching order (indexed once)."""
         return self._index.get(probe, self._generic)
 
-    def for_probe_head(self, probe: str, head: str) -> tuple[Fingerprint, ...]:
+    def for_probe_head(self, probe: str, head: str) -> Gated:
         """Rules for one probe's responses that can match a reply starting with `head`
-        (rules whose pattern starts with another literal are left out), in matching order."""
+        (rules whose pattern starts with another literal are left out), in matching order,
+        grouped by their shared fixed-offset checks (see `gated`)."""
         by_head = self._heads.get(probe)
         if by_head is None:
             by_head = self._heads[probe] = {}
         rules = by_head.get(head)
         if rules is None:
-            rules = by_head[head] = tuple(
+            rules = by_head[head] = gated(
                 r for r in self.for_probe(probe) if r.first is None or head in r.first
             )
         return rules
 
     @cached_property
-    def _heads(self) -> dict[str, dict[str, tuple[Fingerprint, ...]]]:
+    def _heads(self) -> dict[str, dict[str, Gated]]:
         return {}
 
     def services_for_probe(self, probe: str) -> set[str]:
@@ -186,6 +206,7 @@ def _rule(t: dict[str, Any], source: str, line: int) -> Fingerprint:
         source=source,
         line=line,
         first=checks.first,
+        prefix=checks.prefix,
         positions=checks.positions,
         min_length=checks.min_length,
         needles=checks.needles,
@@ -229,4 +250,8 @@ def load_fingerprints(paths: Iterable[Path] | None = None) -> FingerprintSet:
             seen.add(r.id)
             rules.append(r)
     rules.sort(key=lambda r: r.priority)
+    corpus = "\0".join(e.data.decode("latin-1") for r in rules for e in r.examples)
+    lowered = corpus.lower()
+    rules = [replace(r, needles=order_needles(r.needles, r.prefix, corpus, lowered))
+             for r in rules]
     return FingerprintSet(tuple(rules), tuple(problems))

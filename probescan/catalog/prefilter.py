@@ -6,6 +6,7 @@ from the standard library's parse of the pattern:
 
 * `first`: the characters a match of an anchored pattern can start with (the catalogue
   indexes rules by it);
+* `prefix`: the literal text an anchored pattern's matches start with (`^HTTP/1\\.`);
 * `positions`: for an anchored pattern, characters fixed at later offsets
   (`^.{8}\\x00{8}[\\x01\\x21]` says offsets 8-15 are NUL and offset 16 is one of two bytes),
   with the shortest reply such a pattern can match;
@@ -36,6 +37,7 @@ _LATIN1 = 256
 @dataclass(frozen=True, slots=True)
 class Prefilter:
     first: frozenset[str] | None = None
+    prefix: str = ""  # the literal text an anchored match starts with
     positions: tuple[Position, ...] = ()
     min_length: int = 0
     needles: tuple[Needle, ...] = ()
@@ -58,13 +60,33 @@ def analyse(pattern: str, ignore_case: bool, multiline: bool) -> Prefilter:
     first = _first_characters(sre, items[1:], fold)
     fixed: list[set[int] | None] = []
     _Fixed(sre).walk(items[1:], fold, fixed)
+    prefix = ""
+    for chars in fixed:
+        if chars is None or len(chars) != 1:
+            break
+        prefix += chr(next(iter(chars)))
     chosen = sorted(
-        ((off, chars) for off, chars in enumerate(fixed) if off and chars is not None
-         and len(chars) < _LATIN1 // 2),
+        ((off, chars) for off, chars in enumerate(fixed) if off >= max(1, len(prefix))
+         and chars is not None and len(chars) < _LATIN1 // 2),
         key=lambda oc: (len(oc[1]), oc[0]),
     )[:MAX_POSITIONS]
     positions = tuple((off, frozenset(map(chr, chars))) for off, chars in chosen)
-    return Prefilter(first, positions, len(fixed), needles)
+    return Prefilter(first, prefix if len(prefix) > 1 else "", positions, len(fixed), needles)
+
+
+def order_needles(needles: tuple[Needle, ...], prefix: str, corpus: str, lowered: str
+                  ) -> tuple[Needle, ...]:
+    """The needles worth checking, rarest first: those inside the literal prefix (which a
+    match starts with) are dropped, the rest sorted by how often they occur in `corpus` (the
+    catalogue's example replies, joined; `lowered`: the same lower-cased), so a rule is
+    usually ruled out by its first `in`."""
+
+    def seen(needle: Needle) -> int:
+        hay = lowered if needle[1] else corpus
+        return sum(hay.count(a) for a in needle[0])
+
+    kept = [n for n in needles if not (len(n[0]) == 1 and not n[1] and n[0][0] in prefix)]
+    return tuple(sorted(kept, key=seen))
 
 
 def _anchored(sre: Any, items: list[tuple[Any, Any]], multiline: bool) -> bool:

@@ -40,21 +40,56 @@ class SshIdent:
 @dataclass(frozen=True, slots=True)
 class KexInit:
     cookie: bytes
-    kex_algorithms: tuple[str, ...]
-    server_host_key_algorithms: tuple[str, ...]
-    encryption_algorithms_c2s: tuple[str, ...]
-    encryption_algorithms_s2c: tuple[str, ...]
-    mac_algorithms_c2s: tuple[str, ...]
-    mac_algorithms_s2c: tuple[str, ...]
-    compression_algorithms_c2s: tuple[str, ...]
-    compression_algorithms_s2c: tuple[str, ...]
-    languages_c2s: tuple[str, ...]
-    languages_s2c: tuple[str, ...]
+    name_lists: tuple[str, ...]  # the ten name-lists as sent (comma-separated), in order
     first_kex_packet_follows: bool
     reserved: int
     packet_length: int
     padding_length: int
     length: int  # bytes of the input taken by the packet (4 + packet_length; no MAC yet)
+
+    def _names(self, i: int) -> tuple[str, ...]:
+        text = self.name_lists[i]
+        return tuple(text.split(",")) if text else ()
+
+    @property
+    def kex_algorithms(self) -> tuple[str, ...]:
+        return self._names(0)
+
+    @property
+    def server_host_key_algorithms(self) -> tuple[str, ...]:
+        return self._names(1)
+
+    @property
+    def encryption_algorithms_c2s(self) -> tuple[str, ...]:
+        return self._names(2)
+
+    @property
+    def encryption_algorithms_s2c(self) -> tuple[str, ...]:
+        return self._names(3)
+
+    @property
+    def mac_algorithms_c2s(self) -> tuple[str, ...]:
+        return self._names(4)
+
+    @property
+    def mac_algorithms_s2c(self) -> tuple[str, ...]:
+        return self._names(5)
+
+    @property
+    def compression_algorithms_c2s(self) -> tuple[str, ...]:
+        return self._names(6)
+
+    @property
+    def compression_algorithms_s2c(self) -> tuple[str, ...]:
+        return self._names(7)
+
+    @property
+    def languages_c2s(self) -> tuple[str, ...]:
+        return self._names(8)
+
+    @property
+    def languages_s2c(self) -> tuple[str, ...]:
+        return self._names(9)
 
 
 # --- identification -----------------------------------------------------------------------
@@ -134,31 +169,26 @@ def _skip_preamble_line(data: bytes, pos: int, preamble: list[str]) -> int:
 # --- KEXINIT ------------------------------------------------------------------------------
 
 
-class _Payload:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
+def _name_lists(body: bytes, count: int) -> tuple[list[str], int]:
+    """`count` name-lists from offset 16 of a KEXINIT body (after the cookie), checked and
+    kept as sent; returns them and the offset after the last."""
+    lists: list[str] = []
+    pos, end = 16, len(body)
+    for _ in range(count):
+        if pos + 4 > end:
             raise ParseError("KEXINIT: field runs past the end of the packet")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def uint32(self) -> int:
-        return int.from_bytes(self.take(4), "big")
-
-    def name_list(self) -> tuple[str, ...]:
-        raw = self.take(self.uint32())
-        if not raw:
-            return ()
-        if raw.translate(None, _TOKEN_DELETE):  # anything left is not a token byte
+        n = int.from_bytes(body[pos:pos + 4], "big")
+        pos += 4
+        if pos + n > end:
+            raise ParseError("KEXINIT: field runs past the end of the packet")
+        raw = body[pos:pos + n]
+        pos += n
+        if raw and raw.translate(None, _TOKEN_DELETE):  # anything left is not a token byte
             raise ParseError(f"KEXINIT: name-list is not printable ASCII: {raw[:32]!r}")
-        names = tuple(raw.decode("ascii").split(","))
-        if "" in names:
+        if raw and (raw[0] == 0x2C or raw[-1] == 0x2C or b",," in raw):
             raise ParseError(f"KEXINIT: empty name in {raw[:64]!r}")
-        return names
+        lists.append(raw.decode("ascii"))
+    return lists, pos
 
 
 def parse_kexinit(data: bytes) -> KexInit:
@@ -179,27 +209,19 @@ def parse_kexinit(data: bytes) -> KexInit:
     if len(data) < 4 + packet_length:
         raise NeedMore
     padding = data[4]
-    body = _Payload(data[6 : 4 + packet_length - padding])
-    cookie = body.take(16)
-    (kex, host_key, enc_c2s, enc_s2c, mac_c2s, mac_s2c, cmp_c2s, cmp_s2c, lang_c2s, lang_s2c) = [
-        body.name_list() for _ in range(10)
-    ]
-    follows = body.take(1)[0]
-    reserved = body.uint32()
-    if body.pos != len(body.data):
-        raise ParseError(f"KEXINIT: {len(body.data) - body.pos} unexpected trailing bytes")
+    body = data[6 : 4 + packet_length - padding]
+    if len(body) < 16:
+        raise ParseError("KEXINIT: field runs past the end of the packet")
+    lists, pos = _name_lists(body, 10)
+    if pos + 5 > len(body):
+        raise ParseError("KEXINIT: field runs past the end of the packet")
+    follows = body[pos]
+    reserved = int.from_bytes(body[pos + 1:pos + 5], "big")
+    if pos + 5 != len(body):
+        raise ParseError(f"KEXINIT: {len(body) - pos - 5} unexpected trailing bytes")
     return KexInit(
-        cookie=cookie,
-        kex_algorithms=kex,
-        server_host_key_algorithms=host_key,
-        encryption_algorithms_c2s=enc_c2s,
-        encryption_algorithms_s2c=enc_s2c,
-        mac_algorithms_c2s=mac_c2s,
-        mac_algorithms_s2c=mac_s2c,
-        compression_algorithms_c2s=cmp_c2s,
-        compression_algorithms_s2c=cmp_s2c,
-        languages_c2s=lang_c2s,
-        languages_s2c=lang_s2c,
+        cookie=body[:16],
+        name_lists=tuple(lists),
         first_kex_packet_follows=follows != 0,
         reserved=reserved,
         packet_length=packet_length,
@@ -212,18 +234,16 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode("ascii")).hexdigest()
 
 
-def _hassh(*lists: tuple[str, ...]) -> tuple[str, str]:
-    text = ";".join(",".join(names) for names in lists)
+def _hassh(kex: KexInit, *lists: int) -> tuple[str, str]:
+    text = ";".join(kex.name_lists[i] for i in lists)
     return text, _md5(text)
 
 
 def hassh(kex: KexInit) -> tuple[str, str]:
     """Client HASSH: "kex;encryption c2s;mac c2s;compression c2s" and its MD5."""
-    return _hassh(kex.kex_algorithms, kex.encryption_algorithms_c2s, kex.mac_algorithms_c2s,
-                  kex.compression_algorithms_c2s)
+    return _hassh(kex, 0, 2, 4, 6)
 
 
 def hassh_server(kex: KexInit) -> tuple[str, str]:
     """HASSHServer: "kex;encryption s2c;mac s2c;compression s2c" and its MD5."""
-    return _hassh(kex.kex_algorithms, kex.encryption_algorithms_s2c, kex.mac_algorithms_s2c,
-                  kex.compression_algorithms_s2c)
+    return _hassh(kex, 0, 3, 5, 7)

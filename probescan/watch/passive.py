@@ -25,6 +25,7 @@ from probescan.protocols.errors import NeedMore, ParseError
 from probescan.protocols.x509 import parse_certificate
 
 Facts = dict[str, Any]
+SSH_IDENT_WITHIN = ssh.MAX_PREAMBLE_BYTES + ssh.MAX_IDENT_LINE  # where a server's ident can start
 TLS_VERSIONS = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2",
                 0x0304: "TLSv1.3"}
 
@@ -68,7 +69,7 @@ def client_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
                 "http_host": req.host,
                 "http_user_agent": req.user_agent,
             }
-        ident = _try(ssh.parse_ident, data)
+        ident = _try(ssh.parse_ident, data) if data.startswith(b"SSH-") else None
         if ident is not None:
             facts = {"ssh_ident": ident.line}
             kex = _try(lambda d: ssh.parse_kexinit(d[ident.length:]), data)
@@ -106,7 +107,8 @@ def server_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
         resp = _try(http.parse_response_head, data)
         if resp is not None:
             return "http", {"http_status": resp.status, "http_server": resp.server}
-        ident = _try(lambda d: ssh.parse_ident(d, server=True), data)
+        ident = _try(lambda d: ssh.parse_ident(d, server=True), data) if (
+            b"SSH-" in data[:SSH_IDENT_WITHIN]) else None
         if ident is not None:
             facts = {"ssh_ident": ident.line}
             kex = _try(lambda d: ssh.parse_kexinit(d[ident.length:]), data)
