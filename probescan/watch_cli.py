@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from probescan.engine.conn import SocketRegistry
 from probescan.engine.limits import Limits
 from probescan.engine.prober import Catalog, Prober
 from probescan.output.console import safe
+from probescan.output.jsonl import json_line
 from probescan.output.store import Store, StoreError
 from probescan.watch.active import ActiveProber, Network, parse_scope
 from probescan.watch.capture import CaptureError, live, read_file
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from probescan.watch.run import Watcher
 
 BASE_BPF = "tcp or udp or (vlan and (tcp or udp))"
+FLUSH_EVERY = 0.25  # seconds: output files and stdout are flushed this often (and at the end)
 
 
 class WatchUsageError(Exception):
@@ -53,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queue", type=int, default=1000, metavar="N",
                    help="pending probes kept; beyond that new ones are dropped and counted")
     p.add_argument("--max-flows", type=int, default=100_000, help="flows held at once")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes that identify flows beside the capture (default: 1 with "
+                        "two or more CPUs, else 0: all in one process)")
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="live: stop after this long")
     p.add_argument("-o", "--output", metavar="FILE.jsonl", help="write flow records here")
@@ -107,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.max_flows < 1 or args.queue < 1 or args.probe_rate <= 0 or args.probe_ttl < 0:
         raise WatchUsageError("--max-flows, --queue and --probe-rate must be positive")
+    if args.workers is not None and not 0 <= args.workers <= 64:
+        raise WatchUsageError(f"--workers {args.workers}: give 0 to 64")
     scope = parse_scope(args.scope)
     if not scope and args.iface and not args.no_probe:
         scope = interface_networks(args.iface)
@@ -117,16 +125,30 @@ def _run(args: argparse.Namespace) -> int:
     out = open_output(args.output) if args.output else None
     store = Store(args.db) if args.db else None
     records: list[dict[str, object]] = []
+    flushed, unflushed = 0.0, False
+
+    def flush() -> None:
+        """Sparse records are flushed as they come; in a burst, at most every FLUSH_EVERY
+        seconds (a flush per flow would cost more than labeling some flows), by the loop that
+        calls this; closing flushes the rest."""
+        nonlocal flushed, unflushed
+        if unflushed:
+            flushed, unflushed = time.monotonic(), False
+            if out:
+                out.flush()
+            if args.json:
+                sys.stdout.flush()
 
     def on_record(rec: FlowRecord) -> None:
+        nonlocal unflushed
         d = rec.to_dict()
-        line = json.dumps(d, separators=(",", ":"))
         if out:
-            out.write(line + "\n")
-            out.flush()
+            out.write(json_line(d) + "\n")
         if args.json:
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+            sys.stdout.write(json_line(d, ascii_only=True) + "\n")
+        unflushed = True
+        if time.monotonic() - flushed >= FLUSH_EVERY:
+            flush()
         if store:
             store.add_flow(d)
             for probe in (rec.server_probe, rec.client_probe):
@@ -138,7 +160,8 @@ def _run(args: argparse.Namespace) -> int:
     interrupted = False
     watcher: Watcher | None = None
     try:
-        interrupted, watcher = asyncio.run(_main(args, catalog, scope, probing, on_record))
+        interrupted, watcher = asyncio.run(_main(args, catalog, scope, probing, on_record,
+                                                 flush))
     finally:
         if out:
             out.close()
@@ -168,8 +191,10 @@ async def _main(
     scope: list[Network],
     probing: bool,
     on_record: object,
+    flush: Callable[[], None],
 ) -> tuple[bool, Watcher]:
     from probescan.watch.run import Watcher  # the watcher's parsers load only for `watch`
+    from probescan.watch.workers import worth_a_worker
 
     loop = asyncio.get_running_loop()
     registry = SocketRegistry()
@@ -183,6 +208,9 @@ async def _main(
     watcher = Watcher(catalog, on_record,  # type: ignore[arg-type]
                       active, registry.owns if probing else None)
     watcher.table.max_flows = args.max_flows
+    workers = args.workers if args.workers is not None else int(worth_a_worker())
+    if workers:
+        watcher.use_worker(workers, args.nmap_db)
     stop = asyncio.Event()
     stopped = False
 
@@ -207,7 +235,8 @@ async def _main(
                     loop.call_later(args.duration, stop.set)
                 task = asyncio.ensure_future(watcher.run_live(live(args.iface, bpf), stop))
             while not task.done():
-                await asyncio.wait([task], timeout=0.25)
+                await asyncio.wait([task], timeout=FLUSH_EVERY)
+                flush()
                 if lv is not None:
                     lv.update(view(watcher, active))
                 if stop.is_set() and args.read is not None and not task.done():
@@ -217,6 +246,7 @@ async def _main(
     finally:
         if stopped:
             await watcher.finish_all(wait_probes=False)
+        watcher.close()
         if active is not None:
             await active.close()
     return stopped, watcher

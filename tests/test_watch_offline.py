@@ -219,6 +219,24 @@ def test_lab_capture_is_read_and_every_record_has_the_documented_shape(
 
 
 @pytest.mark.lab
+def test_records_are_the_same_with_and_without_the_identify_worker(
+    lab_capture: LabCapture, tmp_path: Path
+) -> None:
+    """The fixture's run used the default (a worker process on a machine with two CPUs);
+    identifying in the watcher's own process gives the same records in the same order."""
+    out = tmp_path / "inline.jsonl"
+    rc = main(["watch", "-r", str(lab_capture.pcap), "--no-probe", "-o", str(out), "-q",
+               "--workers", "0"])
+    inline = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rc == 0 and inline
+
+    def same(records: list[Record]) -> list[Record]:
+        return [{k: v for k, v in r.items() if k != "labeled_at"} for r in records]
+
+    assert same(inline) == same(lab_capture.records)
+
+
+@pytest.mark.lab
 def test_no_lab_tcp_server_is_ever_taken_for_the_client(lab_capture: LabCapture) -> None:
     # TCP only: UDP servers may start exchanges of their own (nmbd announces itself).
     ends = {end for end in lab_capture.expected if end[2] == "tcp"}

@@ -26,12 +26,6 @@ Key = tuple[int, str, int, str, int]  # proto, ip, port, ip, port (the lower sid
 EPHEMERAL = 32768
 
 
-def flow_key(p: Packet) -> Key:
-    a, b = (p.src, p.sport), (p.dst, p.dport)
-    lo, hi = (a, b) if a <= b else (b, a)
-    return (p.proto, lo[0], lo[1], hi[0], hi[1])
-
-
 @dataclass(slots=True)
 class Direction:
     packets: int = 0
@@ -126,35 +120,38 @@ class FlowTable:
     def add(self, p: Packet) -> tuple[Flow | None, bool]:
         """Account one packet; returns (its flow, whether the flow is new). A bare TCP
         ACK/FIN/RST of no known flow (the tail of a flow that already ended) starts nothing
-        and gives (None, False)."""
+        and gives (None, False). (Runs for every packet: fields are unpacked once.)"""
         self.packets += 1
-        key = flow_key(p)
+        ts, src, dst, proto, sport, dport, flags, seq, payload, _vlan = p
+        a, b = (src, sport), (dst, dport)
+        key = (proto, *a, *b) if a <= b else (proto, *b, *a)
         flow = self.flows.get(key)
         new = flow is None
         if flow is None:
-            if p.proto == TCP and not p.payload and not p.flags & SYN:
+            if proto == TCP and not payload and not flags & SYN:
                 self.ignored += 1
                 return None, False
             flow = self._new(key, p)
         else:
             self.flows.move_to_end(key)
-        flow.last_seen = p.ts
-        forward = (p.src, p.sport) == flow.client
-        d = flow.c2s if forward else flow.s2c
+        flow.last_seen = ts
+        d = flow.c2s if a == flow.client else flow.s2c
         d.packets += 1
-        d.bytes += len(p.payload)
-        if p.proto == TCP:
-            if p.flags & SYN:
-                d.next_seq = (p.seq + 1) & 0xFFFFFFFF
-            was_closed = flow.closed
-            if p.flags & RST:
-                flow.reset = True
-            if p.flags & FIN:
-                d.fin = True
-            if flow.closed and not was_closed:
-                self.closing.append(key)
-        if p.payload and len(d.data) < self.keep:
-            self._append(d, p)
+        if proto == TCP:
+            if flags & SYN:
+                d.next_seq = (seq + 1) & 0xFFFFFFFF
+            if flags & (RST | FIN):
+                was_closed = flow.closed
+                if flags & RST:
+                    flow.reset = True
+                if flags & FIN:
+                    d.fin = True
+                if flow.closed and not was_closed:
+                    self.closing.append(key)
+        if payload:
+            d.bytes += len(payload)
+            if len(d.data) < self.keep:
+                self._append(d, p)
         return flow, new
 
     def _append(self, d: Direction, p: Packet) -> None:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from probescan.engine.prober import Catalog
 from probescan.model import Endpoint, ServiceRecord
@@ -24,7 +25,8 @@ from probescan.watch.active import ActiveProber
 from probescan.watch.capture import Frame
 from probescan.watch.flows import Flow, FlowTable, Key
 from probescan.watch.label import FlowRecord, anomalies, combine
-from probescan.watch.passive import identify
+from probescan.watch.passive import PassiveResult, identify
+from probescan.watch.workers import IdentifyPool
 
 READY_AFTER = 1.0  # seconds after its first packet a silent flow is labeled anyway
 PROBE_WAIT = 10.0  # seconds a flow's label waits for its probes, even after the flow ended
@@ -70,6 +72,7 @@ class Watcher:
         well_known = frozenset(p for (_, p) in catalog.port_names)
         self.table = table or FlowTable(well_known=well_known)
         self.pending: dict[Key, _Pending] = {}
+        self.pool: IdentifyPool[_Pending] | None = None
         self.done: set[Key] = set()
         self.stats = WatchStats()
 
@@ -82,13 +85,12 @@ class Watcher:
         except ParseError:
             self.stats.undecoded += 1
             return
-        transport = "tcp" if pkt.proto == TCP else "udp"
-        if self.own_ports is not None and (
-            self.own_ports(transport, pkt.sport, pkt.dst, pkt.dport)
-            or self.own_ports(transport, pkt.dport, pkt.src, pkt.sport)
-        ):
-            self.stats.own_traffic += 1
-            return
+        if self.own_ports is not None:
+            transport = "tcp" if pkt.proto == TCP else "udp"
+            if (self.own_ports(transport, pkt.sport, pkt.dst, pkt.dport)
+                    or self.own_ports(transport, pkt.dport, pkt.src, pkt.sport)):
+                self.stats.own_traffic += 1
+                return
         flow, new = self.table.add(pkt)
         if flow is not None and new:
             self.stats.flows += 1
@@ -119,19 +121,37 @@ class Watcher:
         f = p.flow
         if f.key in self.done:
             return
-        passive = identify(bytes(f.c2s.data), bytes(f.s2c.data), f.transport,
-                           self.catalog.probes, self.catalog.fingerprints)
+        self.done.add(f.key)
+        job = (bytes(f.c2s.data), bytes(f.s2c.data), f.transport)
+        if self.pool is not None:
+            self.pool.submit(p, job)
+        else:
+            self._complete(p, identify(*job, self.catalog.probes, self.catalog.fingerprints))
+
+    def _complete(self, p: _Pending, passive: PassiveResult) -> None:
+        """The flow's passive result is in: combine it with the probes and hand out the record."""
+        f = p.flow
         server = _result(p.server)
         client = _result(p.client)
         label = combine(passive, server)
         rec = FlowRecord(f, passive, label, anomalies(label, f.server[1], f.transport,
                                                       self.catalog.port_names),
                          server, client, p.probed)
-        self.done.add(f.key)
         self.stats.labeled += 1
         self.stats.services[label.service] = self.stats.services.get(label.service, 0) + 1
         self.stats.recent = [*self.stats.recent[-19:], rec]
         self.on_record(rec)
+
+    def use_worker(self, workers: int, nmap_db: Path | None) -> None:
+        """Identify flows in `workers` other processes (see probescan.watch.workers)."""
+        self.pool = IdentifyPool(self.catalog.probes, self.catalog.fingerprints, nmap_db,
+                                 self._complete, workers)
+
+    def close(self) -> None:
+        """Wait for the worker's last results and stop it."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
     def check(self, now: float) -> None:
         """Label the flows that are ready; hand out and forget the flows that ended.
@@ -142,6 +162,8 @@ class Watcher:
                 del self.pending[key]
         for flow in self.table.expire(now):
             self._finish(flow)
+        if self.pool is not None:
+            self.pool.flush()  # live: a partial batch goes out every tick
 
     def _finish(self, flow: Flow) -> None:
         """The flow ended: label it now, unless its probes are still running (then `check`
@@ -165,6 +187,8 @@ class Watcher:
         for p in list(self.pending.values()):
             self._emit(p)
         self.pending.clear()
+        if self.pool is not None:
+            self.pool.finish()
 
     # ---- drivers ---------------------------------------------------------------------
     async def run_offline(self, frames: Iterator[Frame]) -> None:
@@ -175,6 +199,8 @@ class Watcher:
             if i % BATCH == 0:
                 for flow in self.table.expire(last_ts):
                     self._finish(flow)
+                if self.pool is not None:
+                    self.pool.collect()
                 await asyncio.sleep(0)
         await self.finish_all(wait_probes=self.active is not None)
 

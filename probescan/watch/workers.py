@@ -1,0 +1,133 @@
+"""Passive identification in a second process, so capture and labeling use two cores.
+
+The watcher's per-packet work (frames, flows) and its per-flow work (parsers and fingerprints
+over the first bytes: `passive.identify`) each take about half of its time on short flows.
+`IdentifyPool` runs `identify` in worker processes (one by default): the watcher hands it batches of
+(client bytes, server bytes, transport) and takes back the results in the order it sent them,
+so records come out exactly as they would without the worker. The worker builds the same
+catalogue as the watcher (the same `--nmap-db`), ignores SIGINT (Ctrl-C reaches the whole
+process group; the watcher decides when to stop), and if it dies its batches are identified
+in the watcher itself: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from probescan.catalog import FingerprintSet, ProbeSet
+from probescan.model import Transport
+from probescan.watch.passive import PassiveResult, identify
+
+Job = tuple[bytes, bytes, Transport]  # client's first bytes, server's first bytes, transport
+T = TypeVar("T")
+
+BATCH_FLOWS = 64  # flows per batch: the hand-over costs a few microseconds a flow
+MAX_BATCHES = 8  # batches in flight (per worker) before the watcher waits for the oldest
+
+_catalog: tuple[ProbeSet, FingerprintSet] | None = None
+
+
+def _start_worker(nmap_db: Path | None) -> None:
+    global _catalog
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from probescan.cliutil import build_catalog
+
+    catalog = build_catalog(nmap_db)
+    _catalog = (catalog.probes, catalog.fingerprints)
+
+
+def _identify_batch(jobs: list[Job]) -> list[PassiveResult]:
+    assert _catalog is not None, "worker started without its catalogue"
+    probes, rules = _catalog
+    return [identify(c, s, t, probes, rules) for c, s, t in jobs]
+
+
+def worth_a_worker() -> bool:
+    """A worker pays off with a second core to run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except AttributeError:  # not on Linux
+        return (os.cpu_count() or 1) >= 2
+
+
+class IdentifyPool(Generic[T]):
+    """Batches of jobs, each with a tag (the watcher's pending flow), identified in a worker;
+    `done` is called with (tag, result) in submission order."""
+
+    def __init__(self, probes: ProbeSet, rules: FingerprintSet, nmap_db: Path | None,
+                 done: Callable[[T, PassiveResult], None], workers: int = 1) -> None:
+        self.probes, self.rules, self.done, self.workers = probes, rules, done, workers
+        self._executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(nmap_db,))
+        self._batch: list[tuple[T, Job]] = []
+        self._inflight: deque[tuple[list[tuple[T, Job]], Future[list[PassiveResult]]]] = deque()
+        self.failed = 0  # batches identified here because the worker could not take them
+
+    @property
+    def waiting(self) -> int:
+        return len(self._batch) + sum(len(b) for b, _ in self._inflight)
+
+    def submit(self, tag: T, job: Job) -> None:
+        self._batch.append((tag, job))
+        if len(self._batch) >= BATCH_FLOWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is batched; hand out whatever results are back."""
+        if self._batch:
+            batch, self._batch = self._batch, []
+            fut = self._send([job for _, job in batch])
+            self._inflight.append((batch, fut))
+            while len(self._inflight) > MAX_BATCHES * self.workers:
+                self._take_oldest()
+        self.collect()
+
+    def collect(self) -> None:
+        """Hand out the results that are back, in order, without waiting."""
+        while self._inflight and self._inflight[0][1].done():
+            self._take_oldest()
+
+    def finish(self) -> None:
+        """Send the rest and wait for every result."""
+        self.flush()
+        while self._inflight:
+            self._take_oldest()
+
+    def close(self) -> None:
+        self.finish()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _send(self, jobs: list[Job]) -> Future[list[PassiveResult]]:
+        if self._executor is not None:
+            try:
+                return self._executor.submit(_identify_batch, jobs)
+            except RuntimeError:  # the pool broke or was shut down
+                self._executor = None
+        self.failed += 1
+        fut: Future[list[PassiveResult]] = Future()
+        fut.set_result(self._here(jobs))
+        return fut
+
+    def _take_oldest(self) -> None:
+        batch, fut = self._inflight.popleft()
+        try:
+            results = fut.result()
+        except Exception:  # the worker died (BrokenProcessPool) or failed on this batch
+            self.failed += 1
+            results = self._here([job for _, job in batch])
+        for (tag, _), result in zip(batch, results, strict=True):
+            self.done(tag, result)
+
+    def _here(self, jobs: list[Job]) -> list[PassiveResult]:
+        return [identify(c, s, t, self.probes, self.rules) for c, s, t in jobs]
