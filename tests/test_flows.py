@@ -64,7 +64,7 @@ def test_table_never_holds_more_than_max_flows_and_hands_evicted_ones_out() -> N
     t = FlowTable(max_flows=10)
     for port in range(1000, 1100):
         t.add(tcp(("10.0.0.1", port), S, SYN))
-    assert len(t.flows) == 10
+    assert len(t) == 10
     out = list(t.expire(now=0.0))
     assert len(out) == 90 and out[0].client == ("10.0.0.1", 1000)
 
@@ -76,4 +76,22 @@ def test_closed_and_idle_flows_expire() -> None:
     t.add(tcp(S, C, FIN | ACK, seq=1))
     t.add(udp(("10.0.0.1", 5000), ("10.0.0.2", 53), b"q", ts=0.0))
     ended = list(t.expire(now=10.0))
-    assert {f.transport for f in ended} == {"tcp", "udp"} and not t.flows
+    assert {f.transport for f in ended} == {"tcp", "udp"} and len(t) == 0
+
+
+def test_udp_flows_expire_behind_tcp_flows_that_are_not_yet_idle() -> None:
+    t = FlowTable(tcp_idle=300, udp_idle=60)
+    for port in range(1000, 1100):  # quiet for 100 s: idle for UDP, not for TCP
+        t.add(tcp(("10.0.0.1", port), S, SYN, ts=0.0))
+    t.add(udp(("10.0.0.1", 5000), ("10.0.0.2", 53), b"q", ts=1.0))
+    ended = list(t.expire(now=100.0))
+    assert [f.transport for f in ended] == ["udp"] and len(t) == 100
+
+
+def test_eviction_takes_the_least_recently_seen_flow_of_either_transport() -> None:
+    t = FlowTable(max_flows=2)
+    t.add(udp(("10.0.0.1", 5000), ("10.0.0.2", 53), b"q", ts=1.0))
+    t.add(tcp(C, S, SYN, ts=2.0))
+    t.add(udp(("10.0.0.1", 5000), ("10.0.0.2", 53), b"q", ts=3.0))  # the UDP flow again
+    t.add(tcp(("10.0.0.9", 1), S, SYN, ts=4.0))
+    assert [f.transport for f in t.expire(now=4.0)] == ["tcp"] and len(t) == 2

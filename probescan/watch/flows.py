@@ -89,7 +89,10 @@ class FlowTable:
         self.tcp_idle = tcp_idle
         self.udp_idle = udp_idle
         self.well_known = well_known
-        self.flows: OrderedDict[Key, Flow] = OrderedDict()
+        # one table per transport, each ordered by last activity (least recent first): the
+        # idle scans stop at the first flow seen within their own idle time
+        self.tcp: OrderedDict[Key, Flow] = OrderedDict()
+        self.udp: OrderedDict[Key, Flow] = OrderedDict()
         self.evicted: list[Flow] = []
         self.next_id = 1
         self.packets = 0
@@ -111,11 +114,20 @@ class FlowTable:
         flow = Flow(key, p.proto, client, server, p.ts, p.ts, roles, midstream, p.vlan,
                     id=self.next_id)
         self.next_id += 1
-        if len(self.flows) >= self.max_flows:
-            _, old = self.flows.popitem(last=False)
-            self.evicted.append(old)
-        self.flows[key] = flow
+        if len(self) >= self.max_flows:
+            self.evicted.append(self._pop_least_recent())
+        (self.tcp if p.proto == TCP else self.udp)[key] = flow
         return flow
+
+    def __len__(self) -> int:
+        return len(self.tcp) + len(self.udp)
+
+    def _pop_least_recent(self) -> Flow:
+        tcp, udp = self.tcp, self.udp
+        if not udp or (tcp and next(iter(tcp.values())).last_seen
+                       <= next(iter(udp.values())).last_seen):
+            return tcp.popitem(last=False)[1]
+        return udp.popitem(last=False)[1]
 
     def add(self, p: Packet) -> tuple[Flow | None, bool]:
         """Account one packet; returns (its flow, whether the flow is new). A bare TCP
@@ -123,9 +135,12 @@ class FlowTable:
         and gives (None, False). (Runs for every packet: fields are unpacked once.)"""
         self.packets += 1
         ts, src, dst, proto, sport, dport, flags, seq, payload, _vlan = p
-        a, b = (src, sport), (dst, dport)
-        key = (proto, *a, *b) if a <= b else (proto, *b, *a)
-        flow = self.flows.get(key)
+        if src < dst or (src == dst and sport <= dport):
+            key = (proto, src, sport, dst, dport)
+        else:
+            key = (proto, dst, dport, src, sport)
+        table = self.tcp if proto == TCP else self.udp
+        flow = table.get(key)
         new = flow is None
         if flow is None:
             if proto == TCP and not payload and not flags & SYN:
@@ -133,9 +148,10 @@ class FlowTable:
                 return None, False
             flow = self._new(key, p)
         else:
-            self.flows.move_to_end(key)
+            table.move_to_end(key)
         flow.last_seen = ts
-        d = flow.c2s if a == flow.client else flow.s2c
+        client = flow.client
+        d = flow.c2s if client[1] == sport and client[0] == src else flow.s2c
         d.packets += 1
         if proto == TCP:
             if flags & SYN:
@@ -170,29 +186,27 @@ class FlowTable:
     def expire(self, now: float) -> Iterator[Flow]:
         """Hand out flows that closed, went idle, or were evicted.
 
-        Cheap enough to call often: closed flows are queued as they close, and the table is
-        ordered by last activity, so the idle scan stops at the first recently seen flow."""
+        Cheap enough to call often: closed flows are queued as they close, and each table is
+        ordered by last activity, so its idle scan stops at the first recently seen flow."""
         yield from self.evicted
         self.evicted.clear()
         closing, self.closing = self.closing, []
         for k in closing:
-            flow = self.flows.pop(k, None)
+            flow = (self.tcp if k[0] == TCP else self.udp).pop(k, None)
             if flow is not None:
                 yield flow
-        shortest = min(self.tcp_idle, self.udp_idle)
-        idle: list[Key] = []
-        for k, f in self.flows.items():
-            quiet = now - f.last_seen
-            if quiet <= shortest:
-                break
-            if quiet > (self.tcp_idle if f.proto == TCP else self.udp_idle):
+        for table, limit in ((self.tcp, self.tcp_idle), (self.udp, self.udp_idle)):
+            idle: list[Key] = []
+            for k, f in table.items():
+                if now - f.last_seen <= limit:
+                    break
                 idle.append(k)
-        for k in idle:
-            yield self.flows.pop(k)
+            for k in idle:
+                yield table.pop(k)
 
     def drain(self) -> Iterator[Flow]:
-        """Hand out every flow (end of capture)."""
+        """Hand out every flow (end of capture), least recently seen first."""
         yield from self.evicted
         self.evicted.clear()
-        while self.flows:
-            yield self.flows.popitem(last=False)[1]
+        while self.tcp or self.udp:
+            yield self._pop_least_recent()

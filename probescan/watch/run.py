@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +75,14 @@ class Watcher:
         self.table = table or FlowTable(well_known=well_known)
         self.pending: dict[Key, _Pending] = {}
         self.pool: IdentifyPool[_Pending] | None = None
-        self.done: set[Key] = set()
         self.stats = WatchStats()
+        # live only: what `check` looks at (flows whose server spoke or whose probes ended
+        # since the last tick, and flows whose waiting time runs out), so a tick costs what
+        # happened since the last one, not the number of pending flows
+        self.live = False
+        self._touched: set[Key] = set()
+        self._deadlines: deque[tuple[float, Flow]] = deque()  # first_seen + READY_AFTER
+        self._probe_deadlines: deque[tuple[float, Flow]] = deque()  # first_seen + PROBE_WAIT
 
     # ---- per packet ------------------------------------------------------------------
     def feed(self, frame: Frame) -> None:
@@ -92,9 +100,13 @@ class Watcher:
                 self.stats.own_traffic += 1
                 return
         flow, new = self.table.add(pkt)
-        if flow is not None and new:
+        if flow is None:
+            return
+        if new:
             self.stats.flows += 1
             self._start(flow)
+        elif self.live and pkt.payload and flow.key in self.pending:
+            self._touched.add(flow.key)
 
     def _start(self, flow: Flow) -> None:
         server = client = None
@@ -106,7 +118,22 @@ class Watcher:
             client = self.active.request(Endpoint(flow.client[0], flow.client[1], flow.transport))
             if client is not None:
                 probed.append("client")
+        old = self.pending.pop(flow.key, None)
+        if old is not None:  # an ended flow with the same addresses still waited for probes
+            self._emit(old)
         self.pending[flow.key] = _Pending(flow, server, client, probed)
+        if self.live:
+            self._deadlines.append((flow.first_seen + READY_AFTER, flow))
+            if server is not None or client is not None:
+                self._probe_deadlines.append((flow.first_seen + PROBE_WAIT, flow))
+                key = flow.key
+
+                def touch(_: object) -> None:
+                    self._touched.add(key)
+
+                for fut in (server, client):
+                    if fut is not None:
+                        fut.add_done_callback(touch)
 
     # ---- labeling ----------------------------------------------------------------------
     def _ready(self, p: _Pending, now: float) -> bool:
@@ -118,10 +145,8 @@ class Watcher:
         return bool(f.s2c.data) or now - f.first_seen >= READY_AFTER or f.closed
 
     def _emit(self, p: _Pending) -> None:
+        """Label a flow (taken out of `pending` by the caller: each flow is labeled once)."""
         f = p.flow
-        if f.key in self.done:
-            return
-        self.done.add(f.key)
         job = (bytes(f.c2s.data), bytes(f.s2c.data), f.transport)
         if self.pool is not None:
             self.pool.submit(p, job)
@@ -156,25 +181,34 @@ class Watcher:
     def check(self, now: float) -> None:
         """Label the flows that are ready; hand out and forget the flows that ended.
         `now` is on the capture's clock (packet timestamps; wall time when live)."""
-        for key, p in list(self.pending.items()):
-            if self._ready(p, now):
-                self._emit(p)
+        due = self._touched
+        self._touched = set()
+        for deadlines in (self._deadlines, self._probe_deadlines):
+            while deadlines and deadlines[0][0] <= now:
+                due.add(deadlines.popleft()[1].key)
+        for key in due:
+            p = self.pending.get(key)
+            if p is not None and self._ready(p, now):
                 del self.pending[key]
+                self._emit(p)
         for flow in self.table.expire(now):
             self._finish(flow)
         if self.pool is not None:
             self.pool.flush()  # live: a partial batch goes out every tick
 
+    def _probes_running(self, p: _Pending, now: float) -> bool:
+        return now - p.flow.first_seen < PROBE_WAIT and any(
+            fut is not None and not fut.done() for fut in (p.server, p.client))
+
     def _finish(self, flow: Flow) -> None:
-        """The flow ended: label it now, unless its probes are still running (then `check`
-        labels it when they finish or PROBE_WAIT has passed)."""
+        """The flow ended: label it now, unless its probes are still running (then it stays
+        pending: `check` labels it when they finish or PROBE_WAIT has passed, `finish_all`
+        at the end)."""
         p = self.pending.get(flow.key)
-        if p is not None and not self._ready(p, flow.last_seen):
+        if p is None or p.flow is not flow or self._probes_running(p, flow.last_seen):
             return
-        if p is not None:
-            del self.pending[flow.key]
-            self._emit(p)
-        self.done.discard(flow.key)
+        del self.pending[flow.key]
+        self._emit(p)
 
     async def finish_all(self, wait_probes: bool) -> None:
         """End of capture: wait for outstanding probes (if asked), then label everything."""
@@ -184,28 +218,32 @@ class Watcher:
                 await asyncio.gather(*futs, return_exceptions=True)
         for flow in self.table.drain():
             self._finish(flow)
-        for p in list(self.pending.values()):
+        pending, self.pending = self.pending, {}
+        for p in pending.values():
             self._emit(p)
-        self.pending.clear()
+        self._touched.clear()
+        self._deadlines.clear()
+        self._probe_deadlines.clear()
         if self.pool is not None:
             self.pool.finish()
 
     # ---- drivers ---------------------------------------------------------------------
     async def run_offline(self, frames: Iterator[Frame]) -> None:
-        last_ts = 0.0
-        for i, frame in enumerate(frames, 1):
-            self.feed(frame)
-            last_ts = frame[0]
-            if i % BATCH == 0:
-                for flow in self.table.expire(last_ts):
-                    self._finish(flow)
-                if self.pool is not None:
-                    self.pool.collect()
-                await asyncio.sleep(0)
+        feed = self.feed
+        source = iter(frames)
+        while batch := list(itertools.islice(source, BATCH)):
+            for frame in batch:
+                feed(frame)
+            for flow in self.table.expire(batch[-1][0]):
+                self._finish(flow)
+            if self.pool is not None:
+                self.pool.collect()
+            await asyncio.sleep(0)
         await self.finish_all(wait_probes=self.active is not None)
 
     async def run_live(self, frames: Iterator[Frame], stop: asyncio.Event) -> None:
         """Frames arrive from a capture thread; flows are checked every TICK seconds."""
+        self.live = True
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Frame | None] = asyncio.Queue(100_000)
         failure: list[BaseException] = []

@@ -82,10 +82,13 @@ class IdentifyPool(Generic[T]):
             self.flush()
 
     def flush(self) -> None:
-        """Send what is batched; hand out whatever results are back."""
+        """Send what is batched; hand out whatever results are back. A flow that carried no
+        bytes either way (a lone SYN of a port scan) is identified here at no cost, never
+        shipped, but still handed out in its place."""
         if self._batch:
             batch, self._batch = self._batch, []
-            fut = self._send([job for _, job in batch])
+            jobs = [job for _, job in batch if job[0] or job[1]]
+            fut = self._send(jobs) if jobs else _done([])
             self._inflight.append((batch, fut))
             while len(self._inflight) > MAX_BATCHES * self.workers:
                 self._take_oldest()
@@ -115,19 +118,24 @@ class IdentifyPool(Generic[T]):
             except RuntimeError:  # the pool broke or was shut down
                 self._executor = None
         self.failed += 1
-        fut: Future[list[PassiveResult]] = Future()
-        fut.set_result(self._here(jobs))
-        return fut
+        return _done(self._here(jobs))
 
     def _take_oldest(self) -> None:
         batch, fut = self._inflight.popleft()
+        shipped = [job for _, job in batch if job[0] or job[1]]
         try:
-            results = fut.result()
+            results = iter(fut.result())
         except Exception:  # the worker died (BrokenProcessPool) or failed on this batch
             self.failed += 1
-            results = self._here([job for _, job in batch])
-        for (tag, _), result in zip(batch, results, strict=True):
-            self.done(tag, result)
+            results = iter(self._here(shipped))
+        for tag, job in batch:
+            self.done(tag, next(results) if job[0] or job[1] else self._here([job])[0])
 
     def _here(self, jobs: list[Job]) -> list[PassiveResult]:
         return [identify(c, s, t, self.probes, self.rules) for c, s, t in jobs]
+
+
+def _done(results: list[PassiveResult]) -> Future[list[PassiveResult]]:
+    fut: Future[list[PassiveResult]] = Future()
+    fut.set_result(results)
+    return fut
