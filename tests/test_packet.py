@@ -6,6 +6,7 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import CookedLinux, Dot1Q, Ether, Loopback
+from scapy.layers.ppp import PPP, PPPoE
 from scapy.packet import Raw
 
 from probescan.protocols.errors import ParseError
@@ -34,6 +35,35 @@ def test_double_vlan_tag_is_skipped_and_the_outer_id_kept() -> None:
                   / UDP(sport=5353, dport=53) / Raw(b"q"))
     p = parse_frame(frame, LINK_ETHERNET)
     assert p.vlan == 100 and p.proto == 17 and p.payload == b"q"
+
+
+PPPOE4 = bytes(Ether() / Dot1Q(vlan=35) / PPPoE(sessionid=7) / PPP(proto=0x0021)
+               / IP(src="100.64.0.9", dst="192.0.2.53") / UDP(sport=40000, dport=53)
+               / Raw(b"query"))
+
+
+def test_pppoe_session_carries_ipv4_and_ipv6_to_the_transport() -> None:
+    p = parse_frame(PPPOE4, LINK_ETHERNET)
+    assert (p.src, p.dst, p.sport, p.dport, p.payload, p.vlan) == (
+        "100.64.0.9", "192.0.2.53", 40000, 53, b"query", 35)
+    v6 = bytes(Ether() / PPPoE(sessionid=1) / PPP(proto=0x0057) / IPv6(src="::1", dst="::2")
+               / TCP(sport=1, dport=2) / Raw(b"x"))
+    assert parse_frame(v6, LINK_ETHERNET).payload == b"x"
+
+
+def test_pppoe_carrying_something_other_than_ip_is_a_parse_error() -> None:
+    lcp = bytes(Ether() / PPPoE(sessionid=1) / PPP(proto=0xC021) / Raw(b"\x01\x01\x00\x04"))
+    with pytest.raises(ParseError, match="PPP protocol 0xc021"):
+        parse_frame(lcp, LINK_ETHERNET)
+
+
+@pytest.mark.parametrize("cut", range(14, len(PPPOE4)))
+def test_every_truncated_pppoe_prefix_parses_or_is_refused_cleanly(cut: int) -> None:
+    try:
+        p = parse_frame(PPPOE4[:cut], LINK_ETHERNET)
+    except ParseError:
+        return
+    assert b"query".startswith(p.payload)
 
 
 def test_ipv6_extension_headers_are_walked_to_tcp() -> None:

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 
 from probescan.cli import main
+from probescan.watch.workers import START_AFTER
 from tests import udp_lab
 from tests.conftest import LabServices, lab_unavailable
 from tests.lab import DEFAULT_LAB
-from tests.traffic import Expected, capture_client_traffic, service_ok
+from tests.traffic import Expected, capture_client_traffic, make_large_capture, service_ok
 from tests.udp_lab import UdpServer
 
 scapy_all = pytest.importorskip("scapy.all")
@@ -222,18 +223,23 @@ def test_lab_capture_is_read_and_every_record_has_the_documented_shape(
 def test_records_are_the_same_with_and_without_the_identify_worker(
     lab_capture: LabCapture, tmp_path: Path
 ) -> None:
-    """The fixture's run used the default (a worker process on a machine with two CPUs);
-    identifying in the watcher's own process gives the same records in the same order."""
-    out = tmp_path / "inline.jsonl"
-    rc = main(["watch", "-r", str(lab_capture.pcap), "--no-probe", "-o", str(out), "-q",
-               "--workers", "0"])
-    inline = [json.loads(line) for line in out.read_text().splitlines()]
-    assert rc == 0 and inline
+    """The lab's traffic, repeated until a worker process takes over, gives the same records
+    in the same order as identifying everything in the watcher's own process."""
+    big = tmp_path / "big.pcap"
+    copies = START_AFTER // max(1, len(lab_capture.records)) + 3
+    make_large_capture(lab_capture.pcap, big, copies)
 
-    def same(records: list[Record]) -> list[Record]:
-        return [{k: v for k, v in r.items() if k != "labeled_at"} for r in records]
+    def records(workers: str) -> list[Record]:
+        out = tmp_path / f"workers-{workers}.jsonl"
+        rc = main(["watch", "-r", str(big), "--no-probe", "-o", str(out), "-q",
+                   "--workers", workers])
+        assert rc == 0
+        return [{k: v for k, v in json.loads(line).items() if k != "labeled_at"}
+                for line in out.read_text().splitlines()]
 
-    assert same(inline) == same(lab_capture.records)
+    inline, pooled = records("0"), records("1")
+    assert len(inline) > START_AFTER
+    assert pooled == inline
 
 
 @pytest.mark.lab

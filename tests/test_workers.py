@@ -20,23 +20,25 @@ SSH = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
 HTTP_REQ = b"GET / HTTP/1.1\r\nHost: a.test\r\nUser-Agent: curl/7.88.1\r\n\r\n"
 HTTP_RESP = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Length: 0\r\n\r\n"
 JOBS: list[Job] = [
-    (SSH, SSH, "tcp"),
-    (HTTP_REQ, HTTP_RESP, "tcp"),
-    (b"", b"220 mail.example.com ESMTP Postfix (Debian/GNU)\r\n", "tcp"),
-    (b"\x00\xff" * 40, b"\xde\xad\xbe\xef" * 30, "tcp"),  # garbage both ways
-    (b"", b"", "udp"),
+    (SSH, SSH, "tcp", "ssh"),
+    (HTTP_REQ, HTTP_RESP, "tcp", None),
+    (b"", b"220 mail.example.com ESMTP Postfix (Debian/GNU)\r\n", "tcp", "smtp"),
+    (b"\x00\xff" * 40, b"\xde\xad\xbe\xef" * 30, "tcp", None),  # garbage both ways
+    (b"", b"", "udp", "dns"),
 ]
 
 
 def here(job: Job) -> PassiveResult:
-    return identify(*job, CATALOG.probes, CATALOG.fingerprints)
+    c2s, s2c, transport, port_service = job
+    return identify(c2s, s2c, transport, CATALOG.probes, CATALOG.fingerprints, port_service)
 
 
-def run_pool(jobs: list[Job], kill_worker_after: int | None = None
+def run_pool(jobs: list[Job], kill_worker_after: int | None = None, start_after: int = 0
              ) -> tuple[list[tuple[int, PassiveResult]], int]:
     got: list[tuple[int, PassiveResult]] = []
     pool: IdentifyPool[int] = IdentifyPool(CATALOG.probes, CATALOG.fingerprints, None,
-                                           lambda tag, r: got.append((tag, r)))
+                                           lambda tag, r: got.append((tag, r)),
+                                           start_after=start_after)
     try:
         for i, job in enumerate(jobs):
             if i == kill_worker_after:
@@ -61,6 +63,23 @@ def test_worker_results_equal_the_watchers_own_and_keep_submission_order() -> No
     assert [tag for tag, _ in got] == list(range(len(jobs)))
     assert [r for _, r in got] == [here(j) for j in jobs]
     assert got[0][1].match is not None and got[0][1].match.product == "OpenSSH"
+
+
+def test_the_first_flows_are_identified_before_any_worker_starts() -> None:
+    got: list[tuple[int, PassiveResult]] = []
+    pool: IdentifyPool[int] = IdentifyPool(CATALOG.probes, CATALOG.fingerprints, None,
+                                           lambda tag, r: got.append((tag, r)), start_after=3)
+    try:
+        for i, job in enumerate(JOBS[:3]):
+            pool.submit(i, job)
+        assert [tag for tag, _ in got] == [0, 1, 2]  # at once, in the caller
+        assert pool._executor is None  # the test checks that no process was started
+        pool.submit(3, JOBS[3])
+        assert pool._executor is not None
+        pool.finish()
+        assert [tag for tag, _ in got] == [0, 1, 2, 3]
+    finally:
+        pool.close()
 
 
 def test_a_killed_worker_loses_no_flow() -> None:

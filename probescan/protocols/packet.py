@@ -1,10 +1,11 @@
 """Link, network and transport headers from captured frames: bytes -> Packet (pure).
 
-Handles Ethernet (with any number of 802.1Q/802.1ad VLAN tags), Linux cooked capture v1 and
-v2, BSD loopback (DLT_NULL / DLT_LOOP) and raw IP; IPv4 (options, fragments: only the first
-fragment carries ports) and IPv6 (skipping hop-by-hop, routing, destination-options and
-fragment headers); TCP and UDP. Anything else -> ParseError. A frame cut short by the capture
-(snaplen) still yields what its headers allow; the payload is whatever bytes are present.
+Handles Ethernet (with any number of 802.1Q/802.1ad VLAN tags, and PPPoE sessions), Linux
+cooked capture v1 and v2, BSD loopback (DLT_NULL / DLT_LOOP) and raw IP; IPv4 (options,
+fragments: only the first fragment carries ports) and IPv6 (skipping hop-by-hop, routing,
+destination-options and fragment headers); TCP and UDP. Anything else -> ParseError. A frame
+cut short by the capture (snaplen) still yields what its headers allow; the payload is
+whatever bytes are present.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ LINK_LINUX_SLL2 = 276
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
 ETH_VLAN = frozenset({0x8100, 0x88A8, 0x9100})
+ETH_PPPOE_SESSION = 0x8864
+_PPP_IP = {0x0021: ETH_IPV4, 0x0057: ETH_IPV6}  # PPP protocol numbers of IPv4 and IPv6
 
 TCP = 6
 UDP = 17
@@ -103,6 +106,21 @@ def _ip_payload(data: bytes, link: int) -> tuple[int, bytes, int | None]:
     raise ParseError(f"unsupported link type {link}")
 
 
+def _pppoe_session(data: bytes) -> tuple[int, bytes]:
+    """A PPPoE session frame (RFC 2516): 6-byte PPPoE header, then the 2-byte PPP protocol."""
+    if len(data) < 8:
+        raise ParseError("short PPPoE session header")
+    if data[0] != 0x11 or data[1] != 0:
+        raise ParseError(f"PPPoE version/type 0x{data[0]:02x}, code 0x{data[1]:02x}: not "
+                         f"session data")
+    proto = struct.unpack_from("!H", data, 6)[0]
+    if proto not in _PPP_IP:
+        raise ParseError(f"PPP protocol 0x{proto:04x} is not IP")
+    length = struct.unpack_from("!H", data, 4)[0]  # PPP protocol field + payload
+    end = 6 + length if 2 <= length <= len(data) - 6 else len(data)
+    return _PPP_IP[proto], data[8:end]
+
+
 def _transport(proto: int, seg: bytes) -> tuple[int, int, int, int, bytes]:
     if proto == TCP:
         if len(seg) < 20:
@@ -158,6 +176,8 @@ def parse_frame(data: bytes, link: int, ts: float = 0.0) -> Packet:
         if fast is not None:
             return fast
     etype, ip, vlan = _ip_payload(data, link)
+    if etype == ETH_PPPOE_SESSION:
+        etype, ip = _pppoe_session(ip)
     if etype == ETH_IPV4:
         if len(ip) < 20 or ip[0] >> 4 != 4:
             raise ParseError("short or bad IPv4 header")

@@ -123,7 +123,7 @@ def server_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
 
 
 def probe_order(client_data: bytes, probes: ProbeSet, transport: str,
-                hint: str | None = None) -> list[str]:
+                hint: str | None = None, port_service: str | None = None) -> list[str]:
     """Probe names whose rules to try on the server's reply, most plausible first.
 
     Only plausible ones: the banner rules (`null`) when the server may have spoken first,
@@ -138,6 +138,8 @@ def probe_order(client_data: bytes, probes: ProbeSet, transport: str,
         names.extend(probes.names_starting_like(transport, head))
     if hint is not None:  # the client's request named the service: its probes' rules apply
         names.extend(probes.names_for_service(transport, hint))
+    if port_service is not None:  # last: the port's usual service (the reply must still match
+        names.extend(probes.names_for_service(transport, port_service))  # that probe's rules)
     if not names:
         names.append("null")
     return list(dict.fromkeys(names))
@@ -153,7 +155,11 @@ def identify(
     transport: str,
     probes: ProbeSet,
     rules: FingerprintSet,
+    port_service: str | None = None,
 ) -> PassiveResult:
+    """What the flow's first bytes show. `port_service` (the server port's usual service)
+    only adds its probes' rules to those tried on the server's reply, last: it matters for a
+    reply seen without its request (a capture that missed it, an asymmetric route)."""
     c_proto, c_facts = client_facts(client_data, transport)
     s_proto, s_facts = server_facts(server_data, transport)
     best: Match | None = None
@@ -161,7 +167,7 @@ def identify(
     client_match = match_response(rules, CLIENT_PROBE, client_data) if client_data else None
     hint = client_match.service if client_match else None
     if server_data:
-        for name in probe_order(client_data, probes, transport, hint):
+        for name in probe_order(client_data, probes, transport, hint, port_service):
             m = match_response(rules, name, server_data)
             if m is None:
                 continue

@@ -147,11 +147,14 @@ class Watcher:
     def _emit(self, p: _Pending) -> None:
         """Label a flow (taken out of `pending` by the caller: each flow is labeled once)."""
         f = p.flow
-        job = (bytes(f.c2s.data), bytes(f.s2c.data), f.transport)
+        job = (bytes(f.c2s.data), bytes(f.s2c.data), f.transport,
+               self.catalog.port_names.get((f.transport, f.server[1])))
         if self.pool is not None:
             self.pool.submit(p, job)
         else:
-            self._complete(p, identify(*job, self.catalog.probes, self.catalog.fingerprints))
+            c2s, s2c, transport, port_service = job
+            self._complete(p, identify(c2s, s2c, transport, self.catalog.probes,
+                                       self.catalog.fingerprints, port_service))
 
     def _complete(self, p: _Pending, passive: PassiveResult) -> None:
         """The flow's passive result is in: combine it with the probes and hand out the record."""

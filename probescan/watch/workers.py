@@ -2,12 +2,14 @@
 
 The watcher's per-packet work (frames, flows) and its per-flow work (parsers and fingerprints
 over the first bytes: `passive.identify`) each take about half of its time on short flows.
-`IdentifyPool` runs `identify` in worker processes (one by default): the watcher hands it batches of
-(client bytes, server bytes, transport) and takes back the results in the order it sent them,
-so records come out exactly as they would without the worker. The worker builds the same
-catalogue as the watcher (the same `--nmap-db`), ignores SIGINT (Ctrl-C reaches the whole
-process group; the watcher decides when to stop), and if it dies its batches are identified
-in the watcher itself: nothing is lost.
+`IdentifyPool` runs `identify` in worker processes (one by default): the watcher hands it
+batches of jobs (client bytes, server bytes, transport, the server port's service) and takes
+back the results in the order it sent them, so records come out exactly as they would
+without the worker. The first START_AFTER flows are identified in the watcher itself (a
+small capture never starts a worker). The worker builds the same catalogue as the watcher
+(the same `--nmap-db`), ignores SIGINT (Ctrl-C reaches the whole process group; the watcher
+decides when to stop), and if it dies its batches are identified in the watcher: nothing is
+lost.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from probescan.catalog import FingerprintSet, ProbeSet
 from probescan.model import Transport
 from probescan.watch.passive import PassiveResult, identify
 
-Job = tuple[bytes, bytes, Transport]  # client's first bytes, server's first bytes, transport
+# client's first bytes, server's first bytes, transport, the server port's usual service
+Job = tuple[bytes, bytes, Transport, str | None]
 T = TypeVar("T")
 
 BATCH_FLOWS = 64  # flows per batch: the hand-over costs a few microseconds a flow
+# Flows identified in the watcher before the worker is started: a short capture is done
+# before a worker would be up (starting one and loading its catalogue takes ~0.4 s).
+START_AFTER = 2000
 MAX_BATCHES = 8  # batches in flight (per worker) before the watcher waits for the oldest
 
 _catalog: tuple[ProbeSet, FingerprintSet] | None = None
@@ -45,7 +51,7 @@ def _start_worker(nmap_db: Path | None) -> None:
 def _identify_batch(jobs: list[Job]) -> list[PassiveResult]:
     assert _catalog is not None, "worker started without its catalogue"
     probes, rules = _catalog
-    return [identify(c, s, t, probes, rules) for c, s, t in jobs]
+    return [identify(c, s, t, probes, rules, port) for c, s, t, port in jobs]
 
 
 def worth_a_worker() -> bool:
@@ -63,11 +69,13 @@ class IdentifyPool(Generic[T]):
     `done` is called with (tag, result) in submission order."""
 
     def __init__(self, probes: ProbeSet, rules: FingerprintSet, nmap_db: Path | None,
-                 done: Callable[[T, PassiveResult], None], workers: int = 1) -> None:
+                 done: Callable[[T, PassiveResult], None], workers: int = 1,
+                 start_after: int = START_AFTER) -> None:
         self.probes, self.rules, self.done, self.workers = probes, rules, done, workers
-        self._executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(nmap_db,))
+        self._nmap_db = nmap_db
+        self._here_first = start_after  # flows still to identify here before starting
+        self._started = False
+        self._executor: ProcessPoolExecutor | None = None
         self._batch: list[tuple[T, Job]] = []
         self._inflight: deque[tuple[list[tuple[T, Job]], Future[list[PassiveResult]]]] = deque()
         self.failed = 0  # batches identified here because the worker could not take them
@@ -77,6 +85,15 @@ class IdentifyPool(Generic[T]):
         return len(self._batch) + sum(len(b) for b, _ in self._inflight)
 
     def submit(self, tag: T, job: Job) -> None:
+        if self._here_first > 0:  # nothing is in flight before the worker starts
+            self._here_first -= 1
+            self.done(tag, self._here([job])[0])
+            return
+        if not self._started:
+            self._started = True
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker, initargs=(self._nmap_db,))
         self._batch.append((tag, job))
         if len(self._batch) >= BATCH_FLOWS:
             self.flush()
@@ -132,7 +149,7 @@ class IdentifyPool(Generic[T]):
             self.done(tag, next(results) if job[0] or job[1] else self._here([job])[0])
 
     def _here(self, jobs: list[Job]) -> list[PassiveResult]:
-        return [identify(c, s, t, self.probes, self.rules) for c, s, t in jobs]
+        return [identify(c, s, t, self.probes, self.rules, port) for c, s, t, port in jobs]
 
 
 def _done(results: list[PassiveResult]) -> Future[list[PassiveResult]]:
