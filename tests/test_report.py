@@ -151,7 +151,7 @@ def flow_record(
         "packets": {"c2s": 7, "s2c": 9}, "bytes": {"c2s": 517, "s2c": 4321},
         "service": service, "product": product, "version": version, "info": None, "tunnel": None,
         "cpe": [], "confidence": confidence, "method": method,
-        "conflicts": list(conflicts), "anomalies": list(anomalies),
+        "conflicts": list(conflicts), "anomalies": list(anomalies), "announced_by": None,
         "passive": {
             "fingerprint": fingerprint, "source": "probescan:http.toml" if fingerprint else None,
             "as_reply_to": "null" if fingerprint else None, "protocol": protocol,

@@ -10,11 +10,12 @@ import pytest
 from probescan.cliutil import build_catalog
 from probescan.model import Endpoint, ServiceRecord
 from probescan.watch.capture import Frame
+from probescan.watch.expect import EXPECT_FOR
 from probescan.watch.label import FlowRecord
 from probescan.watch.run import Watcher
 
 pytest.importorskip("scapy")
-from scapy.layers.inet import IP, TCP
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
 CATALOG = build_catalog(None)
@@ -25,6 +26,80 @@ def syn(src: str, sport: int, dst: str, dport: int, ts: float) -> Frame:
     frame = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=src, dst=dst) / \
         TCP(sport=sport, dport=dport, flags="S", seq=1)
     return ts, LINK_ETHERNET, bytes(frame)
+
+
+def tcp(src: tuple[str, int], dst: tuple[str, int], flags: str, seq: int, ts: float,
+        payload: bytes = b"") -> Frame:
+    frame = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
+        IP(src=src[0], dst=dst[0]) / TCP(sport=src[1], dport=dst[1], flags=flags, seq=seq)
+    return ts, LINK_ETHERNET, bytes(frame / payload) if payload else bytes(frame)
+
+
+def udp(src: tuple[str, int], dst: tuple[str, int], ts: float, payload: bytes) -> Frame:
+    frame = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
+        IP(src=src[0], dst=dst[0]) / UDP(sport=src[1], dport=dst[1]) / payload
+    return ts, LINK_ETHERNET, bytes(frame)
+
+
+def run_offline(frames: list[Frame]) -> list[FlowRecord]:
+    records: list[FlowRecord] = []
+    asyncio.run(Watcher(CATALOG, records.append).run_offline(iter(frames)))
+    return records
+
+
+def test_ftp_data_connection_is_tied_to_the_control_flow_that_announced_it() -> None:
+    cli, srv, data = ("192.0.2.9", 40000), ("192.0.2.1", 21), ("192.0.2.1", 11182)
+    frames = [
+        tcp(cli, srv, "S", 0, 0.0), tcp(srv, cli, "SA", 100, 0.01),
+        tcp(srv, cli, "PA", 101, 0.02, b"220 (vsFTPd 3.0.3)\r\n"),
+        tcp(cli, srv, "PA", 1, 0.03, b"EPSV\r\n"),
+        tcp(srv, cli, "PA", 121, 0.04, b"229 Entering Extended Passive Mode (|||11182|)\r\n"),
+        # the data connection: its bytes look like an HTTP reply, which must not decide
+        tcp(("192.0.2.9", 40001), data, "S", 0, 0.05), tcp(data, ("192.0.2.9", 40001), "SA", 0,
+                                                            0.06),
+        tcp(data, ("192.0.2.9", 40001), "PA", 1, 0.07, b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n"),
+        tcp(data, ("192.0.2.9", 40001), "R", 40, 0.08),
+    ]
+    by_port = {r.flow.server[1]: r for r in run_offline(frames)}
+    control, transfer = by_port[21], by_port[11182]
+    assert control.label.service == "ftp" and control.announced_by is None
+    assert transfer.label.service == "ftp-data" and transfer.announced_by == control.flow.id
+    assert transfer.to_dict()["announced_by"] == control.flow.id
+
+
+def test_tftp_transfer_from_a_new_port_is_tied_to_its_request() -> None:
+    cli, srv = ("192.0.2.9", 50000), ("192.0.2.1", 69)
+    frames = [
+        udp(cli, srv, 0.0, b"\x00\x01boot.cfg\x00octet\x00"),
+        udp(("192.0.2.1", 41000), cli, 0.1, b"\x00\x03\x00\x01short file\n"),
+        udp(cli, ("192.0.2.1", 41000), 0.2, b"\x00\x04\x00\x01"),
+    ]
+    records = run_offline(frames)
+    request = next(r for r in records if r.flow.server == srv)
+    transfer = next(r for r in records if r.flow is not request.flow)
+    assert request.label.service == "tftp"
+    assert transfer.label.service == "tftp" and transfer.announced_by == request.flow.id
+
+
+def test_an_announced_endpoint_is_forgotten_after_its_time() -> None:
+    cli, srv, data = ("192.0.2.9", 40000), ("192.0.2.1", 21), ("192.0.2.1", 11182)
+    frames = [
+        tcp(srv, cli, "PA", 121, 0.0, b"229 Entering Extended Passive Mode (|||11182|)\r\n"),
+        tcp(("192.0.2.9", 40001), data, "S", 0, EXPECT_FOR + 1.0),
+    ]
+    by_port = {r.flow.server[1]: r for r in run_offline(frames)}
+    assert by_port[11182].label.service == "unknown"
+
+
+def test_an_announcement_nobody_follows_labels_nothing_else() -> None:
+    cli, srv = ("192.0.2.9", 40000), ("192.0.2.1", 21)
+    frames = [
+        tcp(cli, srv, "S", 0, 0.0), tcp(srv, cli, "SA", 100, 0.01),
+        tcp(srv, cli, "PA", 101, 0.02, b"227 Entering Passive Mode (192,0,2,1,43,174).\r\n"),
+        tcp(("192.0.2.9", 40001), ("192.0.2.1", 443), "S", 0, 0.05),  # another flow
+    ]
+    services = sorted(r.label.service for r in run_offline(frames))
+    assert "ftp-data" not in services
 
 
 class NeverAnswers:

@@ -71,6 +71,7 @@ class FlowRecord:
     client_probe: ServiceRecord | None = None
     probed: list[str] = field(default_factory=list)  # "server", "client" when queued
     labeled_at: float = field(default_factory=time.time)  # wall clock when the label was made
+    announced_by: int | None = None  # the flow that announced this one (FTP control, TFTP)
 
     def to_dict(self) -> dict[str, Any]:
         f = self.flow
@@ -99,6 +100,7 @@ class FlowRecord:
             "method": self.label.method,
             "conflicts": list(self.label.conflicts),
             "anomalies": list(self.anomalies),
+            "announced_by": self.announced_by,
             "passive": {
                 "fingerprint": m.fingerprint_id if m else None,
                 "source": m.source if m else None,
@@ -154,6 +156,15 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
     if passive.protocol:
         return Label(passive.protocol, confidence=6, method="passive")
     return Label("unknown")
+
+
+def announced_label(label: Label, service: str, by_flow: int) -> Label:
+    """A flow that another flow announced (an FTP data connection, a TFTP transfer: see
+    watch/expect.py) is what that flow set up, whatever its bytes (a transferred file can
+    look like any protocol); what those bytes matched stays in the passive evidence."""
+    what = "data connection" if service == "ftp-data" else "transfer"
+    return Label(service, info=f"{what} of flow {by_flow}", confidence=9, method="passive",
+                 conflicts=label.conflicts)
 
 
 def anomalies(label: Label, server_port: int, transport: str,

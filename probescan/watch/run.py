@@ -25,8 +25,9 @@ from probescan.protocols.errors import ParseError
 from probescan.protocols.packet import TCP, parse_frame
 from probescan.watch.active import ActiveProber
 from probescan.watch.capture import Frame
+from probescan.watch.expect import Announced, Expectations
 from probescan.watch.flows import Flow, FlowTable, Key
-from probescan.watch.label import FlowRecord, anomalies, combine
+from probescan.watch.label import FlowRecord, announced_label, anomalies, combine
 from probescan.watch.passive import PassiveResult, identify
 from probescan.watch.workers import IdentifyPool
 
@@ -56,6 +57,7 @@ class _Pending:
     server: asyncio.Future[ServiceRecord] | None
     client: asyncio.Future[ServiceRecord] | None
     probed: list[str]
+    announced: Announced | None = None  # (service, flow id) when another flow announced it
 
 
 class Watcher:
@@ -74,6 +76,7 @@ class Watcher:
         well_known = frozenset(p for (_, p) in catalog.port_names)
         self.table = table or FlowTable(well_known=well_known)
         self.pending: dict[Key, _Pending] = {}
+        self.expected = Expectations()  # FTP data connections, TFTP transfers
         self.pool: IdentifyPool[_Pending] | None = None
         self.stats = WatchStats()
         # live only: what `check` looks at (flows whose server spoke or whose probes ended
@@ -102,6 +105,11 @@ class Watcher:
         flow, new = self.table.add(pkt)
         if flow is None:
             return
+        if pkt.payload:
+            if pkt.proto == TCP:
+                self.expected.see_tcp(flow, (pkt.src, pkt.sport), pkt.payload, pkt.ts)
+            else:
+                self.expected.see_udp(flow, (pkt.src, pkt.sport), pkt.payload, pkt.ts)
         if new:
             self.stats.flows += 1
             self._start(flow)
@@ -121,7 +129,8 @@ class Watcher:
         old = self.pending.pop(flow.key, None)
         if old is not None:  # an ended flow with the same addresses still waited for probes
             self._emit(old)
-        self.pending[flow.key] = _Pending(flow, server, client, probed)
+        self.pending[flow.key] = _Pending(flow, server, client, probed,
+                                          self.expected.claim(flow))
         if self.live:
             self._deadlines.append((flow.first_seen + READY_AFTER, flow))
             if server is not None or client is not None:
@@ -162,9 +171,12 @@ class Watcher:
         server = _result(p.server)
         client = _result(p.client)
         label = combine(passive, server)
+        if p.announced is not None:
+            label = announced_label(label, *p.announced)
         rec = FlowRecord(f, passive, label, anomalies(label, f.server[1], f.transport,
                                                       self.catalog.port_names),
-                         server, client, p.probed)
+                         server, client, p.probed,
+                         announced_by=p.announced[1] if p.announced else None)
         self.stats.labeled += 1
         self.stats.services[label.service] = self.stats.services.get(label.service, 0) + 1
         self.stats.recent = [*self.stats.recent[-19:], rec]
