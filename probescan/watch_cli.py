@@ -57,8 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pending probes kept; beyond that new ones are dropped and counted")
     p.add_argument("--max-flows", type=int, default=100_000, help="flows held at once")
     p.add_argument("--workers", type=int, metavar="N",
-                   help="processes that identify flows beside the capture (default: 1 with "
-                        "two or more CPUs, else 0: all in one process)")
+                   help="processes that identify flows beside the capture, started after "
+                        "the first 2,000 flows (default: 1 with two or more CPUs, else 0: "
+                        "all in one process)")
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="live: stop after this long")
     p.add_argument("-o", "--output", metavar="FILE.jsonl", help="write flow records here")
