@@ -37,6 +37,18 @@ class SshIdent:
     length: int  # bytes of the input up to and including the identification line end
 
 
+class _NameList:
+    """One of KEXINIT's name-lists, split on demand (most callers only need HASSH, which
+    takes the lists as sent)."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __get__(self, kex: KexInit, owner: type | None = None) -> tuple[str, ...]:
+        text = kex.name_lists[self.index]
+        return tuple(text.split(",")) if text else ()
+
+
 @dataclass(frozen=True, slots=True)
 class KexInit:
     cookie: bytes
@@ -47,49 +59,16 @@ class KexInit:
     padding_length: int
     length: int  # bytes of the input taken by the packet (4 + packet_length; no MAC yet)
 
-    def _names(self, i: int) -> tuple[str, ...]:
-        text = self.name_lists[i]
-        return tuple(text.split(",")) if text else ()
-
-    @property
-    def kex_algorithms(self) -> tuple[str, ...]:
-        return self._names(0)
-
-    @property
-    def server_host_key_algorithms(self) -> tuple[str, ...]:
-        return self._names(1)
-
-    @property
-    def encryption_algorithms_c2s(self) -> tuple[str, ...]:
-        return self._names(2)
-
-    @property
-    def encryption_algorithms_s2c(self) -> tuple[str, ...]:
-        return self._names(3)
-
-    @property
-    def mac_algorithms_c2s(self) -> tuple[str, ...]:
-        return self._names(4)
-
-    @property
-    def mac_algorithms_s2c(self) -> tuple[str, ...]:
-        return self._names(5)
-
-    @property
-    def compression_algorithms_c2s(self) -> tuple[str, ...]:
-        return self._names(6)
-
-    @property
-    def compression_algorithms_s2c(self) -> tuple[str, ...]:
-        return self._names(7)
-
-    @property
-    def languages_c2s(self) -> tuple[str, ...]:
-        return self._names(8)
-
-    @property
-    def languages_s2c(self) -> tuple[str, ...]:
-        return self._names(9)
+    kex_algorithms = _NameList(0)
+    server_host_key_algorithms = _NameList(1)
+    encryption_algorithms_c2s = _NameList(2)
+    encryption_algorithms_s2c = _NameList(3)
+    mac_algorithms_c2s = _NameList(4)
+    mac_algorithms_s2c = _NameList(5)
+    compression_algorithms_c2s = _NameList(6)
+    compression_algorithms_s2c = _NameList(7)
+    languages_c2s = _NameList(8)
+    languages_s2c = _NameList(9)
 
 
 # --- identification -----------------------------------------------------------------------
