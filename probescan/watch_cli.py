@@ -87,7 +87,8 @@ def interface_networks(iface: str) -> list[Network]:
 def view(w: Watcher, active: ActiveProber | None) -> Table:
     s = w.stats
     secs = max(1e-6, time.monotonic() - s.started)
-    t = Table(title=f"probescan watch: {s.packets} packets, {s.flows} flows "
+    lost = f" ({s.dropped} dropped)" if s.dropped else ""
+    t = Table(title=f"probescan watch: {s.packets} packets{lost}, {s.flows} flows "
               f"({s.flows / secs:.1f}/s), {s.labeled} labeled, probe queue "
               f"{active.depth if active else 0} (dropped {active.dropped if active else 0})")
     for col in ("client", "server", "label", "method", "anomalies"):
@@ -180,8 +181,9 @@ def _run(args: argparse.Namespace) -> int:
         active = watcher.active
         probes = (f", {active.probed} endpoint probes, {active.dropped} dropped (queue full), "
                   f"{active.out_of_scope} out of scope" if active is not None else "")
+        lost = f", {s.dropped} dropped (capture backlog full)" if s.dropped else ""
         Console(stderr=True).print(
-            f"{s.packets} packets ({s.undecoded} not decoded), {s.flows} flows, "
+            f"{s.packets} packets ({s.undecoded} not decoded{lost}), {s.flows} flows, "
             f"{s.labeled} labeled{probes}" + (" (interrupted)" if interrupted else ""))
     return 130 if interrupted else 0
 

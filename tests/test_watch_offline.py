@@ -509,6 +509,15 @@ def test_missing_capture_file_is_one_error_line_and_exit_2(
     assert "nope.pcap" in err
 
 
+def test_an_interface_that_does_not_exist_is_one_error_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, _records, err = watch(["-i", "nosuchif0", "--no-probe"], capsys, tmp_path / "o.jsonl")
+    assert rc == 2
+    _one_error_line(err)
+    assert "'nosuchif0'" in err and "no such interface" in err
+
+
 @pytest.mark.parametrize("content", [
     b"this is a text file, not a capture\n" * 20,
     b"",

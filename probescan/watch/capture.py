@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import mmap
 import os
+import socket
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,9 +105,9 @@ def _read_with_scapy(path: Path) -> Iterator[Frame]:
 
 
 def live(iface: str, bpf: str) -> Iterator[Frame]:
-    """Frames from a live interface with a kernel BPF filter. Needs CAP_NET_RAW."""
+    """Frames from a live interface with a kernel BPF filter. Needs CAP_NET_RAW. Errors
+    (privilege, interface, filter) are raised here, before any frame is read."""
     import logging
-    import time
 
     logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
     import scapy.arch  # noqa: F401 - sets conf.L2listen for this platform
@@ -118,6 +120,10 @@ def live(iface: str, bpf: str) -> Iterator[Frame]:
             "(e.g. sudo setcap cap_net_raw+ep $(readlink -f $(which python3)))"
         )
     try:
+        socket.if_nametoindex(iface)
+    except OSError:
+        raise CaptureError(f"cannot capture on '{iface}': no such interface") from None
+    try:
         sock = conf.L2listen(iface=iface, filter=bpf or None)
     except PermissionError as e:
         raise CaptureError(f"cannot capture on '{iface}': permission denied (CAP_NET_RAW)") from e
@@ -125,6 +131,33 @@ def live(iface: str, bpf: str) -> Iterator[Frame]:
         raise CaptureError(f"cannot capture on '{iface}': {e}") from e
     link = _linktype(sock)
     _enlarge_buffer(sock)
+    raw = getattr(sock, "ins", None)
+    if isinstance(raw, socket.socket) and raw.family == getattr(socket, "AF_PACKET", -1):
+        return _read_packet_socket(sock, raw, iface, link)
+    return _read_scapy_socket(sock, iface, link)
+
+
+def _read_packet_socket(sock: Any, raw: socket.socket, iface: str, link: int
+                        ) -> Iterator[Frame]:
+    """Linux: read the AF_PACKET socket under scapy's directly (several times cheaper per
+    frame than scapy's reader, which matters at line rate); a frame's time is when it is
+    read. Our own host's outgoing copies are skipped, as scapy does."""
+    outgoing = socket.PACKET_OUTGOING
+    try:
+        while True:
+            try:
+                data, addr = raw.recvfrom(65535)
+            except OSError as e:
+                raise CaptureError(f"capture on '{iface}' failed: {e}") from e
+            if addr[2] != outgoing:
+                yield time.time(), link, data
+    finally:
+        sock.close()
+
+
+def _read_scapy_socket(sock: Any, iface: str, link: int) -> Iterator[Frame]:
+    from scapy.error import Scapy_Exception
+
     try:
         while True:
             try:
@@ -144,8 +177,6 @@ RCVBUF = 32 << 20  # bytes of kernel buffer for bursts (loopback frames reach 64
 def _enlarge_buffer(sock: Any) -> None:
     """A burst (our own probes answer at loopback speed) must not overflow the capture
     socket before the reader thread empties it."""
-    import socket
-
     raw = getattr(sock, "ins", None)
     if raw is None:
         return

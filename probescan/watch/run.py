@@ -35,6 +35,8 @@ READY_AFTER = 1.0  # seconds after its first packet a silent flow is labeled any
 PROBE_WAIT = 10.0  # seconds a flow's label waits for its probes, even after the flow ended
 TICK = 0.05  # how often pending flows are checked (live)
 BATCH = 512  # frames handled between yields to the event loop
+LIVE_BATCH = 2048  # live: frames fed between checks and yields to the event loop
+LIVE_BACKLOG = 200_000  # live: frames waiting for the loop; beyond that, dropped and counted
 
 FlowSink = Callable[[FlowRecord], None]
 
@@ -43,6 +45,7 @@ FlowSink = Callable[[FlowRecord], None]
 class WatchStats:
     packets: int = 0
     undecoded: int = 0
+    dropped: int = 0  # live: frames the capture thread could not hand over (backlog full)
     flows: int = 0
     labeled: int = 0
     own_traffic: int = 0
@@ -257,51 +260,60 @@ class Watcher:
         await self.finish_all(wait_probes=self.active is not None)
 
     async def run_live(self, frames: Iterator[Frame], stop: asyncio.Event) -> None:
-        """Frames arrive from a capture thread; flows are checked every TICK seconds."""
+        """Frames arrive from a capture thread through a deque: the thread wakes the event
+        loop once per burst, not once per frame (a wake-up is a system call); beyond
+        LIVE_BACKLOG waiting frames, new ones are dropped and counted in `stats.dropped`.
+        Flows are checked every TICK seconds."""
         self.live = True
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Frame | None] = asyncio.Queue(100_000)
+        backlog: deque[Frame] = deque()
+        arrived = asyncio.Event()
+        ended = threading.Event()
         failure: list[BaseException] = []
+
+        def wake() -> None:
+            arrived.set()
 
         def pump() -> None:
             try:
                 for frame in frames:
                     if stop.is_set():
                         break
-                    loop.call_soon_threadsafe(_put, queue, frame)
+                    if len(backlog) >= LIVE_BACKLOG:
+                        self.stats.dropped += 1
+                        continue
+                    backlog.append(frame)
+                    if len(backlog) == 1:  # the loop may be asleep: one wake-up per burst
+                        loop.call_soon_threadsafe(wake)
             except BaseException as e:  # handed to the event loop
                 failure.append(e)
             finally:
+                ended.set()
                 with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_put, queue, None)
+                    loop.call_soon_threadsafe(wake)
 
         thread = threading.Thread(target=pump, name="probescan-capture", daemon=True)
         thread.start()
         next_check = time.monotonic() + TICK
-        ended = False
-        while not (stop.is_set() or ended):
+        feed = self.feed
+        while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_check - time.monotonic())):
-                    item = await queue.get()
-                    while True:
-                        if item is None:
-                            ended = True
-                            break
-                        self.feed(item)
-                        if queue.empty():
-                            break
-                        item = queue.get_nowait()
+                    await arrived.wait()
+            arrived.clear()
+            for _ in range(min(len(backlog), LIVE_BATCH)):
+                feed(backlog.popleft())
+            if backlog:
+                arrived.set()  # more than a batch waits: go on after the check below
             if time.monotonic() >= next_check:
                 self.check(time.time())
                 next_check = time.monotonic() + TICK
+            if ended.is_set() and not backlog:
+                break
+            await asyncio.sleep(0)
         if failure:
             raise failure[0]
         await self.finish_all(wait_probes=False)
-
-
-def _put(queue: asyncio.Queue[Frame | None], item: Frame | None) -> None:
-    with contextlib.suppress(asyncio.QueueFull):
-        queue.put_nowait(item)
 
 
 def _result(fut: asyncio.Future[ServiceRecord] | None) -> ServiceRecord | None:
