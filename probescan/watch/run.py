@@ -25,7 +25,7 @@ from probescan.protocols.errors import ParseError
 from probescan.protocols.packet import TCP, parse_frame
 from probescan.watch.active import ActiveProber
 from probescan.watch.capture import Frame
-from probescan.watch.expect import Announced, Expectations
+from probescan.watch.expect import FTP_MARKS, Announced, Expectations
 from probescan.watch.flows import Flow, FlowTable, Key
 from probescan.watch.label import FlowRecord, announced_label, anomalies, combine
 from probescan.watch.passive import PassiveResult, identify
@@ -92,6 +92,7 @@ class Watcher:
 
     # ---- per packet ------------------------------------------------------------------
     def feed(self, frame: Frame) -> None:
+        """One frame (runs for every packet: fields are read once, rare work is guarded)."""
         ts, link, data = frame
         self.stats.packets += 1
         try:
@@ -99,25 +100,26 @@ class Watcher:
         except ParseError:
             self.stats.undecoded += 1
             return
+        _, src, dst, proto, sport, dport, _, _, payload, _ = pkt
         if self.own_ports is not None:
-            transport = "tcp" if pkt.proto == TCP else "udp"
-            if (self.own_ports(transport, pkt.sport, pkt.dst, pkt.dport)
-                    or self.own_ports(transport, pkt.dport, pkt.src, pkt.sport)):
+            transport = "tcp" if proto == TCP else "udp"
+            if (self.own_ports(transport, sport, dst, dport)
+                    or self.own_ports(transport, dport, src, sport)):
                 self.stats.own_traffic += 1
                 return
         flow, new = self.table.add(pkt)
         if flow is None:
             return
-        if pkt.payload:
-            if pkt.proto == TCP:
-                self.expected.see_tcp(flow, (pkt.src, pkt.sport), pkt.payload, pkt.ts)
-            else:
-                self.expected.see_udp(flow, (pkt.src, pkt.sport), pkt.payload, pkt.ts)
+        if payload:
+            if proto != TCP:
+                self.expected.see_udp(flow, (src, sport), payload, ts)
+            elif payload[:4] in FTP_MARKS:
+                self.expected.see_tcp(flow, (src, sport), payload, ts)
+            if self.live and not new and flow.key in self.pending:
+                self._touched.add(flow.key)
         if new:
             self.stats.flows += 1
             self._start(flow)
-        elif self.live and pkt.payload and flow.key in self.pending:
-            self._touched.add(flow.key)
 
     def _start(self, flow: Flow) -> None:
         server = client = None
