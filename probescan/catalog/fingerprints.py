@@ -6,7 +6,6 @@ response bytes decoded as latin-1, so every byte value is one character.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -17,7 +16,7 @@ import regex
 
 from probescan.catalog.paths import data_dir
 from probescan.catalog.prefilter import Needle, Position, analyse, order_needles
-from probescan.catalog.problems import Problem, display, table_lines, toml_error_line
+from probescan.catalog.problems import Problem, display, load_tables
 from probescan.catalog.templates import check_template
 
 FIELDS = ("product", "version", "info", "hostname", "os", "device")
@@ -214,24 +213,8 @@ def _rule(t: dict[str, Any], source: str, line: int) -> Fingerprint:
 
 
 def load_fingerprint_file(path: Path) -> tuple[list[Fingerprint], list[Problem]]:
-    shown = display(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        doc = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError) as e:
-        return [], [Problem(shown, 1, f"cannot read: {e}")]
-    except tomllib.TOMLDecodeError as e:
-        return [], [Problem(shown, toml_error_line(e), f"TOML syntax: {e}")]
-    lines = table_lines(text, "fingerprint")
-    rules: list[Fingerprint] = []
-    problems: list[Problem] = []
-    for i, table in enumerate(doc.get("fingerprint", [])):
-        line = lines[i] if i < len(lines) else 1
-        try:
-            rules.append(_rule(table, f"probescan:{path.name}", line))
-        except (ValueError, TypeError, KeyError) as e:
-            problems.append(Problem(shown, line, str(e)))
-    return rules, problems
+    source = f"probescan:{path.name}"
+    return load_tables(path, "fingerprint", lambda table, line: _rule(table, source, line))
 
 
 def load_fingerprints(paths: Iterable[Path] | None = None) -> FingerprintSet:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -10,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from probescan.catalog.paths import data_dir
-from probescan.catalog.problems import Problem, display, table_lines, toml_error_line
+from probescan.catalog.problems import Problem, display, load_tables
 
 _KEYS = {
     "name", "transport", "payload", "payload_hex", "ports", "tls_ports", "rarity",
@@ -143,24 +142,8 @@ def _ports(value: Any) -> frozenset[int]:
 
 
 def load_probe_file(path: Path) -> tuple[list[Probe], list[Problem]]:
-    shown = display(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        doc = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError) as e:
-        return [], [Problem(shown, 1, f"cannot read: {e}")]
-    except tomllib.TOMLDecodeError as e:
-        return [], [Problem(shown, toml_error_line(e), f"TOML syntax: {e}")]
-    lines = table_lines(text, "probe")
-    probes: list[Probe] = []
-    problems: list[Problem] = []
-    for i, table in enumerate(doc.get("probe", [])):
-        line = lines[i] if i < len(lines) else 1
-        try:
-            probes.append(_probe_from_table(table, f"probescan:{path.name}"))
-        except (ValueError, TypeError) as e:
-            problems.append(Problem(shown, line, str(e)))
-    return probes, problems
+    source = f"probescan:{path.name}"
+    return load_tables(path, "probe", lambda table, _line: _probe_from_table(table, source))
 
 
 def load_probes(paths: Iterable[Path] | None = None) -> ProbeSet:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +38,28 @@ def display(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def load_tables(path: Path, header: str, build: Callable[[dict[str, Any], int], T]
+                ) -> tuple[list[T], list[Problem]]:
+    """Every `[[header]]` table of a TOML file, each made into a T by `build(table, line)`; a
+    file that cannot be read or parsed, and each table `build` refuses (ValueError,
+    TypeError, KeyError), becomes a Problem naming the file and line instead."""
+    shown = display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as e:
+        return [], [Problem(shown, 1, f"cannot read: {e}")]
+    except tomllib.TOMLDecodeError as e:
+        return [], [Problem(shown, toml_error_line(e), f"TOML syntax: {e}")]
+    lines = table_lines(text, header)
+    built: list[T] = []
+    problems: list[Problem] = []
+    for i, table in enumerate(doc.get(header, [])):
+        line = lines[i] if i < len(lines) else 1
+        try:
+            built.append(build(table, line))
+        except (ValueError, TypeError, KeyError) as e:
+            problems.append(Problem(shown, line, str(e)))
+    return built, problems
