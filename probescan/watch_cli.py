@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         raise WatchUsageError(f"cannot read capture '{args.read}': no such file")
     catalog = build_catalog(args.nmap_db)
     out = open_output(args.output) if args.output else None
-    store = Store(args.db) if args.db else None
+    store = Store(args.db, commit_every=FLUSH_EVERY) if args.db else None
     records: list[dict[str, object]] = []
     flushed, unflushed = 0.0, False
 
@@ -140,6 +140,8 @@ def _run(args: argparse.Namespace) -> int:
                 out.flush()
             if args.json:
                 sys.stdout.flush()
+            if store:
+                store.commit()
 
     def on_record(rec: FlowRecord) -> None:
         nonlocal unflushed

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -54,11 +55,12 @@ def test_signal_mid_capture_keeps_every_flow_seen_and_stops_the_worker(
     sig: signal.Signals, tmp_path: Path
 ) -> None:
     small, big, out = tmp_path / "one.pcap", tmp_path / "big.pcap", tmp_path / "out.jsonl"
+    db = tmp_path / "flows.db"
     one_ssh_flow(small)
     make_large_capture(small, big, 60_000)  # 480,000 packets: several seconds of work
     proc = subprocess.Popen(
         [sys.executable, "-m", "probescan", "watch", "-r", str(big), "--no-probe",
-         "--workers", "1", "-q", "-o", str(out)],
+         "--workers", "1", "-q", "-o", str(out), "--db", str(db)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent,
     )
     deadline = time.monotonic() + 30
@@ -79,6 +81,8 @@ def test_signal_mid_capture_keeps_every_flow_seen_and_stops_the_worker(
     assert len({r["id"] for r in records}) == len(records)
     assert {r["service"] for r in records} == {"ssh"}
     assert max(r["id"] for r in records) == len(records)  # no flow seen is missing
+    with sqlite3.connect(db) as conn:  # the store holds the same flows, all committed
+        assert conn.execute("SELECT count(*) FROM flows").fetchone() == (len(records),)
     for w in workers:
         cmd = Path(f"/proc/{w}/cmdline")
         alive = cmd.exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"

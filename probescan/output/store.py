@@ -6,8 +6,9 @@ Schema (version 1):
   flows(id INTEGER PK, first_seen, last_seen, transport, client_ip, client_port, server_ip,
         server_port, service, product, version, confidence, method, anomalies TEXT JSON,
         record TEXT JSON)
-Each row is committed as it is written (WAL journal), so an interrupted run keeps everything
-already stored.
+Rows are committed as they are written (WAL journal), or with `commit_every` seconds at
+most every so often plus by `commit()` (watch: a commit per flow would cost more than
+labeling it); `close()` commits the rest, so an interrupted run keeps everything stored.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from probescan.model import ServiceRecord
+from probescan.output.jsonl import json_line
 
 SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -45,7 +47,10 @@ class StoreError(Exception):
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, commit_every: float = 0.0) -> None:
+        self.commit_every = commit_every
+        self._committed = 0.0
+        self._pending = False
         try:
             self.db = sqlite3.connect(str(path))
             self.db.executescript(SCHEMA)
@@ -59,9 +64,9 @@ class Store:
         self.db.execute(
             "INSERT OR REPLACE INTO endpoints VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (d["ip"], d["port"], d["transport"], d["state"], d["service"], d["product"],
-             d["version"], d["confidence"], d["method"], time.time(), json.dumps(d)),
+             d["version"], d["confidence"], d["method"], time.time(), json_line(d)),
         )
-        self.db.commit()
+        self._written()
 
     def add_flow(self, d: dict[str, Any]) -> None:
         self.db.execute(
@@ -71,11 +76,22 @@ class Store:
             (d["first_seen"], d["last_seen"], d["transport"], d["client"]["ip"],
              d["client"]["port"], d["server"]["ip"], d["server"]["port"], d["service"],
              d["product"], d["version"], d["confidence"], d["method"],
-             json.dumps(d["anomalies"]), json.dumps(d)),
+             json.dumps(d["anomalies"]), json_line(d)),
         )
-        self.db.commit()
+        self._written()
+
+    def _written(self) -> None:
+        self._pending = True
+        if time.monotonic() - self._committed >= self.commit_every:
+            self.commit()
+
+    def commit(self) -> None:
+        if self._pending:
+            self.db.commit()
+            self._pending, self._committed = False, time.monotonic()
 
     def close(self) -> None:
+        self.commit()
         self.db.close()
 
 
