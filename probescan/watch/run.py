@@ -1,10 +1,11 @@
 """The watcher's main loop: frames -> packets -> flows -> passive label -> probes -> records.
 
-Offline (`-r FILE`) and live (`-i IFACE`) share everything but the frame source. A flow's
-record is written once, as soon as it is *ready*: its probes (if any) are done and the
-server has spoken or a second has passed since the first packet; a flow that ends (FIN/RST,
-idle, eviction, end of capture) before that is written when it ends. Counters in a record are
-those at the time it was written.
+Offline (`-r FILE`) and live (`-i IFACE`) share everything but the frame source and when a
+record is written (once per flow). Live: as soon as the flow is *ready* (its probes, if any,
+are done, and the server has spoken or a second has passed since the first packet), or when
+it ends. From a file: when the flow ends (FIN/RST, idle, eviction, end of the file), so the
+record sees all the first bytes the file holds; a flow whose probes still run waits for them
+(at most PROBE_WAIT). Counters in a record are those at the time it was written.
 """
 
 from __future__ import annotations
