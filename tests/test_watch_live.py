@@ -13,10 +13,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from probescan.watch.workers import START_AFTER
 from tests.conftest import REQUIRE_SERVERS, LabServices
 
 SCOPE = "127.0.10.0/24"
@@ -141,3 +143,64 @@ def test_an_address_outside_the_scope_is_never_probed(
     assert rec["probes"] == {"server": None, "client": None, "queued": []}
     assert rec["service"] == "smtp"  # passive evidence still labels it
     assert len(accepted) == 1, "only our own client connected: the watcher did not probe"
+
+
+def test_a_busy_interface_hands_flows_to_the_identify_worker_and_labels_them_all(
+    tmp_path: Path,
+) -> None:
+    """Thousands of flows (more than the watcher identifies itself before starting a worker)
+    replayed onto lo: every one gets a record, with the worker doing part of the work."""
+    if not can_capture():
+        if REQUIRE_SERVERS:
+            pytest.fail("live capture needs root (PROBESCAN_REQUIRE_SERVERS=1)")
+        pytest.skip("live capture needs root or CAP_NET_RAW")
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    flows = START_AFTER + 1000
+    server = "10.99.0.1"  # not a local address: the stack ignores the replayed frames
+    banner = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
+
+    def frame(src: tuple[str, int], dst: tuple[str, int], flags: str, seq: int,
+              data: bytes = b"") -> bytes:
+        pkt = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
+            IP(src=src[0], dst=dst[0]) / TCP(sport=src[1], dport=dst[1], flags=flags, seq=seq)
+        return bytes(pkt / data if data else pkt)
+
+    frames = []
+    for i in range(flows):
+        c, s = (f"10.98.{i // 250}.{i % 250 + 1}", 40000 + i % 20000), (server, 22)
+        frames += [frame(c, s, "S", 0), frame(s, c, "SA", 100), frame(s, c, "PA", 101, banner),
+                   frame(c, s, "R", 1)]
+    out = tmp_path / "live.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probescan", "watch", "-i", "lo", "--no-probe", "--workers", "1",
+         "--bpf", f"host {server}", "-o", str(out), "--duration", "15"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
+            raw.bind(("lo", 0))
+            deadline = time.monotonic() + 20
+            while not (out.exists() and out.read_text()):  # until the capture is running
+                assert proc.poll() is None and time.monotonic() < deadline, \
+                    proc.stderr.read() if proc.stderr else ""
+                warm = ("10.97.0.1", 40000 + int(time.monotonic() * 10) % 20000)
+                for f in (frame(warm, (server, 2323), "S", 0),
+                          frame((server, 2323), warm, "RA", 0)):
+                    raw.send(f)
+                time.sleep(0.2)
+            for i, f in enumerate(frames):
+                raw.send(f)
+                if i % 50 == 49:  # a busy interface, not a flood: lo's input queue holds
+                    time.sleep(0.001)  # only netdev_max_backlog (1,000) frames
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    records = [r for r in map(json.loads, out.read_text().splitlines())
+               if r["server"]["port"] == 22]
+    assert len(records) == flows, err
+    assert {r["service"] for r in records} == {"ssh"}
+    assert {r["product"] for r in records} == {"OpenSSH"}
