@@ -46,8 +46,16 @@ def one_ssh_flow(path: Path) -> None:
 
 
 def worker_processes_of(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(x) for x in out.stdout.split()]
+    """Live child processes of `pid`, from /proc (no procps needed)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(pid) and fields[0] != "Z":  # state, parent pid
+            children.append(int(stat.parent.name))
+    return children
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
