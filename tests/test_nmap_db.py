@@ -401,12 +401,11 @@ def real() -> tuple[FingerprintSet, float]:
 
 
 @needs_nmap
-def test_installed_nmap_file_loads_thousands_of_rules_quickly(
+def test_installed_nmap_file_loads_thousands_of_rules(
     real: tuple[FingerprintSet, float]
 ) -> None:
-    fps, took = real
+    fps, _took = real  # how long: `probescan fingerprints stats --nmap-db ...` prints it
     assert len(fps.rules) > 10000
-    assert took < 5.0  # about 0.6 s here: patterns compile lazily
 
 
 @needs_nmap

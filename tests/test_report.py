@@ -11,7 +11,6 @@ import importlib.resources
 import io
 import json
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -508,19 +507,6 @@ def big_records(n: int) -> list[dict[str, Any]]:
     return out
 
 
-def test_ten_thousand_records_render_fast(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "big.jsonl", big_records(10_000))
-    t0 = time.process_time()
-    records = load_records([path])
-    t1 = time.process_time()
-    page = render_report(records, "big", NOW)
-    t2 = time.process_time()
-    print(f"\n10,000 records: load {t1 - t0:.3f} s CPU, render {t2 - t1:.3f} s CPU, "
-          f"{len(page) / 1e6:.1f} MB of HTML")
-    assert len(blob(page)["records"]) == 10_000
-    assert t2 - t0 < 3.0  # the brief's target is well under 1 s; generous for slow CI
-
-
 def test_html_escaping_of_title_uses_autoescape() -> None:
     page = render_report([], "a & b <i>", NOW)
     assert "<h1>a &amp; b &lt;i&gt;</h1>" in page
@@ -558,24 +544,16 @@ def big_flows(n: int) -> list[dict[str, Any]]:
     return out
 
 
-def test_ten_thousand_flow_records_render_fast(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "watch.jsonl", big_flows(10_000))
-    t0 = time.process_time()
-    records = load_records([path])
-    t1 = time.process_time()
-    page = render_report(records, "big", NOW)
-    t2 = time.process_time()
-    print(f"\n10,000 flow records: load {t1 - t0:.3f} s CPU, render {t2 - t1:.3f} s CPU, "
-          f"{len(page) / 1e6:.1f} MB of HTML")
-    data = blob(page)
+def test_ten_thousand_records_or_flows_render_into_one_page(tmp_path: Path) -> None:
+    """Large inputs render whole (their speed is measured by benchmarks/report_speed.py)."""
+    endpoints = load_records([write_jsonl(tmp_path / "big.jsonl", big_records(10_000))])
+    assert len(blob(render_report(endpoints, "big", NOW))["records"]) == 10_000
+    flows = load_records([write_jsonl(tmp_path / "watch.jsonl", big_flows(10_000))])
+    data = blob(render_report(flows, "big", NOW))
     assert len(data["flows"]) == 10_000
     probed = {(f["server"]["ip"], f["server"]["port"]) for f in data["flows"]
               if f["probes"]["server"]}
     assert len(data["records"]) == len(probed) > 0  # the probed servers, once each
-    assert t2 - t0 < 3.0  # the same bound as for 10,000 endpoint records
-
-
-# ---- flows: watch records, alone or mixed with scan records --------------------------------
 
 
 def mixed_records() -> list[dict[str, Any]]:
