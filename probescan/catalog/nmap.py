@@ -174,6 +174,17 @@ _HEX = "0123456789abcdefABCDEF"
 _OCT = "01234567"
 _VSPACE = r"\n\x0b\x0c\r\x85"  # PCRE's \v without UTF
 _HSPACE = r"\t\x20\xa0"  # PCRE's \h without UTF
+# PCRE escapes the regex module spells differently (or lacks), and their translations.
+_PCRE_ESCAPES = {
+    "z": r"\Z",
+    "Z": r"(?=\n?\Z)",
+    "v": f"[{_VSPACE}]",
+    "V": f"[^{_VSPACE}]",
+    "h": f"[{_HSPACE}]",
+    "H": f"[^{_HSPACE}]",
+    "R": rf"(?:\r\n|[{_VSPACE}])",
+    "C": r"(?s:.)",
+}
 _QUANT = regex.compile(r"\{\d+(?:,\d*)?\}")
 _PCRE_ERRORS = set("LlUu")  # PCRE1 refuses these escapes
 _NAMED_GROUP = regex.compile(r"\(\?(?:P?<([A-Za-z_]\w*)>|'([A-Za-z_]\w*)')")
@@ -281,26 +292,12 @@ def pcre_to_regex(pattern: str) -> tuple[str, int]:
                 pass
             elif e in "bBdDsSwWAGKfnrtX":
                 out.append("\\" + e)
-            elif e == "z":
-                out.append(r"\Z")
-            elif e == "Z":
-                out.append(r"(?=\n?\Z)")
-            elif e == "v":
-                out.append(f"[{_VSPACE}]")
-            elif e == "V":
-                out.append(f"[^{_VSPACE}]")
-            elif e == "h":
-                out.append(f"[{_HSPACE}]")
-            elif e == "H":
-                out.append(f"[^{_HSPACE}]")
-            elif e == "R":
-                out.append(rf"(?:\r\n|[{_VSPACE}])")
+            elif e in _PCRE_ESCAPES:
+                out.append(_PCRE_ESCAPES[e])
             elif e == "N":
                 if i < n and p[i] == "{":
                     raise PatternError("\\N{name} is not supported by PCRE")
                 out.append(r"[^\n]")
-            elif e == "C":
-                out.append(r"(?s:.)")
             elif e in "pP":
                 if i < n and p[i] == "{":
                     end = p.find("}", i)
