@@ -30,7 +30,8 @@ from probescan.watch.passive import PassiveResult, identify
 Job = tuple[bytes, bytes, Transport, str | None]
 T = TypeVar("T")
 
-BATCH_FLOWS = 64  # flows per batch: the hand-over costs a few microseconds a flow
+BATCH_FLOWS = 64  # flows with bytes per batch: the hand-over costs a few microseconds a flow
+MAX_BATCH_ENTRIES = 4096  # flows in a batch at most, counting those without bytes
 # Flows identified in the watcher before the worker is started: a short capture is done
 # before a worker would be up (starting one and loading its catalogue takes ~0.4 s).
 START_AFTER = 2000
@@ -77,6 +78,7 @@ class IdentifyPool(Generic[T]):
         self._started = False
         self._executor: ProcessPoolExecutor | None = None
         self._batch: list[tuple[T, Job]] = []
+        self._shippable = 0  # jobs in the batch with bytes to identify (the others stay here)
         self._inflight: deque[tuple[list[tuple[T, Job]], Future[list[PassiveResult]]]] = deque()
         self.failed = 0  # batches identified here because the worker could not take them
 
@@ -89,13 +91,18 @@ class IdentifyPool(Generic[T]):
             self._here_first -= 1
             self.done(tag, self._here([job])[0])
             return
+        if not (job[0] or job[1]) and not self._batch and not self._inflight:
+            self.done(tag, self._here([job])[0])  # no bytes, nothing ahead of it: done here
+            return
         if not self._started:
             self._started = True
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker, initargs=(self._nmap_db,))
         self._batch.append((tag, job))
-        if len(self._batch) >= BATCH_FLOWS:
+        if job[0] or job[1]:
+            self._shippable += 1
+        if self._shippable >= BATCH_FLOWS or len(self._batch) >= MAX_BATCH_ENTRIES:
             self.flush()
 
     def flush(self) -> None:
@@ -103,7 +110,7 @@ class IdentifyPool(Generic[T]):
         bytes either way (a lone SYN of a port scan) is identified here at no cost, never
         shipped, but still handed out in its place."""
         if self._batch:
-            batch, self._batch = self._batch, []
+            batch, self._batch, self._shippable = self._batch, [], 0
             jobs = [job for _, job in batch if job[0] or job[1]]
             fut = self._send(jobs) if jobs else _done([])
             self._inflight.append((batch, fut))
@@ -139,14 +146,16 @@ class IdentifyPool(Generic[T]):
 
     def _take_oldest(self) -> None:
         batch, fut = self._inflight.popleft()
-        shipped = [job for _, job in batch if job[0] or job[1]]
         try:
             results = iter(fut.result())
         except Exception:  # the worker died (BrokenProcessPool) or failed on this batch
             self.failed += 1
-            results = iter(self._here(shipped))
+            results = iter(self._here([job for _, job in batch if job[0] or job[1]]))
+        probes, rules, done = self.probes, self.rules, self.done
         for tag, job in batch:
-            self.done(tag, next(results) if job[0] or job[1] else self._here([job])[0])
+            c2s, s2c, transport, port = job
+            done(tag, next(results) if c2s or s2c else
+                 identify(c2s, s2c, transport, probes, rules, port))
 
     def _here(self, jobs: list[Job]) -> list[PassiveResult]:
         return [identify(c, s, t, self.probes, self.rules, port) for c, s, t, port in jobs]
