@@ -82,17 +82,13 @@ class IdentifyPool(Generic[T]):
         self._inflight: deque[tuple[list[tuple[T, Job]], Future[list[PassiveResult]]]] = deque()
         self.failed = 0  # batches identified here because the worker could not take them
 
-    @property
-    def waiting(self) -> int:
-        return len(self._batch) + sum(len(b) for b, _ in self._inflight)
-
     def submit(self, tag: T, job: Job) -> None:
         if self._here_first > 0:  # nothing is in flight before the worker starts
             self._here_first -= 1
-            self.done(tag, self._here([job])[0])
+            self.done(tag, self._one(job))
             return
         if not (job[0] or job[1]) and not self._batch and not self._inflight:
-            self.done(tag, self._here([job])[0])  # no bytes, nothing ahead of it: done here
+            self.done(tag, self._one(job))  # no bytes, nothing ahead of it: done here
             return
         if not self._started:
             self._started = True
@@ -151,14 +147,15 @@ class IdentifyPool(Generic[T]):
         except Exception:  # the worker died (BrokenProcessPool) or failed on this batch
             self.failed += 1
             results = iter(self._here([job for _, job in batch if job[0] or job[1]]))
-        probes, rules, done = self.probes, self.rules, self.done
         for tag, job in batch:
-            c2s, s2c, transport, port = job
-            done(tag, next(results) if c2s or s2c else
-                 identify(c2s, s2c, transport, probes, rules, port))
+            self.done(tag, next(results) if job[0] or job[1] else self._one(job))
+
+    def _one(self, job: Job) -> PassiveResult:
+        c2s, s2c, transport, port_service = job
+        return identify(c2s, s2c, transport, self.probes, self.rules, port_service)
 
     def _here(self, jobs: list[Job]) -> list[PassiveResult]:
-        return [identify(c, s, t, self.probes, self.rules, port) for c, s, t, port in jobs]
+        return [self._one(job) for job in jobs]
 
 
 def _done(results: list[PassiveResult]) -> Future[list[PassiveResult]]:
