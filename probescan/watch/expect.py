@@ -34,9 +34,6 @@ class Expectations:
         self._tcp: OrderedDict[Endpoint, tuple[Announced, float]] = OrderedDict()
         self._udp: OrderedDict[Endpoint, tuple[Announced, float]] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._tcp) + len(self._udp)
-
     def see_tcp(self, flow: Flow, src: Endpoint, payload: bytes, ts: float) -> None:
         """A TCP payload of `flow` from `src`: an FTP line announcing a data endpoint?"""
         if payload[:4] not in FTP_MARKS:
