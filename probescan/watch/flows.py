@@ -6,7 +6,9 @@
 * UDP flows start with their first datagram (its sender is the client), unless the ports say
   otherwise (a reply from port 53 to an ephemeral port).
 * The first `keep` payload bytes of each direction are kept in sequence order
-  (retransmissions and overlaps are trimmed by TCP sequence numbers).
+  (retransmissions and overlaps are trimmed by TCP sequence numbers), and so are the
+  boundaries of the first MAX_MESSAGES payload packets (a UDP datagram is a message; the
+  payload detectors read several of them), and which side sent payload first.
 * Flows expire after an idle time; at most `max_flows` are held, the least recently seen is
   evicted first, so memory stays flat on a long run. Finished flows are handed out by
   `expire()` / `drain()`; nothing is dropped silently.
@@ -24,6 +26,7 @@ from probescan.protocols.packet import ACK, FIN, RST, SYN, TCP, Packet
 Key = tuple[int, str, int, str, int]  # proto, ip, port, ip, port (the lower side first)
 
 EPHEMERAL = 32768
+MAX_MESSAGES = 8  # payload packets per direction whose boundaries are kept
 
 
 @dataclass(slots=True)
@@ -31,6 +34,7 @@ class Direction:
     packets: int = 0
     bytes: int = 0
     data: bytearray = field(default_factory=bytearray)
+    ends: list[int] = field(default_factory=list)  # where each kept message ends in `data`
     next_seq: int | None = None
     fin: bool = False
 
@@ -50,6 +54,19 @@ class Flow:
     s2c: Direction = field(default_factory=Direction)
     reset: bool = False
     id: int = 0
+    first: str | None = None  # "client" or "server": who sent payload first
+
+    def messages(self, side: str) -> tuple[bytes, ...]:
+        """The kept payload packets of one side ("client" or "server"), in order; bytes kept
+        beyond the first MAX_MESSAGES packets come as one last message."""
+        d = self.c2s if side == "client" else self.s2c
+        data, start, out = d.data, 0, []
+        for end in d.ends:
+            out.append(bytes(data[start:end]))
+            start = end
+        if start < len(data):
+            out.append(bytes(data[start:]))
+        return tuple(out)
 
     @property
     def transport(self) -> Transport:
@@ -63,6 +80,8 @@ class Flow:
         self.client, self.server = self.server, self.client
         self.c2s, self.s2c = self.s2c, self.c2s
         self.roles = why
+        if self.first is not None:
+            self.first = "server" if self.first == "client" else "client"
 
 
 def _server_side_by_ports(p: Packet, well_known: frozenset[int]) -> bool:
@@ -166,6 +185,8 @@ class FlowTable:
                     self.closing.append(key)
         if payload:
             d.bytes += len(payload)
+            if flow.first is None:
+                flow.first = "client" if d is flow.c2s else "server"
             if len(d.data) < self.keep:
                 self._append(d, p)
         return flow, new
@@ -182,6 +203,9 @@ class FlowTable:
                 payload = payload[behind:]
             d.next_seq = (p.seq + len(p.payload)) & 0xFFFFFFFF
         d.data += payload[: self.keep - len(d.data)]
+        ends = d.ends
+        if len(ends) < MAX_MESSAGES and (not ends or ends[-1] < len(d.data)):
+            ends.append(len(d.data))
 
     def expire(self, now: float) -> Iterator[Flow]:
         """Hand out flows that closed, went idle, or were evicted.

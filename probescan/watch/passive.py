@@ -18,8 +18,10 @@ from typing import Any
 
 from probescan.catalog import FingerprintSet, ProbeSet
 from probescan.catalog.fingerprints import CLIENT_PROBE
+from probescan.detect import Detection, Messages
+from probescan.detect.registry import detect
 from probescan.match import match_response
-from probescan.model import Match
+from probescan.model import Match, Transport
 from probescan.protocols import dns, http, ssh, tls
 from probescan.protocols.errors import NeedMore, ParseError
 from probescan.protocols.x509 import parse_certificate
@@ -37,6 +39,8 @@ class PassiveResult:
     protocol: str | None  # what the parsers recognised, when no fingerprint matched
     client: Facts = field(default_factory=dict)
     server: Facts = field(default_factory=dict)
+    detection: Detection | None = None  # what a payload detector proved (probescan.detect)
+    waiting: bool = False  # a detector would decide with more packets
 
 
 def _try(fn: Callable[[bytes], Any], data: bytes) -> Any | None:
@@ -152,14 +156,19 @@ TLS_NAMES = frozenset({"tls", "ssl"})
 def identify(
     client_data: bytes,
     server_data: bytes,
-    transport: str,
+    transport: Transport,
     probes: ProbeSet,
     rules: FingerprintSet,
     port_service: str | None = None,
+    messages: Messages | None = None,
 ) -> PassiveResult:
     """What the flow's first bytes show. `port_service` (the server port's usual service)
     only adds its probes' rules to those tried on the server's reply, last: it matters for a
-    reply seen without its request (a capture that missed it, an asymmetric route)."""
+    reply seen without its request (a capture that missed it, an asymmetric route).
+
+    When no fingerprint matched hard, the payload detectors (probescan.detect) read the
+    flow's first messages (`messages`, or the two byte strings as one message each); a
+    protocol they prove replaces what the parsers alone recognised (mDNS over DNS)."""
     c_proto, c_facts = client_facts(client_data, transport)
     s_proto, s_facts = server_facts(server_data, transport)
     best: Match | None = None
@@ -185,7 +194,24 @@ def identify(
     ):
         protocol = "https"  # HTTP inside TLS: the client offered an HTTP ALPN protocol id
         best = best_probe = None
-    return PassiveResult(best, best_probe, protocol, c_facts, s_facts)
+    detection: Detection | None = None
+    waiting = False
+    if (best is None or best.soft) and protocol not in _PARSED_FULLY and (
+            client_data or server_data):
+        if messages is None:
+            messages = Messages(transport, (client_data,) if client_data else (),
+                                (server_data,) if server_data else ())
+        found = detect(messages)
+        if isinstance(found, Detection):
+            detection, protocol = found, found.service
+            best = best_probe = None
+        else:
+            waiting = found is not None
+    return PassiveResult(best, best_probe, protocol, c_facts, s_facts, detection, waiting)
+
+
+# What the parsers above read completely: the detectors have nothing to add.
+_PARSED_FULLY = frozenset({"tls", "https", "http", "ssh"})
 
 
 # A client's request can be more telling than the server's reply: an absolute-URI request
