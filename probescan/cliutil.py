@@ -11,10 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from probescan.catalog import ProbeSet, load_fingerprints, load_probes
+from probescan.catalog import ProbeSet, load_fingerprints, load_probes, port_names
 from probescan.catalog.nmap import load_nmap_db
 from probescan.engine.prober import PRINTER_PORTS, Catalog
-from probescan.targets import port_names
 
 
 class InputError(Exception):

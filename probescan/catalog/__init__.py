@@ -2,6 +2,7 @@
 
 from probescan.catalog.fingerprints import Example, Fingerprint, FingerprintSet, load_fingerprints
 from probescan.catalog.paths import data_dir
+from probescan.catalog.ports import port_names
 from probescan.catalog.probes import Probe, ProbeSet, load_probes
 
 __all__ = [
@@ -13,4 +14,5 @@ __all__ = [
     "data_dir",
     "load_fingerprints",
     "load_probes",
+    "port_names",
 ]
