@@ -14,6 +14,7 @@ from typing import Any
 
 import regex
 
+from probescan.catalog.aliases import PROBE_ALIASES
 from probescan.catalog.paths import data_dir
 from probescan.catalog.prefilter import Needle, Position, analyse, order_needles
 from probescan.catalog.problems import Problem, display, load_tables
@@ -79,9 +80,6 @@ def gated(rules: Iterable[Fingerprint]) -> Gated:
     return tuple((gate, tuple(members)) for gate, members in groups)
 
 
-# Probe names whose rules also apply to another probe's responses: nmap's NULL probe sends
-# nothing, exactly like ours, so its banner rules run on our `null` responses.
-PROBE_ALIASES = {"null": ("nmap:NULL",)}
 # The pseudo-probe of rules over what a *client* sent (used by `watch`): only rules that name
 # it apply, never the generic ones written for server replies.
 CLIENT_PROBE = "client"
@@ -95,7 +93,7 @@ class FingerprintSet:
     @cached_property
     def _index(self) -> dict[str, tuple[Fingerprint, ...]]:
         names: set[str] = {n for r in self.rules if r.probes for n in r.probes}
-        names.update(PROBE_ALIASES)
+        names.update(PROBE_ALIASES)  # catalog/aliases.py: nmap's NULL rules run on our null
         names.add(CLIENT_PROBE)
         index: dict[str, tuple[Fingerprint, ...]] = {}
         for name in names:

@@ -1,0 +1,36 @@
+"""nmap's `nmap-service-probes` as an optional extra source of probes and fingerprints.
+
+The user's own nmap install is read (never copied) and its probes and `match`/`softmatch`
+rules become our `Probe`s (`nmap:<name>`) and `Fingerprint`s, so our engine and matcher run
+nmap's rules after ours. Nothing here is nmap code; the file format is described at
+https://nmap.org/book/vscan-fileformat.html. Three steps, one module each:
+
+* `parse` - finding the file and reading its directives into plain parsed probes and rules;
+* `pcre` - translating nmap's PCRE patterns to the `regex` module;
+* `convert` - building our probes and rules from them: fallback chains, priorities,
+  intensity, templates; its docstring explains how nmap's rules combine with ours.
+"""
+
+from probescan.catalog.aliases import NMAP_NULL as NULL_ALIAS
+from probescan.catalog.nmap.convert import (
+    PRIORITY,
+    LazyPattern,
+    NmapStats,
+    compile_nmap_patterns,
+    load_nmap_db,
+)
+from probescan.catalog.nmap.parse import find_nmap_db, unescape_payload
+from probescan.catalog.nmap.pcre import PatternError, pcre_to_regex
+
+__all__ = [
+    "NULL_ALIAS",
+    "PRIORITY",
+    "LazyPattern",
+    "NmapStats",
+    "PatternError",
+    "compile_nmap_patterns",
+    "find_nmap_db",
+    "load_nmap_db",
+    "pcre_to_regex",
+    "unescape_payload",
+]
