@@ -11,6 +11,7 @@ import importlib
 from probescan.detect.base import NEED_MORE, Detection, Detector, Messages, Result
 
 FAMILIES = (
+    "tls",
     "p2p",
 )
 
