@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
-from scapy.layers.l2 import CookedLinux, Dot1Q, Ether, Loopback
+from scapy.layers.l2 import GRE, CookedLinux, Dot1Q, Ether, Loopback
 from scapy.layers.ppp import PPP, PPPoE
 from scapy.packet import Raw
 
@@ -125,3 +125,33 @@ def test_ethernet_fast_path_agrees_with_the_general_decoder(l4: object) -> None:
     via_raw_ip = parse_frame(bytes(inner), LINK_RAW, 2.0)
     assert via_ethernet == via_raw_ip
     assert via_ethernet.payload == b"payload!"
+
+
+OUTER4 = IP(src="198.51.100.1", dst="198.51.100.2")
+INNER4 = IP(src="10.1.0.1", dst="10.1.0.2")
+TUNNELS = {
+    "4in4": Ether() / OUTER4 / INNER4,
+    "6in4": Ether() / OUTER4 / IPv6(src="fd00::1", dst="fd00::2"),
+    "4in6": Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / INNER4,
+    "gre": Ether() / OUTER4 / GRE(key_present=1, key=9) / INNER4,
+}
+TUNNELED = {name: bytes(outer / TCP(sport=40000, dport=443, flags="PA") / Raw(b"inner"))
+            for name, outer in TUNNELS.items()}
+
+
+@pytest.mark.parametrize("name", sorted(TUNNELED))
+def test_tunnelled_packets_are_read_as_their_inner_packet(name: str) -> None:
+    p = parse_frame(TUNNELED[name], LINK_ETHERNET)
+    inner = ("fd00::1", "fd00::2") if name == "6in4" else ("10.1.0.1", "10.1.0.2")
+    assert (p.src, p.dst, p.sport, p.dport, p.payload) == (*inner, 40000, 443, b"inner")
+
+
+@pytest.mark.parametrize("name", sorted(TUNNELED))
+def test_every_truncated_tunnel_prefix_parses_or_is_refused_cleanly(name: str) -> None:
+    frame = TUNNELED[name]
+    for cut in range(14, len(frame)):
+        try:
+            p = parse_frame(frame[:cut], LINK_ETHERNET)
+        except ParseError:
+            continue
+        assert b"inner".startswith(p.payload)

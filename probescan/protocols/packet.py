@@ -178,6 +178,19 @@ def parse_frame(data: bytes, link: int, ts: float = 0.0) -> Packet:
     etype, ip, vlan = _ip_payload(data, link)
     if etype == ETH_PPPOE_SESSION:
         etype, ip = _pppoe_session(ip)
+    src, dst, proto, seg = _network(etype, ip)
+    sport, dport, flags, seq, payload = _transport(proto, seg)
+    return Packet(ts, src, dst, proto, sport, dport, flags, seq, bytes(payload), vlan)
+
+
+_IPIP, _IPV6_IN_IP, _GRE = 4, 41, 47
+MAX_TUNNELS = 3  # tunnels inside tunnels unwrapped at most
+
+
+def _network(etype: int, ip: bytes, depth: int = 0) -> tuple[str, str, int, bytes]:
+    """(source, destination, transport protocol, transport segment) of an IP packet; an
+    IP-in-IP (4in4, 6in4, 4in6, 6in6: RFC 2003, RFC 4213) or GRE (RFC 2784, RFC 2890) packet
+    is unwrapped and its inner packet read instead, as the flow is the inner one."""
     if etype == ETH_IPV4:
         if len(ip) < 20 or ip[0] >> 4 != 4:
             raise ParseError("short or bad IPv4 header")
@@ -215,5 +228,23 @@ def parse_frame(data: bytes, link: int, ts: float = 0.0) -> Packet:
                 break
     else:
         raise ParseError(f"ethertype 0x{etype:04x} is not IP")
-    sport, dport, flags, seq, payload = _transport(proto, seg)
-    return Packet(ts, src, dst, proto, sport, dport, flags, seq, bytes(payload), vlan)
+    if proto in (_IPIP, _IPV6_IN_IP, _GRE) and depth < MAX_TUNNELS:
+        if proto == _GRE:
+            etype, seg = _gre(seg)
+        else:
+            etype = ETH_IPV4 if proto == _IPIP else ETH_IPV6
+        return _network(etype, seg, depth + 1)
+    return src, dst, proto, seg
+
+
+def _gre(data: bytes) -> tuple[int, bytes]:
+    """(ethertype, payload) of a GRE packet (version 0; optional checksum, key, sequence)."""
+    if len(data) < 4:
+        raise ParseError("short GRE header")
+    flags, etype = struct.unpack_from("!HH", data)
+    if flags & 0x0007 or flags & 0x4000:  # version 0 only; no routing field
+        raise ParseError("GRE version or routing not supported")
+    off = 4 + 4 * bool(flags & 0x8000) + 4 * bool(flags & 0x2000) + 4 * bool(flags & 0x1000)
+    if len(data) < off:
+        raise ParseError("short GRE header")
+    return etype, data[off:]
