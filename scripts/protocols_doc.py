@@ -13,12 +13,15 @@ import collections
 import sys
 from pathlib import Path
 
-from probescan.catalog import load_fingerprints
-from probescan.catalog.aliases import NULL_PROBE
-from probescan.catalog.fingerprints import CLIENT_PROBE
-from probescan.detect.registry import DETECTORS
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's probescan, not another installed one
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "protocols.md"
+from probescan.catalog import load_fingerprints  # noqa: E402
+from probescan.catalog.aliases import NULL_PROBE  # noqa: E402
+from probescan.catalog.fingerprints import CLIENT_PROBE  # noqa: E402
+from probescan.detect.registry import DETECTORS  # noqa: E402
+
+DOC = ROOT / "docs" / "protocols.md"
 
 HEAD = """# Protocols
 
