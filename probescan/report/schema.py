@@ -2,7 +2,9 @@
 
 `check_record` takes an endpoint record (docs/output.md) or a flow record (`"kind": "flow"`)
 as JSON gives it and returns a `CheckedRecord` / `CheckedFlow`, or raises
-`ReportInputError`, whose text is one line naming the file and line.
+`ReportInputError`, whose text is one line naming the file and line. The checks are made
+from the record shapes of probescan/schema.py (the fields the writers write), once, when
+this module is imported: one small function per field.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from probescan.schema import ENDPOINT, FLOW, Field, Kind, Shape
 
 
 class ReportInputError(Exception):
@@ -65,15 +69,13 @@ def split_records(
     return list(by_endpoint.values()), flows
 
 
-_STRING_FIELDS = ("hostname", "service", "product", "version", "info", "host", "os",
-                  "device", "tunnel", "method", "error")
-_TLS_STRING_FIELDS = ("version", "cipher", "alpn", "subject", "issuer", "not_before",
-                      "not_after", "serial", "sha256")
-_EVIDENCE_FIELDS = ("probe", "fingerprint", "source", "tunnel", "raw")
-_FLOW_STRING_FIELDS = ("service", "product", "version", "info", "method", "roles")
-_PASSIVE_STRING_FIELDS = ("fingerprint", "source", "as_reply_to", "protocol", "client_raw",
-                          "server_raw")
 _LAST_TIME = 253402300800  # 10000-01-01T00:00:00Z: times must be before it
+
+Fail = Callable[[str], ReportInputError]
+# A field's check: (its value or None when missing, fail, the record's origin) -> the value
+# the report keeps (a missing field gets its empty value).
+Check = Callable[[object, Fail, str], Any]
+RecordCheck = Callable[[dict[str, Any], Fail, str], dict[str, Any]]
 
 
 def check_record(data: object, source: str, where: int | str) -> dict[str, Any]:
@@ -96,183 +98,121 @@ def check_record(data: object, source: str, where: int | str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise fail("not a JSON object")
     kind = data.get("kind")
-    if kind == "flow":
-        return _check_flow(data, source, where, fail)
-    if kind is not None and kind != "endpoint":
+    if kind == _FLOW_TAG:
+        return _check_flow(data, fail, f"{source}:{where}")
+    if kind is not None and kind != _ENDPOINT_TAG:
         shown = json.dumps(kind)  # quoted, control characters escaped
         raise fail(f"unknown record kind {shown if len(shown) <= 40 else shown[:40] + '...'}")
-    return _check_endpoint(data, f"{source}:{where}", fail)
+    return _check_endpoint(data, fail, f"{source}:{where}")
 
 
-def _check_endpoint(
-    data: dict[str, Any], origin: str, fail: Callable[[str], ReportInputError]
-) -> CheckedRecord:
-    for name in ("ip", "port", "transport", "state"):
-        if data.get(name) is None:
-            raise fail(f"record has no {name!r}")
-    ip, port, transport, state = data["ip"], data["port"], data["transport"], data["state"]
-    if type(port) is not int or not 0 <= port <= 65535:
-        raise fail("'port' must be an integer 0..65535")
-    for name, value in (("ip", ip), ("transport", transport), ("state", state)):
-        if type(value) is not str or not value:
-            raise fail(f"{name!r} must be a non-empty string")
+def _record_check(shape: Shape, noun: str, cls: type[dict[str, Any]]) -> RecordCheck:
+    """A whole record: its required fields first (`NOUN has no 'ip'`), then every field the
+    report keeps, in the shape's order, then `origin` (given, or where it was read)."""
+    required = tuple(f.name for f in shape.fields if f.required)
+    checks = _field_checks(shape, "")
 
-    out = CheckedRecord(ip=ip, port=port, transport=transport, state=state)
-    get = data.get
-    for name in _STRING_FIELDS:
-        out[name] = _opt_str(get(name), name, fail)
-    if out["method"] is None:
-        out["method"] = "none"
-    out["confidence"] = _confidence(get("confidence"), fail)
-    out["cpe"] = _str_list(get("cpe"), "cpe", fail)
+    def check(data: dict[str, Any], fail: Fail, origin: str) -> dict[str, Any]:
+        get = data.get
+        for name in required:
+            if get(name) is None:
+                raise fail(f"{noun} has no {name!r}")
+        out = cls()
+        for name, field_check in checks:
+            out[name] = field_check(get(name), fail, origin)
+        given = get("origin")
+        out["origin"] = given if type(given) is str else origin
+        return out
 
-    tls = get("tls")
-    if tls is not None:
-        if not isinstance(tls, dict):
-            raise fail("'tls' must be an object or null")
-        t: dict[str, Any] = {}
-        for name in _TLS_STRING_FIELDS:
-            t[name] = _opt_str(tls.get(name), f"tls.{name}", fail)
-        t["sans"] = _str_list(tls.get("sans"), "tls.sans", fail)
-        t["self_signed"] = _opt_bool(tls.get("self_signed"), "tls.self_signed", fail)
-        tls = t
-    out["tls"] = tls
-
-    out["evidence"] = _evidence_list(get("evidence"), "evidence", fail)
-    out["unmatched"] = _evidence_list(get("unmatched"), "unmatched", fail)
-    out["anomalies"] = _text_list(get("anomalies"), "anomalies", fail)
-    given = get("origin")
-    out["origin"] = given if type(given) is str else origin
-    return out
+    return check
 
 
-def _check_flow(
-    data: dict[str, Any], source: str, where: int | str,
-    fail: Callable[[str], ReportInputError],
-) -> CheckedFlow:
-    get = data.get
-    for name in ("client", "server", "transport"):
-        if get(name) is None:
-            raise fail(f"flow record has no {name!r}")
-    transport = get("transport")
-    if type(transport) is not str or not transport:
-        raise fail("'transport' must be a non-empty string")
-    out = CheckedFlow(kind="flow", id=_opt_int(get("id"), "id", fail), transport=transport)
-    for side in ("client", "server"):
-        out[side] = _address(get(side), side, fail)
-    for name in _FLOW_STRING_FIELDS:
-        out[name] = _opt_str(get(name), name, fail)
-    if out["method"] is None:
-        out["method"] = "none"
-    out["confidence"] = _confidence(get("confidence"), fail)
-    out["cpe"] = _str_list(get("cpe"), "cpe", fail)
-    out["midstream"] = _opt_bool(get("midstream"), "midstream", fail)
-    out["vlan"] = _opt_int(get("vlan"), "vlan", fail)
-    out["first_seen"] = _opt_time(get("first_seen"), "first_seen", fail)
-    out["last_seen"] = _opt_time(get("last_seen"), "last_seen", fail)
-    for name in ("packets", "bytes"):
-        out[name] = _counters(get(name), name, fail)
-    out["conflicts"] = _text_list(get("conflicts"), "conflicts", fail)
-    out["anomalies"] = _text_list(get("anomalies"), "anomalies", fail)
+def _field_checks(shape: Shape, prefix: str) -> tuple[tuple[str, Check], ...]:
+    return tuple((f.name, _check_for(f, prefix + f.name)) for f in shape.fields if f.report)
 
-    passive = get("passive")
-    if passive is not None and type(passive) is not dict:
-        raise fail("'passive' must be an object or null")
-    passive = passive or {}
-    p: dict[str, Any] = {}
-    for name in _PASSIVE_STRING_FIELDS:
-        p[name] = _opt_str(passive.get(name), f"passive.{name}", fail)
-    for side in ("client", "server"):
-        p[side] = _facts(passive.get(side), f"passive.{side}", fail)
-    out["passive"] = p
 
-    probes = get("probes")
-    if probes is not None and type(probes) is not dict:
-        raise fail("'probes' must be an object or null")
-    probes = probes or {}
-    origin = f"{source}:{where}"
-    checked: dict[str, Any] = {}
-    for side in ("server", "client"):
-        value = probes.get(side)
+def _check_for(f: Field, label: str) -> Check:
+    """The check of one field; `label` names it in messages (`tls.sans`)."""
+    name = repr(label)
+    default = f.default
+    match f.kind:
+        case Kind.TAG:
+            return lambda value, fail, origin: default
+        case Kind.STR if f.required:
+            return _non_empty_check(f"{name} must be a non-empty string")
+        case Kind.STR:
+            return _type_check(str, default, f"{name} must be a string or null")
+        case Kind.INT:
+            return _type_check(int, default, f"{name} must be an integer"
+                               + (" or null" if default is None else ""))
+        case Kind.PORT:
+            return _port_check(f"{name} must be an integer 0..65535")
+        case Kind.BOOL:
+            return _type_check(bool, None, f"{name} must be true, false or null")
+        case Kind.TIME:
+            return _time_check(name)
+        case Kind.STRINGS:
+            return _strings_check(name)
+        case Kind.NOTES:
+            return _notes_check(name)
+        case Kind.FACTS:
+            return _facts_check(name)
+        case Kind.OBJECT if f.shape is not None:
+            return _object_check(f, f.shape, label)
+        case Kind.OBJECTS if f.shape is not None:
+            return _objects_check(f.shape, label)
+        case Kind.RECORD if f.shape is not None:
+            return _nested_record_check(f.shape, label)
+    raise ValueError(f"the report cannot read {label!r} ({f.kind.name})")
+
+
+def _type_check(kind: type, default: object, message: str) -> Check:
+    """A scalar of exactly this type (not a bool for an int), `default` when missing."""
+    def check(value: object, fail: Fail, origin: str) -> Any:
         if value is None:
-            checked[side] = None
-            continue
-        name = f"probes.{side}"
-
-        def nested_fail(problem: str, name: str = name) -> ReportInputError:
-            return ReportInputError(source, f"{name}: {problem}", where)
-
-        if type(value) is not dict or value.get("kind") is not None:
-            raise fail(f"{name!r} must be an endpoint record or null")
-        checked[side] = _check_endpoint(value, f"{origin} {name}", nested_fail)
-    checked["queued"] = _str_list(probes.get("queued"), "probes.queued", fail)
-    out["probes"] = checked
-    given = get("origin")
-    out["origin"] = given if type(given) is str else origin
-    return out
+            return default
+        if type(value) is not kind:
+            raise fail(message)
+        return value
+    return check
 
 
-def _opt_str(value: object, name: str, fail: Callable[[str], Exception]) -> str | None:
-    if value is not None and type(value) is not str:
-        raise fail(f"{name!r} must be a string or null")
-    return value
+def _non_empty_check(message: str) -> Check:
+    def check(value: object, fail: Fail, origin: str) -> str:
+        if type(value) is not str or not value:
+            raise fail(message)
+        return value
+    return check
 
 
-def _opt_int(value: object, name: str, fail: Callable[[str], Exception]) -> int | None:
-    if value is not None and type(value) is not int:
-        raise fail(f"{name!r} must be an integer or null")
-    return value
+def _port_check(message: str) -> Check:
+    def check(value: object, fail: Fail, origin: str) -> int:
+        if type(value) is not int or not 0 <= value <= 65535:
+            raise fail(message)
+        return value
+    return check
 
 
-def _opt_bool(value: object, name: str, fail: Callable[[str], Exception]) -> bool | None:
-    if value is not None and type(value) is not bool:
-        raise fail(f"{name!r} must be true, false or null")
-    return value
+def _time_check(name: str) -> Check:
+    def check(value: object, fail: Fail, origin: str) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            0 <= value < _LAST_TIME  # also refuses NaN
+        ):
+            raise fail(f"{name} must be a time in seconds since 1970 or null")
+        return float(value)
+    return check
 
 
-def _confidence(value: object, fail: Callable[[str], Exception]) -> int:
-    if value is None:
-        return 0
-    if type(value) is not int:
-        raise fail("'confidence' must be an integer")
-    return value
-
-
-def _opt_time(value: object, name: str, fail: Callable[[str], Exception]) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-        0 <= value < _LAST_TIME  # also refuses NaN
-    ):
-        raise fail(f"{name!r} must be a time in seconds since 1970 or null")
-    return float(value)
-
-
-def _address(value: object, name: str, fail: Callable[[str], Exception]) -> dict[str, Any]:
-    if type(value) is not dict:
-        raise fail(f"{name!r} must be an object with 'ip' and 'port'")
-    ip, port = value.get("ip"), value.get("port")
-    if type(ip) is not str or not ip:
-        raise fail(f"'{name}.ip' must be a non-empty string")
-    if type(port) is not int or not 0 <= port <= 65535:
-        raise fail(f"'{name}.port' must be an integer 0..65535")
-    return {"ip": ip, "port": port}
-
-
-def _counters(value: object, name: str, fail: Callable[[str], Exception]) -> dict[str, Any]:
-    if value is None:
-        return {"c2s": None, "s2c": None}
-    if type(value) is not dict:
-        raise fail(f"{name!r} must be an object or null")
-    return {d: _opt_int(value.get(d), f"{name}.{d}", fail) for d in ("c2s", "s2c")}
-
-
-def _str_list(value: object, name: str, fail: Callable[[str], Exception]) -> list[str]:
-    if value is None:
-        return []
-    if type(value) is not list or not all(type(v) is str for v in value):
-        raise fail(f"{name!r} must be a list of strings")
-    return value
+def _strings_check(name: str) -> Check:
+    def check(value: object, fail: Fail, origin: str) -> list[str]:
+        if value is None:
+            return []
+        if type(value) is not list or not all(type(v) is str for v in value):
+            raise fail(f"{name} must be a list of strings")
+        return value
+    return check
 
 
 def _as_text(value: object) -> str:
@@ -280,46 +220,98 @@ def _as_text(value: object) -> str:
                                                        sort_keys=True)
 
 
-def _text_list(value: object, name: str, fail: Callable[[str], Exception]) -> list[str]:
+def _notes_check(name: str) -> Check:
     """A list whose items are shown as text: strings as they are, anything else as JSON."""
-    if value is None:
-        return []
-    if type(value) is not list:
-        raise fail(f"{name!r} must be a list")
-    return [_as_text(v) for v in value]
+    def check(value: object, fail: Fail, origin: str) -> list[str]:
+        if value is None:
+            return []
+        if type(value) is not list:
+            raise fail(f"{name} must be a list")
+        return [_as_text(v) for v in value]
+    return check
 
 
-def _facts(
-    value: object, name: str, fail: Callable[[str], Exception]
-) -> dict[str, str | list[str] | None]:
+def _facts_check(name: str) -> Check:
     """Passive facts (SNI, JA3, User-Agent, ...): open-ended, so every value becomes text."""
-    if value is None:
-        return {}
-    if type(value) is not dict:
-        raise fail(f"{name!r} must be an object or null")
-    out: dict[str, str | list[str] | None] = {}
-    for key, v in value.items():
-        if v is None or type(v) is str:
-            out[key] = v
-        elif type(v) is list:
-            out[key] = [_as_text(x) for x in v]
-        else:
-            out[key] = _as_text(v)
-    return out
+    def check(value: object, fail: Fail, origin: str) -> dict[str, str | list[str] | None]:
+        if value is None:
+            return {}
+        if type(value) is not dict:
+            raise fail(f"{name} must be an object or null")
+        out: dict[str, str | list[str] | None] = {}
+        for key, v in value.items():
+            if v is None or type(v) is str:
+                out[key] = v
+            elif type(v) is list:
+                out[key] = [_as_text(x) for x in v]
+            else:
+                out[key] = _as_text(v)
+        return out
+    return check
 
 
-def _evidence_list(
-    value: object, name: str, fail: Callable[[str], Exception]
-) -> list[dict[str, str | None]]:
-    if value is None:
-        return []
-    if type(value) is not list:
-        raise fail(f"{name!r} must be a list of objects")
-    out = []
-    for item in value:
-        if type(item) is not dict:
-            raise fail(f"{name!r} must be a list of objects")
-        out.append({key: _opt_str(item.get(key), f"{name}.{key}", fail)
-                    for key in _EVIDENCE_FIELDS})
-    return out
+def _object_check(f: Field, shape: Shape, label: str) -> Check:
+    """A nested object: null stays null where writers may write it, else it reads as {}
+    (every field of it missing); the fields are named `LABEL.field` in messages."""
+    checks = _field_checks(shape, label + ".")
+    required = [repr(x.name) for x in shape.fields if x.required]
+    message = (f"{label!r} must be an object with {' and '.join(required)}" if required
+               else f"{label!r} must be an object or null")
+    keeps_null = f.null
 
+    def check(value: object, fail: Fail, origin: str) -> dict[str, Any] | None:
+        if value is None:
+            if keeps_null:
+                return None
+            if required:
+                raise fail(message)
+            value = {}
+        elif not isinstance(value, dict):
+            raise fail(message)
+        get = value.get
+        return {name: field_check(get(name), fail, origin) for name, field_check in checks}
+    return check
+
+
+def _objects_check(shape: Shape, label: str) -> Check:
+    checks = _field_checks(shape, label + ".")
+    message = f"{label!r} must be a list of objects"
+
+    def check(value: object, fail: Fail, origin: str) -> list[dict[str, Any]]:
+        if value is None:
+            return []
+        if type(value) is not list:
+            raise fail(message)
+        out = []
+        for item in value:
+            if type(item) is not dict:
+                raise fail(message)
+            get = item.get
+            out.append({name: field_check(get(name), fail, origin)
+                        for name, field_check in checks})
+        return out
+    return check
+
+
+def _nested_record_check(shape: Shape, label: str) -> Check:
+    """An endpoint record inside a flow (`probes.server`): checked as a record of its own,
+    its problems prefixed with where it sits, its origin the flow's plus that place."""
+    record_check = _record_check(shape, "record", CheckedRecord)
+
+    def check(value: object, fail: Fail, origin: str) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if type(value) is not dict or value.get("kind") is not None:
+            raise fail(f"{label!r} must be an endpoint record or null")
+
+        def nested_fail(problem: str) -> ReportInputError:
+            return fail(f"{label}: {problem}")
+
+        return record_check(value, nested_fail, f"{origin} {label}")
+    return check
+
+
+_ENDPOINT_TAG = ENDPOINT.tag()
+_FLOW_TAG = FLOW.tag()
+_check_endpoint = _record_check(ENDPOINT, "record", CheckedRecord)
+_check_flow = _record_check(FLOW, "flow record", CheckedFlow)
