@@ -3,7 +3,7 @@
     python3 benchmarks/report_speed.py            # endpoints and flows, 10,000 each
     python3 benchmarks/report_speed.py --records 50000
 
-Prints the CPU time to render each report (`probescan.output.html.render_report`), its
+Prints the CPU time to render each report (`probescan.report.render_report`), its
 size, and the time from navigation to the first rows of the table being visible in headless
 chromium (Playwright with /usr/bin/chromium), plus a search and a sort over all records.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probescan.output.html import render_report
+from probescan.report import render_report
 from tests.test_report import big_flows
 from tests.test_report_browser import CHROMIUM_ARGS, NOW, big_records
 

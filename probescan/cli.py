@@ -276,7 +276,7 @@ def cmd_scan(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int
 
 
 def _write_html(records: list[dict[str, object]], path: Path, title: str) -> None:
-    from probescan.output.html import ReportInputError, write_report
+    from probescan.report import ReportInputError, write_report
 
     try:
         write_report(records, path, title=title)

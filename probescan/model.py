@@ -43,6 +43,7 @@ class TlsInfo:
     self_signed: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The shape probescan.schema.TLS states (tests/test_schema.py holds it to it)."""
         return {
             "version": self.version,
             "cipher": self.cipher,
@@ -101,6 +102,7 @@ class Evidence:
     tunnel: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The shape probescan.schema.EVIDENCE states (tests/test_schema.py)."""
         return {
             "probe": self.probe,
             "fingerprint": self.fingerprint_id,
@@ -132,6 +134,8 @@ class ServiceRecord:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The endpoint record: the shape probescan.schema.ENDPOINT states, keys in its
+        order (tests/test_schema.py holds it to it; docs/output.md)."""
         return {
             "ip": self.endpoint.ip,
             "hostname": self.endpoint.hostname,

@@ -1,6 +1,6 @@
 """`probescan report INPUT... -o report.html`: scan and watch records in, one HTML file out.
 
-Wiring only; the work is in probescan/output/html.py. Registered by cli.py as the
+Wiring only; the work is in probescan/report/. Registered by cli.py as the
 `report` subcommand: `report_cli.add_arguments(sub.add_parser("report"))`, then
 `report_cli.run(args)` gives the exit status.
 """
@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from probescan.output.html import ReportInputError, load_records, write_report
+from probescan.report import ReportInputError, load_records, write_report
 
 DEFAULT_TITLE = "probescan report"
 

@@ -172,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
         if store:
             store.close()
     if args.html:
-        from probescan.output.html import ReportInputError, write_report
+        from probescan.report import ReportInputError, write_report
 
         try:
             write_report(records, args.html, title="probescan watch")

@@ -19,7 +19,9 @@ import pytest
 
 from probescan import report_cli
 from probescan.model import Endpoint, Evidence, ServiceRecord, TlsInfo, escape_bytes
-from probescan.output.html import (
+from probescan.output.jsonl import record_line
+from probescan.output.store import Store
+from probescan.report import (
     ReportInputError,
     load_records,
     render_report,
@@ -28,8 +30,6 @@ from probescan.output.html import (
     timeline,
     write_report,
 )
-from probescan.output.jsonl import record_line
-from probescan.output.store import Store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
@@ -266,7 +266,7 @@ def test_summary_counts() -> None:
 
 
 def load_like(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from probescan.output.html import check_record
+    from probescan.report import check_record
     return [check_record(r, "<test>", i) for i, r in enumerate(records, 1)]
 
 
@@ -470,7 +470,7 @@ def test_no_external_fetches_and_a_strict_content_security_policy() -> None:
 
 
 def test_page_script_inserts_data_as_text_only() -> None:
-    js = (importlib.resources.files("probescan.output") / "templates" / "report.js").read_text()
+    js = (importlib.resources.files("probescan.report") / "templates" / "report.js").read_text()
     js = re.sub(r"/\*.*?\*/|^\s*//.*$", "", js, flags=re.DOTALL | re.MULTILINE)  # code only
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
                  "new Function", "setAttribute(\"on", ".src =", ".href ="):
@@ -478,7 +478,7 @@ def test_page_script_inserts_data_as_text_only() -> None:
 
 
 def test_templates_ship_inside_the_package() -> None:
-    folder = importlib.resources.files("probescan.output") / "templates"
+    folder = importlib.resources.files("probescan.report") / "templates"
     names = {p.name for p in folder.iterdir()}
     assert {"report.html.j2", "report.css", "report.js"} <= names
 

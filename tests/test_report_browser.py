@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from probescan.model import Endpoint, Evidence, ServiceRecord, TlsInfo
-from probescan.output.html import render_report
+from probescan.report import render_report
 from tests.test_report import T0, big_flows, flow_record
 
 CHROMIUM = Path("/usr/bin/chromium")

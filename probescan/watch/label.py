@@ -74,6 +74,8 @@ class FlowRecord:
     announced_by: int | None = None  # the flow that announced this one (FTP control, TFTP)
 
     def to_dict(self) -> dict[str, Any]:
+        """The flow record: the shape probescan.schema.FLOW states, keys in its order
+        (tests/test_schema.py holds it to it; docs/watch.md)."""
         f = self.flow
         m = self.passive.match
         return {
