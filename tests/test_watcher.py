@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from probescan.cliutil import build_catalog
+from probescan.catalog import build_catalog
 from probescan.model import Endpoint, ServiceRecord
 from probescan.watch.capture import Frame
 from probescan.watch.expect import EXPECT_FOR

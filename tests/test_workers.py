@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from probescan.catalog import build_catalog
 from probescan.cli import main
-from probescan.cliutil import build_catalog
 from probescan.watch.passive import PassiveResult, identify
 from probescan.watch.workers import BATCH_FLOWS, IdentifyPool, Job
 

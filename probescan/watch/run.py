@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probescan.engine.prober import Catalog
+from probescan.catalog import Catalog
 from probescan.model import Endpoint, ServiceRecord
 from probescan.protocols.errors import ParseError
 from probescan.protocols.packet import TCP, parse_frame

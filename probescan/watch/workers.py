@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from probescan.catalog import FingerprintSet, ProbeSet
+from probescan.catalog import FingerprintSet, ProbeSet, build_catalog
 from probescan.model import Transport
 from probescan.watch.passive import PassiveResult, identify
 
@@ -43,8 +43,6 @@ _catalog: tuple[ProbeSet, FingerprintSet] | None = None
 def _start_worker(nmap_db: Path | None) -> None:
     global _catalog
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from probescan.cliutil import build_catalog
-
     catalog = build_catalog(nmap_db)
     _catalog = (catalog.probes, catalog.fingerprints)
 
