@@ -31,7 +31,7 @@ from probescan.watch.capture import CaptureError, live, read_file
 
 if TYPE_CHECKING:
     from probescan.watch.label import FlowRecord
-    from probescan.watch.run import Watcher
+    from probescan.watch.watcher import Watcher
 
 BASE_BPF = "tcp or udp or (vlan and (tcp or udp))"
 FLUSH_EVERY = 0.25  # seconds: output files and stdout are flushed this often (and at the end)
@@ -200,7 +200,7 @@ async def _main(
     on_record: object,
     flush: Callable[[], None],
 ) -> tuple[bool, Watcher]:
-    from probescan.watch.run import Watcher  # the watcher's parsers load only for `watch`
+    from probescan.watch.watcher import Watcher  # the watcher's parsers load only for `watch`
     from probescan.watch.workers import worth_a_worker
 
     loop = asyncio.get_running_loop()
