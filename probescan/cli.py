@@ -14,11 +14,17 @@ from pathlib import Path
 from rich.console import Console
 
 from probescan import __version__, report_cli, watch_cli
-from probescan.catalog import ProbeSet, load_fingerprints, load_probes
+from probescan.catalog import (
+    Catalog,
+    CatalogError,
+    ProbeSet,
+    build_catalog,
+    load_fingerprints,
+    load_probes,
+)
 from probescan.catalog.nmap import find_nmap_db, load_nmap_db
-from probescan.cliutil import InputError, build_catalog, on_stop_signals, open_output
+from probescan.cliutil import InputError, on_stop_signals, open_output
 from probescan.config import Config
-from probescan.engine.prober import Catalog
 from probescan.engine.scan import Sink, scan
 from probescan.model import Endpoint, ServiceRecord
 from probescan.output.console import progress, results_table
@@ -134,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "watch":
             return watch_cli.run(args)
         return cmd_fingerprints(args)
-    except (InputError, TargetError) as e:
+    except (InputError, CatalogError, TargetError) as e:
         print(f"probescan: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -13,7 +13,12 @@ Transport = Literal["tcp", "udp"]
 PortState = Literal["open", "closed", "filtered", "open|filtered"]
 Method = Literal["probe", "banner", "table", "passive", "none"]
 
-RAW_EXCERPT_BYTES = 512
+# Bounds on the raw bytes records carry (the rules that use them: probescan.engine.verdict).
+# Defined here, at the bottom of the package, so records and everything above them share one
+# definition each.
+EVIDENCE_KEPT_BYTES = 2048  # of one response, kept in a record's evidence (or unmatched)
+EVIDENCE_SHOWN_BYTES = 512  # of one kept response, written out (JSON, reports)
+FLOW_SHOWN_BYTES = 256  # of each direction's first bytes, written in a flow record
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +113,7 @@ class Evidence:
             "fingerprint": self.fingerprint_id,
             "source": self.source,
             "tunnel": self.tunnel,
-            "raw": escape_bytes(self.raw[:RAW_EXCERPT_BYTES]),
+            "raw": escape_bytes(self.raw[:EVIDENCE_SHOWN_BYTES]),
         }
 
 

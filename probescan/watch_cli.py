@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from probescan.cliutil import InputError, build_catalog, on_stop_signals, open_output
+from probescan.catalog import Catalog, CatalogError, build_catalog
+from probescan.cliutil import InputError, on_stop_signals, open_output
 from probescan.config import Config
 from probescan.engine.conn import SocketRegistry
 from probescan.engine.limits import Limits
-from probescan.engine.prober import Catalog, Prober
+from probescan.engine.prober import Prober
 from probescan.output.console import safe
 from probescan.output.jsonl import json_line
 from probescan.output.store import Store, StoreError
@@ -30,7 +31,7 @@ from probescan.watch.capture import CaptureError, live, read_file
 
 if TYPE_CHECKING:
     from probescan.watch.label import FlowRecord
-    from probescan.watch.run import Watcher
+    from probescan.watch.watcher import Watcher
 
 BASE_BPF = "tcp or udp or (vlan and (tcp or udp))"
 FLUSH_EVERY = 0.25  # seconds: output files and stdout are flushed this often (and at the end)
@@ -107,7 +108,8 @@ def view(w: Watcher, active: ActiveProber | None) -> Table:
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except (WatchUsageError, InputError, CaptureError, StoreError, ValueError) as e:
+    except (WatchUsageError, InputError, CatalogError, CaptureError, StoreError,
+            ValueError) as e:
         print(f"probescan: error: {e}", file=sys.stderr)
         return 2
 
@@ -198,7 +200,7 @@ async def _main(
     on_record: object,
     flush: Callable[[], None],
 ) -> tuple[bool, Watcher]:
-    from probescan.watch.run import Watcher  # the watcher's parsers load only for `watch`
+    from probescan.watch.watcher import Watcher  # the watcher's parsers load only for `watch`
     from probescan.watch.workers import worth_a_worker
 
     loop = asyncio.get_running_loop()

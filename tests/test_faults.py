@@ -13,9 +13,8 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from probescan.catalog import load_fingerprints, load_probes
+from probescan.catalog import Catalog, load_fingerprints, load_probes
 from probescan.config import Config
-from probescan.engine.prober import Catalog
 from probescan.engine.scan import scan
 from probescan.model import Endpoint, ServiceRecord
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from probescan.cliutil import build_catalog
+from probescan.catalog import build_catalog
 from probescan.watch.passive import identify
 
 CATALOG = build_catalog(None)

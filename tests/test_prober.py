@@ -6,9 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from probescan.catalog import load_fingerprints, load_probes
+from probescan.catalog import Catalog, load_fingerprints, load_probes
 from probescan.config import Config
-from probescan.engine.prober import Catalog
 from probescan.engine.scan import scan
 from probescan.model import Endpoint, ServiceRecord
 from tests.test_faults import HOST, fake_server

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from probescan.catalog import load_fingerprints, load_probes
+from probescan.catalog import Catalog, load_fingerprints, load_probes
 from probescan.cli import main
 from probescan.config import Config
-from probescan.engine.prober import Catalog
 from probescan.engine.scan import scan
 from probescan.model import Endpoint, ServiceRecord
 from probescan.targets import port_names

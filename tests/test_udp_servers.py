@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from probescan.catalog import load_fingerprints, load_probes
+from probescan.catalog import Catalog, load_fingerprints, load_probes
 from probescan.config import Config
-from probescan.engine.prober import Catalog
 from probescan.engine.scan import scan
 from probescan.match import match_response
 from probescan.model import Endpoint, ServiceRecord

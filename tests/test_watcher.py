@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from probescan.cliutil import build_catalog
+from probescan.catalog import build_catalog
 from probescan.model import Endpoint, ServiceRecord
 from probescan.watch.capture import Frame
 from probescan.watch.expect import EXPECT_FOR
 from probescan.watch.label import FlowRecord
-from probescan.watch.run import Watcher
+from probescan.watch.watcher import Watcher
 
 pytest.importorskip("scapy")
 from scapy.layers.inet import IP, TCP, UDP

@@ -10,27 +10,28 @@ from pathlib import Path
 
 import pytest
 
+from probescan.catalog import build_catalog
 from probescan.cli import main
-from probescan.cliutil import build_catalog
-from probescan.watch.passive import PassiveResult, identify
-from probescan.watch.workers import BATCH_FLOWS, IdentifyPool, Job
+from probescan.watch.flows import Shape
+from probescan.watch.passive import PassiveResult
+from probescan.watch.workers import BATCH_FLOWS, IdentifyPool, Job, identify_job
 
 CATALOG = build_catalog(None)
 SSH = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
 HTTP_REQ = b"GET / HTTP/1.1\r\nHost: a.test\r\nUser-Agent: curl/7.88.1\r\n\r\n"
 HTTP_RESP = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Length: 0\r\n\r\n"
+SHAPE: Shape = ((), (), "client", 40000, 4000, "127.0.0.2")  # one message each way
 JOBS: list[Job] = [
-    (SSH, SSH, "tcp", "ssh"),
-    (HTTP_REQ, HTTP_RESP, "tcp", None),
-    (b"", b"220 mail.example.com ESMTP Postfix (Debian/GNU)\r\n", "tcp", "smtp"),
-    (b"\x00\xff" * 40, b"\xde\xad\xbe\xef" * 30, "tcp", None),  # garbage both ways
-    (b"", b"", "udp", "dns"),
+    (SSH, SSH, "tcp", "ssh", SHAPE),
+    (HTTP_REQ, HTTP_RESP, "tcp", None, SHAPE),
+    (b"", b"220 mail.example.com ESMTP Postfix (Debian/GNU)\r\n", "tcp", "smtp", SHAPE),
+    (b"\x00\xff" * 40, b"\xde\xad\xbe\xef" * 30, "tcp", None, SHAPE),  # garbage both ways
+    (b"", b"", "udp", "dns", SHAPE),
 ]
 
 
 def here(job: Job) -> PassiveResult:
-    c2s, s2c, transport, port_service = job
-    return identify(c2s, s2c, transport, CATALOG.probes, CATALOG.fingerprints, port_service)
+    return identify_job(job, CATALOG.probes, CATALOG.fingerprints)
 
 
 def run_pool(jobs: list[Job], kill_worker_after: int | None = None, start_after: int = 0

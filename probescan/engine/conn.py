@@ -1,4 +1,7 @@
-"""Opening connections (plain TCP and TLS) and reading bounded responses."""
+"""Opening connections (plain TCP and TLS) and reading bounded responses.
+
+`open_tcp` makes one connection; `Dialer` is how the prober connects to an endpoint: inside
+the concurrency limits, with retries for a silent port, TLS from one shared context."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from probescan.model import TlsInfo
+from probescan.config import Config
+from probescan.engine.limits import Limits
+from probescan.model import Endpoint, TlsInfo
 from probescan.protocols.errors import ParseError
 from probescan.protocols.x509 import parse_certificate
 
@@ -127,6 +132,35 @@ async def open_tcp(
             raise ConnectFailed("error", e.strerror or str(e)) from e
         raise
     return Conn(reader, writer)
+
+
+class Dialer:
+    """The prober's connections: each attempt holds a slot of the global and per-host limits;
+    a plain connect that meets silence (filtered) is tried `config.retries` more times."""
+
+    def __init__(self, config: Config, limits: Limits,
+                 registry: SocketRegistry | None = None) -> None:
+        self.config = config
+        self.limits = limits
+        self.registry = registry
+        self._tls = tls_context()
+
+    async def connect(self, ep: Endpoint, tls: bool = False) -> Conn:
+        attempts = 1 + self.config.retries
+        last: ConnectFailed | None = None
+        for _ in range(attempts):
+            async with self.limits.slot(ep.ip):
+                try:
+                    return await open_tcp(
+                        ep.ip, ep.port, self.config.connect_timeout,
+                        self._tls if tls else None, ep.hostname, self.registry,
+                    )
+                except ConnectFailed as e:
+                    last = e
+                    if e.state != "filtered" or tls:
+                        raise
+        assert last is not None
+        raise last
 
 
 def tls_facts(conn: Conn) -> TlsInfo:

@@ -1,115 +1,25 @@
-"""Probe one TCP endpoint: discovery, then probes scheduled for speed without losing accuracy.
+"""Probe one endpoint: discovery, the probe schedule, TLS layering, the verdict.
 
-Schedule per endpoint (see docs/architecture.md):
-1. wave one, at once on separate connections: the banner wait (NULL probe, on the discovery
-   connection), every probe that names this port, the most common probes (rarity 1), and the
-   TLS handshake when the port is a usual TLS port;
-2. then the remaining probes by rarity, `parallel_probes` at a time, up to the intensity;
-   after a soft match only probes that can refine that service are tried;
-3. the first hard match cancels everything still running;
-4. when a TLS handshake succeeds the same schedule runs again inside TLS.
-Every read is bounded in bytes and seconds, and the whole endpoint by `endpoint_budget`.
+For TCP: connect (engine/conn.py `Dialer`); unless only discovery is asked or the port gets
+no probes, run the schedule (engine/schedule.py) on the plain connection, and when a TLS
+handshake succeeds run it again inside TLS; the record follows from what matched
+(engine/verdict.py). The whole endpoint is bounded by `endpoint_budget`. UDP endpoints go to
+engine/udp.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Literal
 
-from probescan.catalog import FingerprintSet, Probe, ProbeSet
+from probescan.catalog import Catalog
 from probescan.config import Config
-from probescan.engine.conn import (
-    Conn,
-    ConnectFailed,
-    SocketRegistry,
-    exchange,
-    open_tcp,
-    tls_context,
-    tls_facts,
-)
+from probescan.engine.conn import Conn, ConnectFailed, Dialer, SocketRegistry, tls_facts
 from probescan.engine.limits import Limits
+from probescan.engine.schedule import EndpointRun, Schedule
 from probescan.engine.udp import UdpProber
-from probescan.match import match_response
-from probescan.model import (
-    Endpoint,
-    Evidence,
-    Match,
-    Method,
-    ServiceRecord,
-    TlsInfo,
-    Transcript,
-)
-
-NULL_PROBE = "null"
-PRINTER_PORTS = frozenset(("tcp", p) for p in range(9100, 9108))  # JetDirect raw printing
-ALIASED_PROBES = frozenset({"nmap:NULL"})
-TLS_SERVICES = frozenset({"ssl", "tls"})
-RAW_KEEP = 2048  # bytes of each unmatched response kept in the record
-
-
-@dataclass(frozen=True, slots=True)
-class Catalog:
-    probes: ProbeSet
-    fingerprints: FingerprintSet
-    port_names: dict[tuple[str, int], str] = field(default_factory=dict)
-    # Ports that get no version probes (only discovery and a port-table guess): printers'
-    # raw ports print whatever they are sent. nmap's `Exclude` directive adds to these.
-    no_probe_ports: frozenset[tuple[str, int]] = field(default_factory=lambda: PRINTER_PORTS)
-
-
-@dataclass(slots=True)
-class _Found:
-    match: Match
-    probe: str
-    data: bytes
-    tunnel: Literal["tls"] | None
-
-
-class EndpointRun:
-    """Shared state of the probes of one endpoint (one layer: plain or inside TLS)."""
-
-    def __init__(self, catalog: Catalog, tunnel: Literal["tls"] | None) -> None:
-        self.catalog = catalog
-        self.tunnel = tunnel
-        self.best: _Found | None = None
-        self.transcripts: list[Transcript] = []
-        self.hard = asyncio.Event()  # a match that ends the endpoint's probing
-        self.soft = asyncio.Event()  # a soft match: the schedule may narrow and move on
-
-    def consider(self, probe: str, data: bytes) -> bool:
-        """Match a (possibly partial) response; True when reading this reply may stop.
-
-        A specific hard match ends everything at once. A generic (catch-all) hard match
-        does not stop the read: more bytes may let a specific rule claim the reply, so it
-        ends the endpoint only when the reply is complete (see `settle`)."""
-        m = match_response(self.catalog.fingerprints, probe, data)
-        if m is None:
-            return False
-        best = self.best
-        if best is None or m.strength > best.match.strength or (
-            best.probe == probe and m.strength >= best.match.strength
-        ):
-            self.best = _Found(m, probe, data, self.tunnel)
-        if m.soft:
-            self.soft.set()
-            return False
-        if m.generic:
-            return False
-        self.hard.set()
-        return True
-
-    def settle(self, probe: str) -> None:
-        """A reply is complete: a generic hard match from it now ends the endpoint."""
-        if self.best is not None and self.best.probe == probe and self.best.match.strength == 1:
-            self.hard.set()
-
-    @property
-    def soft_service(self) -> str | None:
-        return self.best.match.service if self.best and self.best.match.soft else None
+from probescan.engine.verdict import guessed, port_guess, tcp_record
+from probescan.model import Endpoint, ServiceRecord, TlsInfo
 
 
 class Prober:
@@ -124,40 +34,17 @@ class Prober:
         self.registry = registry
         self.catalog = catalog
         self.limits = limits
-        self._tls = tls_context()
-        # Every probe is kept: one that names the port runs in wave one whatever its rarity
-        # (as nmap does); the later waves stop at the intensity. nmap's NULL probe is our null.
-        self._tcp_probes = [
-            p for p in catalog.probes.for_transport("tcp")
-            if p.name not in ALIASED_PROBES and (config.tls or not p.tls)
-        ]
+        self.dialer = Dialer(config, limits, registry)
+        self.schedule = Schedule(config, catalog, self.dialer)
         self._udp = UdpProber(config, list(catalog.probes.probes), catalog.fingerprints, limits,
                               catalog.port_names, registry)
-
-    # ---- discovery -------------------------------------------------------------------
-    async def _connect(self, ep: Endpoint, tls: bool = False) -> Conn:
-        attempts = 1 + self.config.retries
-        last: ConnectFailed | None = None
-        for _ in range(attempts):
-            async with self.limits.slot(ep.ip):
-                try:
-                    return await open_tcp(
-                        ep.ip, ep.port, self.config.connect_timeout,
-                        self._tls if tls else None, ep.hostname, self.registry,
-                    )
-                except ConnectFailed as e:
-                    last = e
-                    if e.state != "filtered" or tls:
-                        raise
-        assert last is not None
-        raise last
 
     async def probe(self, ep: Endpoint) -> ServiceRecord:
         if ep.transport == "udp":
             return await self._udp.probe(ep)
         t0 = time.monotonic()
         try:
-            conn = await self._connect(ep)
+            conn = await self.dialer.connect(ep)
         except ConnectFailed as e:
             return ServiceRecord(
                 ep, "closed" if e.state == "closed" else "filtered",
@@ -170,10 +57,9 @@ class Prober:
             return ServiceRecord(ep, "open", timings={"connect": t_connect})
         if (ep.transport, ep.port) in self.catalog.no_probe_ports and not self.config.all_ports:
             conn.abort()
-            guess = self.catalog.port_names.get((ep.transport, ep.port))
-            return ServiceRecord(ep, "open", service=guess, method="table" if guess else "none",
-                                 confidence=3 if guess else 0, timings={"connect": t_connect},
-                                 error="not probed: excluded port (use --allports)")
+            return guessed(ep, "open", port_guess(self.catalog.port_names, ep),
+                           {"connect": t_connect},
+                           error="not probed: excluded port (use --allports)")
         try:
             return await asyncio.wait_for(
                 self._identify(ep, conn, t0, t_connect), self.config.endpoint_budget
@@ -185,231 +71,17 @@ class Prober:
                 timings={"connect": t_connect, "total": time.monotonic() - t0},
             )
 
-    # ---- identification --------------------------------------------------------------
     async def _identify(
         self, ep: Endpoint, conn: Conn, t0: float, t_connect: float
     ) -> ServiceRecord:
+        """The schedule on the plain connection, then inside TLS when a handshake succeeded."""
         plain = EndpointRun(self.catalog, None)
-        tls_conn = await self._layer(ep, plain, conn, tls_first=True)
+        tls_conn = await self.schedule.run_layer(ep, plain, conn, tls_first=True)
         tls_info: TlsInfo | None = None
         inner: EndpointRun | None = None
         if tls_conn is not None:
             tls_info = tls_facts(tls_conn)
             inner = EndpointRun(self.catalog, "tls")
-            await self._layer(ep, inner, tls_conn, tls_first=False)
-        return self._record(ep, plain, inner, tls_info, t0, t_connect)
-
-    def _wave_one(self, ep: Endpoint, run: EndpointRun) -> list[Probe]:
-        in_tls = run.tunnel == "tls"
-        first: list[Probe] = []
-        for p in self._tcp_probes:
-            if p.name == NULL_PROBE or (p.tls and in_tls):
-                continue
-            hinted = ep.port in (p.tls_ports if in_tls else p.ports) or ep.port in p.ports
-            if hinted or (p.rarity <= 1 and not p.source.startswith("nmap:")):
-                first.append(p)
-        return first
-
-    def _useful_after_soft(self, probe: Probe, service: str) -> bool:
-        if service in TLS_SERVICES:
-            return probe.tls
-        return service in probe.services or service in self.catalog.fingerprints.services_for_probe(
-            probe.name
-        )
-
-    async def _layer(
-        self, ep: Endpoint, run: EndpointRun, conn: Conn, tls_first: bool
-    ) -> Conn | None:
-        """Run the schedule on one layer. Returns an open TLS connection if TLS was found."""
-        tls_found: list[Conn] = []
-        tasks: set[asyncio.Task[None]] = set()
-        tried: set[str] = set()
-
-        def start(p: Probe, existing: Conn | None = None) -> asyncio.Task[None]:
-            tried.add(p.name)
-            task = asyncio.create_task(self._guarded(ep, run, p, existing, tls_found))
-            tasks.add(task)
-            return task
-
-        null = self.catalog.probes.by_name(NULL_PROBE)
-        banner_wait: asyncio.Task[None] | None = None
-        if null is not None:
-            banner_wait = start(null, conn)
-        else:
-            conn.abort()
-        wave = {start(p) for p in self._wave_one(ep, run) if not (p.tls and not tls_first)}
-        try:
-            # Wave two starts when wave one's requests are answered (or a soft match names
-            # the service); the banner wait goes on beside it on its own connection.
-            await self._drain(run, wave, tls_found, until_soft=True)
-            tasks.difference_update({t for t in tasks if t.done()})
-            remaining = sorted(
-                (p for p in self._tcp_probes if p.name not in tried
-                 and p.rarity <= self.config.intensity and not (p.tls and not tls_first)),
-                key=lambda p: (p.source.startswith("nmap:"), p.rarity),  # ours first
-            )
-            for p in remaining:
-                if run.hard.is_set() or tls_found:
-                    break
-                soft = run.soft_service
-                if soft is not None and not self._useful_after_soft(p, soft):
-                    continue
-                start(p)
-                while (len(tasks - {banner_wait}) >= self.config.parallel_probes
-                       and not run.hard.is_set() and not tls_found):
-                    await self._drain(run, tasks, tls_found, until_one=True)
-            await self._drain(run, tasks, tls_found)
-        finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
-        if run.hard.is_set() and not (run.best and run.best.match.service in TLS_SERVICES):
-            for c in tls_found:
-                c.abort()
-            return None
-        return tls_found[0] if tls_found else None
-
-    async def _drain(
-        self,
-        run: EndpointRun,
-        tasks: set[asyncio.Task[None]],
-        tls_found: list[Conn],
-        until_one: bool = False,
-        until_soft: bool = False,
-    ) -> None:
-        """Wait until the tasks are done, a hard match or TLS is found; with until_one, until
-        one task ends; with until_soft, until a soft match (so narrowed probes start now)."""
-        while tasks and not run.hard.is_set() and not tls_found:
-            if until_soft and run.soft.is_set():
-                return
-            signals = [asyncio.create_task(run.hard.wait())]
-            if until_soft:
-                signals.append(asyncio.create_task(run.soft.wait()))
-            done, _ = await asyncio.wait([*tasks, *signals], return_when=asyncio.FIRST_COMPLETED)
-            for sig in signals:
-                sig.cancel()
-            tasks.difference_update(done)
-            if until_one and done - set(signals):
-                return
-
-    async def _guarded(
-        self,
-        ep: Endpoint,
-        run: EndpointRun,
-        probe: Probe,
-        conn: Conn | None,
-        tls_found: list[Conn],
-    ) -> None:
-        """A probe that fails in an unforeseen way leaves a transcript, never a stray error."""
-        try:
-            await self._run_probe(ep, run, probe, conn, tls_found)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            if conn is not None:
-                conn.abort()
-            run.transcripts.append(Transcript(probe.name, b"", b"", "error", 0.0, run.tunnel,
-                                              f"internal: {e!r}"))
-
-    async def _run_probe(
-        self,
-        ep: Endpoint,
-        run: EndpointRun,
-        probe: Probe,
-        conn: Conn | None,
-        tls_found: list[Conn],
-    ) -> None:
-        start = time.monotonic()
-        if probe.tls:
-            try:
-                tconn = await self._connect(ep, tls=True)
-            except ConnectFailed as e:
-                run.transcripts.append(
-                    Transcript(probe.name, b"", b"", "error", time.monotonic() - start,
-                               detail=e.detail)
-                )
-                return
-            run.transcripts.append(
-                Transcript(probe.name, b"", b"", "data", time.monotonic() - start, "tls")
-            )
-            tls_found.append(tconn)
-            return
-        if conn is None:
-            try:
-                conn = await self._connect_in(ep, run)
-            except ConnectFailed as e:
-                run.transcripts.append(
-                    Transcript(probe.name, b"", b"", "refused" if e.state == "closed" else "error",
-                               time.monotonic() - start, run.tunnel, e.detail)
-                )
-                return
-        wait = probe.wait_ms / 1000 if probe.name != NULL_PROBE else self.config.banner_wait
-        payload = probe.render(ep.hostname or ep.ip)
-        try:
-            data, outcome, secs = await exchange(
-                conn, payload, min(wait, self.config.probe_wait * 2), self.config.idle_gap,
-                self.config.max_read, lambda buf: run.consider(probe.name, buf),
-            )
-        finally:
-            conn.abort()
-        run.transcripts.append(Transcript(probe.name, payload, data, outcome, secs, run.tunnel))
-        run.settle(probe.name)
-
-    async def _connect_in(self, ep: Endpoint, run: EndpointRun) -> Conn:
-        return await self._connect(ep, tls=run.tunnel == "tls")
-
-    # ---- result ----------------------------------------------------------------------
-    def _record(
-        self,
-        ep: Endpoint,
-        plain: EndpointRun,
-        inner: EndpointRun | None,
-        tls: TlsInfo | None,
-        t0: float,
-        t_connect: float,
-    ) -> ServiceRecord:
+            await self.schedule.run_layer(ep, inner, tls_conn, tls_first=False)
         timings = {"connect": t_connect, "total": time.monotonic() - t0}
-        layer = inner if inner is not None else plain
-        found = layer.best
-        if inner is not None and found is None:
-            found = plain.best if plain.best and plain.best.match.service not in TLS_SERVICES \
-                else None
-        tunnel = "tls" if inner is not None else None
-        if found is not None:
-            m = found.match
-            method: Method = "banner" if found.probe == NULL_PROBE else "probe"
-            return ServiceRecord(
-                ep, "open", service=m.service, product=m.product, version=m.version,
-                info=m.info, hostname=m.hostname, os=m.os, device=m.device, cpe=m.cpe,
-                tunnel=tunnel, tls=tls, method=method, confidence=5 if m.soft else 10,
-                evidence=(Evidence(found.probe, m.fingerprint_id, m.source,
-                                   found.data[:RAW_KEEP], found.tunnel),),
-                timings=timings,
-            )
-        if tls is not None:
-            return ServiceRecord(
-                ep, "open", service="tls", tunnel=tunnel, tls=tls, method="probe", confidence=8,
-                unmatched=_unmatched(inner.transcripts if inner else []), timings=timings,
-            )
-        transcripts = plain.transcripts
-        unmatched = _unmatched(transcripts)
-        if not unmatched:
-            if transcripts and all(t.outcome in ("eof", "reset") for t in transcripts
-                                   if t.probe != "tls"):
-                return ServiceRecord(ep, "open", service="tcpwrapped", method="probe",
-                                     confidence=8, timings=timings)
-            guess = self.catalog.port_names.get((ep.transport, ep.port))
-            if guess:
-                return ServiceRecord(ep, "open", service=guess, method="table", confidence=3,
-                                     timings=timings)
-        return ServiceRecord(ep, "open", service="unknown", method="none", confidence=0,
-                             unmatched=unmatched, timings=timings)
-
-
-def _unmatched(transcripts: Iterable[Transcript]) -> tuple[Evidence, ...]:
-    return tuple(
-        Evidence(t.probe, None, None, t.received[:RAW_KEEP], t.tunnel)
-        for t in transcripts if t.received
-    )[:8]
+        return tcp_record(ep, plain, inner, tls_info, self.catalog.port_names, timings)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
+from probescan.catalog import Catalog
 from probescan.config import Config
 from probescan.engine.limits import Limits
-from probescan.engine.prober import Catalog, Prober
+from probescan.engine.prober import Prober
 from probescan.model import Endpoint, ServiceRecord
 
 Sink = Callable[[ServiceRecord], None]

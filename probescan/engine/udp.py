@@ -20,8 +20,9 @@ from probescan.catalog import FingerprintSet, Probe
 from probescan.config import Config
 from probescan.engine.conn import SocketRegistry
 from probescan.engine.limits import Limits
+from probescan.engine.verdict import udp_record
 from probescan.match import match_response
-from probescan.model import Endpoint, Evidence, Match, Method, ServiceRecord, Transcript
+from probescan.model import Endpoint, Match, ServiceRecord, Transcript
 
 POLL = 0.05  # how often a silent socket is checked for a queued ICMP error
 MAX_DATAGRAM = 65535
@@ -120,7 +121,8 @@ class UdpProber:
                 break
             if refused and not any(t.received for t in transcripts):
                 break  # the port said it is closed: no need for a second wave
-        return self._record(ep, transcripts, best, refused, t0)
+        return udp_record(ep, transcripts, best, refused, self.port_names,
+                          {"total": time.monotonic() - t0})
 
     async def _one(self, ep: Endpoint, p: Probe) -> Transcript:
         payload = p.render(ep.hostname or ep.ip)
@@ -128,32 +130,3 @@ class UdpProber:
         data, outcome, secs = await send_probe(ep.ip, ep.port, payload, wait, self.limits,
                                                self.registry, p.reply_from_any_port)
         return Transcript(p.name, payload, data[: self.config.max_read], outcome, secs)
-
-    def _record(self, ep: Endpoint, transcripts: list[Transcript],
-                best: tuple[Match, Transcript] | None, refused: bool,
-                t0: float) -> ServiceRecord:
-        timings = {"total": time.monotonic() - t0}
-        replied = [t for t in transcripts if t.received]
-        if best is not None:
-            m, t = best
-            method: Method = "probe"
-            return ServiceRecord(
-                ep, "open", service=m.service, product=m.product, version=m.version,
-                info=m.info, hostname=m.hostname, os=m.os, device=m.device, cpe=m.cpe,
-                method=method, confidence=5 if m.soft else 10,
-                evidence=(Evidence(t.probe, m.fingerprint_id, m.source, t.received[:2048]),),
-                timings=timings,
-            )
-        if replied:
-            return ServiceRecord(
-                ep, "open", service="unknown", timings=timings,
-                unmatched=tuple(Evidence(t.probe, None, None, t.received[:2048])
-                                for t in replied[:8]),
-            )
-        if refused:
-            return ServiceRecord(ep, "closed", timings=timings)
-        guess = self.port_names.get(("udp", ep.port))
-        return ServiceRecord(
-            ep, "open|filtered", service=guess, method="table" if guess else "none",
-            confidence=3 if guess else 0, timings=timings,
-        )

@@ -26,6 +26,8 @@ from probescan.protocols.packet import ACK, FIN, RST, SYN, TCP, Packet
 Key = tuple[int, str, int, str, int]  # proto, ip, port, ip, port (the lower side first)
 
 EPHEMERAL = 32768
+# client message ends, server message ends, who spoke first, client port, server port, server ip
+Shape = tuple[tuple[int, ...], tuple[int, ...], str | None, int, int, str]
 MAX_MESSAGES = 8  # payload packets per direction whose boundaries are kept
 
 
@@ -56,17 +58,12 @@ class Flow:
     id: int = 0
     first: str | None = None  # "client" or "server": who sent payload first
 
-    def messages(self, side: str) -> tuple[bytes, ...]:
-        """The kept payload packets of one side ("client" or "server"), in order; bytes kept
-        beyond the first MAX_MESSAGES packets come as one last message."""
-        d = self.c2s if side == "client" else self.s2c
-        data, start, out = d.data, 0, []
-        for end in d.ends:
-            out.append(bytes(data[start:end]))
-            start = end
-        if start < len(data):
-            out.append(bytes(data[start:]))
-        return tuple(out)
+    @property
+    def shape(self) -> Shape:
+        """Where the kept messages of each side end, who spoke first, and the endpoints'
+        ports and the server's address: what the payload detectors read beside the bytes."""
+        return (tuple(self.c2s.ends), tuple(self.s2c.ends), self.first,
+                self.client[1], self.server[1], self.server[0])
 
     @property
     def transport(self) -> Transport:

@@ -1,15 +1,15 @@
 """Combine passive evidence and active probe results into one flow label (pure).
 
-The rule (docs/watch.md):
+The rule (docs/watch.md; each case's method and confidence: the table LABEL of
+probescan.engine.verdict):
 * passive fingerprint match and probe of the server agree on the service -> the label takes
-  the more specific product/version (the probe's when both have one), confidence 10, method
-  `passive+probe`;
-* they disagree -> the label is the passive one (it is what this flow carried), confidence 6,
-  and the disagreement is listed under `conflicts`; nothing is hidden;
-* only a passive fingerprint match -> confidence 9 (hard) or 5 (soft), method `passive`;
+  the more specific product/version (the probe's when both have one) ("agree");
+* they disagree -> the label is the passive one (it is what this flow carried), and the
+  disagreement is listed under `conflicts`; nothing is hidden ("disagree");
+* only a passive fingerprint match -> "passive-hard" or "passive-soft";
 * only a probe of the server -> its label and confidence, method `probe`;
 * only a protocol recognised by the parsers (a TLS ClientHello, an HTTP request, ...) ->
-  that protocol, confidence 6, method `passive`;
+  that protocol ("parser");
 * nothing -> `unknown`.
 A port-protocol anomaly is flagged when the label's service is not what the server port is
 known for (SSH on 443, HTTP on 22, anything but HTTP on 80, ...).
@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from probescan.engine.verdict import LABEL
+from probescan.model import FLOW_SHOWN_BYTES as RAW_EXCERPT
 from probescan.model import ServiceRecord, escape_bytes
 from probescan.watch.flows import Flow
 from probescan.watch.passive import PassiveResult
-
-RAW_EXCERPT = 256
 
 # Services that may legitimately stand where the port table names another one.
 _SAME = {
@@ -127,24 +127,26 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
         None, "unknown", "tcpwrapped") and probe.method != "table"
     if m is not None and p_ok and probe is not None:
         if m.service == probe.service:
+            method, confidence = LABEL["agree"]
             return Label(
                 m.service,
                 probe.product or m.product,
                 probe.version or m.version,
                 probe.info or m.info,
                 probe.cpe or m.cpe,
-                10,
-                "passive+probe",
+                confidence,
+                method,
                 tunnel=probe.tunnel,
             )
+        method, confidence = LABEL["disagree"]
         return Label(
-            m.service, m.product, m.version, m.info, m.cpe, 6, "passive",
+            m.service, m.product, m.version, m.info, m.cpe, confidence, method,
             (f"probe of the server says {probe.service}"
              + (f" ({probe.product})" if probe.product else ""),),
         )
     if m is not None:
-        return Label(m.service, m.product, m.version, m.info, m.cpe, 5 if m.soft else 9,
-                     "passive")
+        method, confidence = LABEL["passive-soft" if m.soft else "passive-hard"]
+        return Label(m.service, m.product, m.version, m.info, m.cpe, confidence, method)
     if p_ok and probe is not None and probe.service is not None:
         conflicts: tuple[str, ...] = ()
         if passive.protocol and passive.protocol != probe.service and not (
@@ -153,11 +155,14 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
             conflicts = (f"the wire shows {passive.protocol}",)
         return Label(probe.service, probe.product, probe.version, probe.info, probe.cpe,
                      probe.confidence, "probe", conflicts, probe.tunnel)
+    method, confidence = LABEL["parser"]
     if passive.protocol == "https":
-        return Label("http", info="inside TLS", confidence=6, method="passive", tunnel="tls")
+        return Label("http", info="inside TLS", confidence=confidence, method=method,
+                     tunnel="tls")
     if passive.protocol:
-        return Label(passive.protocol, confidence=6, method="passive")
-    return Label("unknown")
+        return Label(passive.protocol, confidence=confidence, method=method)
+    method, confidence = LABEL["nothing"]
+    return Label("unknown", confidence=confidence, method=method)
 
 
 def announced_label(label: Label, service: str, by_flow: int) -> Label:
@@ -165,8 +170,9 @@ def announced_label(label: Label, service: str, by_flow: int) -> Label:
     watch/expect.py) is what that flow set up, whatever its bytes (a transferred file can
     look like any protocol); what those bytes matched stays in the passive evidence."""
     what = "data connection" if service == "ftp-data" else "transfer"
-    return Label(service, info=f"{what} of flow {by_flow}", confidence=9, method="passive",
-                 conflicts=label.conflicts)
+    method, confidence = LABEL["announced"]
+    return Label(service, info=f"{what} of flow {by_flow}", confidence=confidence,
+                 method=method, conflicts=label.conflicts)
 
 
 def anomalies(label: Label, server_port: int, transport: str,

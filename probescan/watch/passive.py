@@ -25,6 +25,7 @@ from probescan.model import Match, Transport
 from probescan.protocols import dns, http, ssh, tls
 from probescan.protocols.errors import NeedMore, ParseError
 from probescan.protocols.x509 import parse_certificate
+from probescan.watch.flows import Shape
 
 Facts = dict[str, Any]
 SSH_IDENT_WITHIN = ssh.MAX_PREAMBLE_BYTES + ssh.MAX_IDENT_LINE  # where a server's ident can start
@@ -151,6 +152,26 @@ def probe_order(client_data: bytes, probes: ProbeSet, transport: str,
 
 HTTP_ALPN = frozenset({"http/1.1", "h2", "http/1.0", "h3"})
 TLS_NAMES = frozenset({"tls", "ssl"})
+
+
+def split(data: bytes, ends: tuple[int, ...]) -> tuple[bytes, ...]:
+    """`data` cut at `ends` (where each kept packet ended); bytes beyond the last end come as
+    one last message."""
+    out, start = [], 0
+    for end in ends:
+        out.append(data[start:end])
+        start = end
+    if start < len(data):
+        out.append(data[start:])
+    return tuple(out)
+
+
+def flow_messages(client_data: bytes, server_data: bytes, transport: Transport,
+                  shape: Shape) -> Messages:
+    """The detectors' view of a flow, from its kept bytes and its shape (flows.Flow.shape)."""
+    c_ends, s_ends, first, c_port, s_port, s_ip = shape
+    return Messages(transport, split(client_data, c_ends), split(server_data, s_ends),
+                    c_port, s_port, s_ip, first)
 
 
 def identify(

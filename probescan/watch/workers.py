@@ -22,12 +22,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from probescan.catalog import FingerprintSet, ProbeSet
+from probescan.catalog import FingerprintSet, ProbeSet, build_catalog
 from probescan.model import Transport
-from probescan.watch.passive import PassiveResult, identify
+from probescan.watch.flows import Shape
+from probescan.watch.passive import PassiveResult, flow_messages, identify
 
-# client's first bytes, server's first bytes, transport, the server port's usual service
-Job = tuple[bytes, bytes, Transport, str | None]
+# client's first bytes, server's first bytes, transport, the server port's usual service,
+# the flow's shape (message boundaries, first speaker, ports: watch.flows.Flow.shape)
+Job = tuple[bytes, bytes, Transport, str | None, Shape]
 T = TypeVar("T")
 
 BATCH_FLOWS = 64  # flows with bytes per batch: the hand-over costs a few microseconds a flow
@@ -43,8 +45,6 @@ _catalog: tuple[ProbeSet, FingerprintSet] | None = None
 def _start_worker(nmap_db: Path | None) -> None:
     global _catalog
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from probescan.cliutil import build_catalog
-
     catalog = build_catalog(nmap_db)
     _catalog = (catalog.probes, catalog.fingerprints)
 
@@ -52,7 +52,13 @@ def _start_worker(nmap_db: Path | None) -> None:
 def _identify_batch(jobs: list[Job]) -> list[PassiveResult]:
     assert _catalog is not None, "worker started without its catalogue"
     probes, rules = _catalog
-    return [identify(c, s, t, probes, rules, port) for c, s, t, port in jobs]
+    return [identify_job(job, probes, rules) for job in jobs]
+
+
+def identify_job(job: Job, probes: ProbeSet, rules: FingerprintSet) -> PassiveResult:
+    c2s, s2c, transport, port_service, shape = job
+    return identify(c2s, s2c, transport, probes, rules, port_service,
+                    flow_messages(c2s, s2c, transport, shape))
 
 
 def worth_a_worker() -> bool:
@@ -151,8 +157,7 @@ class IdentifyPool(Generic[T]):
             self.done(tag, next(results) if job[0] or job[1] else self._one(job))
 
     def _one(self, job: Job) -> PassiveResult:
-        c2s, s2c, transport, port_service = job
-        return identify(c2s, s2c, transport, self.probes, self.rules, port_service)
+        return identify_job(job, self.probes, self.rules)
 
     def _here(self, jobs: list[Job]) -> list[PassiveResult]:
         return [self._one(job) for job in jobs]

@@ -1,7 +1,7 @@
-"""The watcher's main loop: frames -> packets -> flows -> passive label -> probes -> records.
+"""The watcher's per-packet and per-flow work: frames -> packets -> flows -> passive label ->
+probes -> records. Where the frames come from is the drivers' (watch/drivers.py).
 
-Offline (`-r FILE`) and live (`-i IFACE`) share everything but the frame source and when a
-record is written (once per flow). Live: as soon as the flow is *ready* (its probes, if any,
+A record is written once per flow. Live: as soon as the flow is *ready* (its probes, if any,
 are done, and the server has spoken or a second has passed since the first packet), or when
 it ends. From a file: when the flow ends (FIN/RST, idle, eviction, end of the file), so the
 record sees all the first bytes the file holds; a flow whose probes still run waits for them
@@ -11,33 +11,27 @@ record sees all the first bytes the file holds; a flow whose probes still run wa
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probescan.engine.prober import Catalog
+from probescan.catalog import Catalog
 from probescan.model import Endpoint, ServiceRecord
 from probescan.protocols.errors import ParseError
 from probescan.protocols.packet import TCP, parse_frame
 from probescan.watch.active import ActiveProber
 from probescan.watch.capture import Frame
+from probescan.watch.drivers import run_live, run_offline
 from probescan.watch.expect import FTP_MARKS, Announced, Expectations
 from probescan.watch.flows import Flow, FlowTable, Key
 from probescan.watch.label import FlowRecord, announced_label, anomalies, combine
-from probescan.watch.passive import PassiveResult, identify
-from probescan.watch.workers import IdentifyPool
+from probescan.watch.passive import PassiveResult
+from probescan.watch.workers import IdentifyPool, identify_job
 
 READY_AFTER = 1.0  # seconds after its first packet a silent flow is labeled anyway
 PROBE_WAIT = 10.0  # seconds a flow's label waits for its probes, even after the flow ended
-TICK = 0.05  # how often pending flows are checked (live)
-BATCH = 512  # frames handled between yields to the event loop
-LIVE_BATCH = 2048  # live: frames fed between checks and yields to the event loop
-LIVE_BACKLOG = 200_000  # live: frames waiting for the loop; beyond that, dropped and counted
 
 FlowSink = Callable[[FlowRecord], None]
 
@@ -62,6 +56,19 @@ class _Pending:
     client: asyncio.Future[ServiceRecord] | None
     probed: list[str]
     announced: Announced | None = None  # (service, flow id) when another flow announced it
+
+    def ready(self, now: float) -> bool:
+        """Live: may the flow be labeled now? (`now` on the capture's clock)"""
+        f = self.flow
+        if (self.server is not None and not self.server.done()) or (
+            self.client is not None and not self.client.done()
+        ):
+            return now - f.first_seen >= PROBE_WAIT
+        return bool(f.s2c.data) or now - f.first_seen >= READY_AFTER or f.closed
+
+    def probes_running(self, now: float) -> bool:
+        return now - self.flow.first_seen < PROBE_WAIT and any(
+            fut is not None and not fut.done() for fut in (self.server, self.client))
 
 
 class Watcher:
@@ -151,25 +158,15 @@ class Watcher:
                         fut.add_done_callback(touch)
 
     # ---- labeling ----------------------------------------------------------------------
-    def _ready(self, p: _Pending, now: float) -> bool:
-        f = p.flow
-        if (p.server is not None and not p.server.done()) or (
-            p.client is not None and not p.client.done()
-        ):
-            return now - f.first_seen >= PROBE_WAIT
-        return bool(f.s2c.data) or now - f.first_seen >= READY_AFTER or f.closed
-
     def _emit(self, p: _Pending) -> None:
         """Label a flow (taken out of `pending` by the caller: each flow is labeled once)."""
         f = p.flow
         job = (bytes(f.c2s.data), bytes(f.s2c.data), f.transport,
-               self.catalog.port_names.get((f.transport, f.server[1])))
+               self.catalog.port_names.get((f.transport, f.server[1])), f.shape)
         if self.pool is not None:
             self.pool.submit(p, job)
         else:
-            c2s, s2c, transport, port_service = job
-            self._complete(p, identify(c2s, s2c, transport, self.catalog.probes,
-                                       self.catalog.fingerprints, port_service))
+            self._complete(p, identify_job(job, self.catalog.probes, self.catalog.fingerprints))
 
     def _complete(self, p: _Pending, passive: PassiveResult) -> None:
         """The flow's passive result is in: combine it with the probes and hand out the record."""
@@ -209,7 +206,7 @@ class Watcher:
                 due.add(deadlines.popleft()[1].key)
         for key in due:
             p = self.pending.get(key)
-            if p is not None and self._ready(p, now):
+            if p is not None and p.ready(now):
                 del self.pending[key]
                 self._emit(p)
         for flow in self.table.expire(now):
@@ -217,16 +214,20 @@ class Watcher:
         if self.pool is not None:
             self.pool.flush()  # live: a partial batch goes out every tick
 
-    def _probes_running(self, p: _Pending, now: float) -> bool:
-        return now - p.flow.first_seen < PROBE_WAIT and any(
-            fut is not None and not fut.done() for fut in (p.server, p.client))
+    def expire(self, now: float) -> None:
+        """From a file, after each batch of frames: hand out the flows that ended by `now`
+        (capture clock) and the worker's results that are back."""
+        for flow in self.table.expire(now):
+            self._finish(flow)
+        if self.pool is not None:
+            self.pool.collect()
 
     def _finish(self, flow: Flow) -> None:
         """The flow ended: label it now, unless its probes are still running (then it stays
         pending: `check` labels it when they finish or PROBE_WAIT has passed, `finish_all`
         at the end)."""
         p = self.pending.get(flow.key)
-        if p is None or p.flow is not flow or self._probes_running(p, flow.last_seen):
+        if p is None or p.flow is not flow or p.probes_running(flow.last_seen):
             return
         del self.pending[flow.key]
         self._emit(p)
@@ -248,75 +249,14 @@ class Watcher:
         if self.pool is not None:
             self.pool.finish()
 
-    # ---- drivers ---------------------------------------------------------------------
+    # ---- drivers (watch/drivers.py) ------------------------------------------------------
     async def run_offline(self, frames: Iterator[Frame]) -> None:
-        feed = self.feed
-        source = iter(frames)
-        while batch := list(itertools.islice(source, BATCH)):
-            for frame in batch:
-                feed(frame)
-            for flow in self.table.expire(batch[-1][0]):
-                self._finish(flow)
-            if self.pool is not None:
-                self.pool.collect()
-            await asyncio.sleep(0)
-        await self.finish_all(wait_probes=self.active is not None)
+        """Feed the frames of a file, as fast as they come."""
+        await run_offline(self, frames)
 
     async def run_live(self, frames: Iterator[Frame], stop: asyncio.Event) -> None:
-        """Frames arrive from a capture thread through a deque: the thread wakes the event
-        loop once per burst, not once per frame (a wake-up is a system call); beyond
-        LIVE_BACKLOG waiting frames, new ones are dropped and counted in `stats.dropped`.
-        Flows are checked every TICK seconds."""
-        self.live = True
-        loop = asyncio.get_running_loop()
-        backlog: deque[Frame] = deque()
-        arrived = asyncio.Event()
-        ended = threading.Event()
-        failure: list[BaseException] = []
-
-        def wake() -> None:
-            arrived.set()
-
-        def pump() -> None:
-            try:
-                for frame in frames:
-                    if stop.is_set():
-                        break
-                    if len(backlog) >= LIVE_BACKLOG:
-                        self.stats.dropped += 1
-                        continue
-                    backlog.append(frame)
-                    if len(backlog) == 1:  # the loop may be asleep: one wake-up per burst
-                        loop.call_soon_threadsafe(wake)
-            except BaseException as e:  # handed to the event loop
-                failure.append(e)
-            finally:
-                ended.set()
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(wake)
-
-        thread = threading.Thread(target=pump, name="probescan-capture", daemon=True)
-        thread.start()
-        next_check = time.monotonic() + TICK
-        feed = self.feed
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, next_check - time.monotonic())):
-                    await arrived.wait()
-            arrived.clear()
-            for _ in range(min(len(backlog), LIVE_BATCH)):
-                feed(backlog.popleft())
-            if backlog:
-                arrived.set()  # more than a batch waits: go on after the check below
-            if time.monotonic() >= next_check:
-                self.check(time.time())
-                next_check = time.monotonic() + TICK
-            if ended.is_set() and not backlog:
-                break
-            await asyncio.sleep(0)
-        if failure:
-            raise failure[0]
-        await self.finish_all(wait_probes=False)
+        """Feed the frames of a live capture (a blocking iterator) until `stop` or its end."""
+        await run_live(self, frames, stop)
 
 
 def _result(fut: asyncio.Future[ServiceRecord] | None) -> ServiceRecord | None:
