@@ -116,6 +116,7 @@ PASSIVE = Shape("passive", (
     *_strs("fingerprint", "source", "as_reply_to", "protocol"),
     Field("client", Kind.FACTS),
     Field("server", Kind.FACTS),
+    Field("detected", Kind.FACTS, null=True),
     *_strs("client_raw", "server_raw", null=False),
 ))
 

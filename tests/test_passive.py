@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from probescan.catalog import build_catalog
+from probescan.engine.verdict import LABEL
+from probescan.model import Endpoint, ServiceRecord
+from probescan.watch.label import combine
 from probescan.watch.passive import identify
 
 CATALOG = build_catalog(None)
@@ -28,3 +31,32 @@ def test_a_client_that_names_its_service_outranks_the_port() -> None:
     ssh = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
     got = identify(ssh, ssh, "tcp", CATALOG.probes, CATALOG.fingerprints, "http")
     assert got.match is not None and got.match.service == "ssh"
+
+
+BT_HANDSHAKE = (b"\x13BitTorrent protocol" + bytes(8) + bytes(range(20))
+                + b"-TR3000-abcdefghijkl")
+
+
+def test_payload_detectors_name_what_no_fingerprint_matched() -> None:
+    got = identify(BT_HANDSHAKE, b"", "tcp", CATALOG.probes, CATALOG.fingerprints)
+    assert got.match is None
+    assert got.detection is not None and got.detection.service == "bittorrent"
+    assert got.protocol == "bittorrent"
+
+
+def test_a_hard_fingerprint_match_is_never_replaced_by_a_detector() -> None:
+    ssh = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
+    got = identify(b"", ssh, "tcp", CATALOG.probes, CATALOG.fingerprints)
+    assert got.match is not None and got.detection is None
+
+
+def test_a_detected_protocol_labels_the_flow_and_a_disagreeing_probe_is_a_conflict() -> None:
+    passive = identify(BT_HANDSHAKE, b"", "tcp", CATALOG.probes, CATALOG.fingerprints)
+    alone = combine(passive, None)
+    assert (alone.service, alone.method, alone.confidence) == (
+        "bittorrent", "passive", LABEL["detector"].confidence)
+    probe = ServiceRecord(Endpoint("192.0.2.1", 6881), "open", service="http",
+                          method="probe", confidence=10)
+    both = combine(passive, probe)
+    assert both.service == "bittorrent" and both.conflicts == (
+        "probe of the server says http",)

@@ -156,6 +156,7 @@ def flow_record(
             "as_reply_to": "null" if fingerprint else None, "protocol": protocol,
             "client": dict(CLIENT_HELLO_FACTS) if client_facts is None else client_facts,
             "server": {"tls_version": "TLSv1.3"} if server_facts is None else server_facts,
+            "detected": None,
             "client_raw": escape_bytes(client_raw), "server_raw": escape_bytes(server_raw),
         },
         "probes": {

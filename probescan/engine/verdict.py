@@ -61,8 +61,8 @@ class LabelRule(NamedTuple):
 
 
 ScanBasis = Literal["hard", "soft", "bare-tls", "tcpwrapped", "port-table", "nothing"]
-LabelBasis = Literal["agree", "disagree", "passive-hard", "passive-soft", "parser", "announced",
-                     "nothing"]
+LabelBasis = Literal["agree", "disagree", "passive-hard", "passive-soft", "parser", "detector",
+                     "announced", "nothing"]
 
 SCAN: Final[Mapping[ScanBasis, ScanRule]] = {
     "hard": ScanRule("probe", 10),
@@ -79,6 +79,7 @@ LABEL: Final[Mapping[LabelBasis, LabelRule]] = {
     "passive-hard": LabelRule("passive", 9),
     "passive-soft": LabelRule("passive", 5),
     "parser": LabelRule("passive", 6),
+    "detector": LabelRule("passive", 8),
     "announced": LabelRule("passive", 9),
     "nothing": LabelRule("none", 0),
 }

@@ -8,6 +8,9 @@ probescan.engine.verdict):
   disagreement is listed under `conflicts`; nothing is hidden ("disagree");
 * only a passive fingerprint match -> "passive-hard" or "passive-soft";
 * only a probe of the server -> its label and confidence, method `probe`;
+* a protocol proven by a payload detector (probescan.detect) -> that protocol ("detector"),
+  or "agree" when the probe of the server names it too; a probe naming another service is
+  listed under `conflicts`;
 * only a protocol recognised by the parsers (a TLS ClientHello, an HTTP request, ...) ->
   that protocol ("parser");
 * nothing -> `unknown`.
@@ -21,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from probescan.detect import Detection
 from probescan.engine.verdict import LABEL
 from probescan.model import FLOW_SHOWN_BYTES as RAW_EXCERPT
 from probescan.model import ServiceRecord, escape_bytes
@@ -110,6 +114,7 @@ class FlowRecord:
                 "protocol": self.passive.protocol,
                 "client": self.passive.client,
                 "server": self.passive.server,
+                "detected": _detected(self.passive.detection),
                 "client_raw": escape_bytes(bytes(f.c2s.data[:RAW_EXCERPT])),
                 "server_raw": escape_bytes(bytes(f.s2c.data[:RAW_EXCERPT])),
             },
@@ -119,6 +124,14 @@ class FlowRecord:
                 "queued": list(self.probed),
             },
         }
+
+
+def _detected(d: Detection | None) -> dict[str, Any] | None:
+    """What a payload detector proved (probescan.detect), as the record shows it."""
+    if d is None:
+        return None
+    facts = {k: list(v) if isinstance(v, tuple) else v for k, v in d.facts.items()}
+    return {"service": d.service, "facts": facts, "swapped": d.swapped}
 
 
 def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
@@ -147,8 +160,18 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
     if m is not None:
         method, confidence = LABEL["passive-soft" if m.soft else "passive-hard"]
         return Label(m.service, m.product, m.version, m.info, m.cpe, confidence, method)
+    d = passive.detection
+    if d is not None:
+        if p_ok and probe is not None and probe.service == d.service:
+            method, confidence = LABEL["agree"]
+            return Label(d.service, probe.product or d.product, probe.version or d.version,
+                         probe.info, probe.cpe, confidence, method, tunnel=probe.tunnel)
+        method, confidence = LABEL["detector"]
+        conflicts = (f"probe of the server says {probe.service}",) if (
+            p_ok and probe is not None) else ()
+        return Label(d.service, d.product, d.version, None, (), confidence, method, conflicts)
     if p_ok and probe is not None and probe.service is not None:
-        conflicts: tuple[str, ...] = ()
+        conflicts = ()
         if passive.protocol and passive.protocol != probe.service and not (
             passive.protocol in ("tls", "https") and probe.tunnel == "tls"
         ):
