@@ -155,3 +155,24 @@ def test_a_new_flow_on_the_addresses_of_one_still_waiting_for_probes_keeps_both_
     asyncio.run(run())
     assert sorted(r.flow.client[1] for r in records) == [40000, 40000, 40001]
     assert len({r.flow.id for r in records}) == 3
+
+
+def test_flows_without_payload_are_counted_apart_and_never_as_labeled() -> None:
+    cli, srv = ("192.0.2.9", 40010), ("192.0.2.1", 8080)
+    frames = [
+        tcp(cli, srv, "S", 0, 0.0), tcp(srv, cli, "RA", 0, 0.01),  # a closed port
+        tcp(("192.0.2.9", 40011), ("192.0.2.1", 22), "S", 0, 0.02),
+        tcp(("192.0.2.1", 22), ("192.0.2.9", 40011), "SA", 100, 0.03),
+        tcp(("192.0.2.1", 22), ("192.0.2.9", 40011), "PA", 101, 0.04,
+            b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"),
+        udp(("192.0.2.9", 40012), ("192.0.2.1", 9999), 0.05, b"\x8f\x01" * 20),  # garbage
+    ]
+    records: list[FlowRecord] = []
+    watcher = Watcher(CATALOG, records.append)
+    asyncio.run(watcher.run_offline(iter(frames)))
+    by_port = {r.flow.server[1]: r.label for r in records}
+    assert by_port[8080].service == "unknown" and by_port[8080].info == "no payload"
+    assert by_port[22].service == "ssh"
+    assert by_port[9999].service == "unknown" and by_port[9999].info is None
+    s = watcher.stats
+    assert (s.labeled, s.unknown, s.no_payload) == (1, 1, 1)

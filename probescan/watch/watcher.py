@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from probescan.catalog import Catalog
@@ -42,7 +42,9 @@ class WatchStats:
     undecoded: int = 0
     dropped: int = 0  # live: frames the capture thread could not hand over (backlog full)
     flows: int = 0
-    labeled: int = 0
+    labeled: int = 0  # flows given a name (not "unknown")
+    unknown: int = 0  # flows that carried payload nothing could name
+    no_payload: int = 0  # flows without a payload byte either way (never counted as labeled)
     own_traffic: int = 0
     started: float = field(default_factory=time.monotonic)
     recent: list[FlowRecord] = field(default_factory=list)
@@ -176,11 +178,17 @@ class Watcher:
         label = combine(passive, server)
         if p.announced is not None:
             label = announced_label(label, *p.announced)
+        if label.service != "unknown":
+            self.stats.labeled += 1
+        elif f.c2s.bytes or f.s2c.bytes:
+            self.stats.unknown += 1
+        else:  # a SYN answered by RST, a bare handshake: nothing to name it by
+            self.stats.no_payload += 1
+            label = replace(label, info="no payload")
         rec = FlowRecord(f, passive, label, anomalies(label, f.server[1], f.transport,
                                                       self.catalog.port_names),
                          server, client, p.probed,
                          announced_by=p.announced[1] if p.announced else None)
-        self.stats.labeled += 1
         self.stats.services[label.service] = self.stats.services.get(label.service, 0) + 1
         self.stats.recent = [*self.stats.recent[-19:], rec]
         self.on_record(rec)
