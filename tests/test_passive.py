@@ -5,8 +5,8 @@ from __future__ import annotations
 from probescan.catalog import build_catalog
 from probescan.engine.verdict import LABEL
 from probescan.model import Endpoint, ServiceRecord
-from probescan.watch.label import combine
-from probescan.watch.passive import identify
+from probescan.watch.label import combine, tunnel_hint
+from probescan.watch.passive import PassiveResult, identify
 
 CATALOG = build_catalog(None)
 # A v2c GetResponse (community "private", sysUpTime), made by hand.
@@ -60,3 +60,18 @@ def test_a_detected_protocol_labels_the_flow_and_a_disagreeing_probe_is_a_confli
     both = combine(passive, probe)
     assert both.service == "bittorrent" and both.conflicts == (
         "probe of the server says http",)
+
+
+def test_a_bare_tls_handshake_is_labelled_tls_with_sni_alpn_and_the_ports_service() -> None:
+    passive = PassiveResult(None, None, "tls", {"tls_sni": "mail.example.test",
+                                                "tls_alpn": ["imap"]}, {}, port_service="imaps")
+    label = combine(passive, None)
+    assert label.service == "tls"
+    assert label.info == "SNI mail.example.test; ALPN imap; port's usual service imaps"
+
+
+def test_the_tunnel_hint_is_only_for_tls_quic_and_dtls() -> None:
+    assert tunnel_hint("ssh", {"tls_sni": "x"}, "ssh") is None
+    assert tunnel_hint("quic", {"tls_sni": "a.test", "tls_alpn": ("h3",)}, "https") == (
+        "SNI a.test; ALPN h3; port's usual service https")
+    assert tunnel_hint("tls", {}, None) is None

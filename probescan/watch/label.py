@@ -126,6 +126,27 @@ class FlowRecord:
         }
 
 
+TUNNELS = frozenset({"tls", "quic", "dtls"})
+
+
+def tunnel_hint(protocol: str, facts: dict[str, Any] | Any, port_service: str | None
+                ) -> str | None:
+    """For a flow whose only evidence is a TLS, QUIC or DTLS handshake: the server name and
+    application protocols the client asked for, and the port's usual service as a hint of
+    what runs inside (imaps on 993); None for other protocols."""
+    if protocol not in TUNNELS:
+        return None
+    parts = []
+    if facts.get("tls_sni"):
+        parts.append(f"SNI {facts['tls_sni']}")
+    alpn = facts.get("tls_alpn")
+    if alpn:
+        parts.append("ALPN " + ",".join(alpn if isinstance(alpn, (list, tuple)) else [alpn]))
+    if port_service and port_service not in TUNNELS and port_service != "ssl":
+        parts.append(f"port's usual service {port_service}")
+    return "; ".join(parts) or None
+
+
 def _detected(d: Detection | None) -> dict[str, Any] | None:
     """What a payload detector proved (probescan.detect), as the record shows it."""
     if d is None:
@@ -169,7 +190,8 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
         method, confidence = LABEL["detector"]
         conflicts = (f"probe of the server says {probe.service}",) if (
             p_ok and probe is not None) else ()
-        return Label(d.service, d.product, d.version, None, (), confidence, method, conflicts)
+        info = tunnel_hint(d.service, {**passive.client, **d.facts}, passive.port_service)
+        return Label(d.service, d.product, d.version, info, (), confidence, method, conflicts)
     if p_ok and probe is not None and probe.service is not None:
         conflicts = ()
         if passive.protocol and passive.protocol != probe.service and not (
@@ -183,7 +205,8 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
         return Label("http", info="inside TLS", confidence=confidence, method=method,
                      tunnel="tls")
     if passive.protocol:
-        return Label(passive.protocol, confidence=confidence, method=method)
+        info = tunnel_hint(passive.protocol, passive.client, passive.port_service)
+        return Label(passive.protocol, info=info, confidence=confidence, method=method)
     method, confidence = LABEL["nothing"]
     return Label("unknown", confidence=confidence, method=method)
 

@@ -42,6 +42,7 @@ class PassiveResult:
     server: Facts = field(default_factory=dict)
     detection: Detection | None = None  # what a payload detector proved (probescan.detect)
     waiting: bool = False  # a detector would decide with more packets
+    port_service: str | None = None  # the server port's usual service (a hint, not evidence)
 
 
 def _try(fn: Callable[[bytes], Any], data: bytes) -> Any | None:
@@ -228,7 +229,8 @@ def identify(
             best = best_probe = None
         else:
             waiting = found is not None
-    return PassiveResult(best, best_probe, protocol, c_facts, s_facts, detection, waiting)
+    return PassiveResult(best, best_probe, protocol, c_facts, s_facts, detection, waiting,
+                         port_service)
 
 
 # What the parsers above read completely: the detectors have nothing to add.
