@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from probescan.catalog import load_fingerprints, load_probes
 from probescan.cli import main
 
@@ -90,3 +92,43 @@ def test_check_command_prints_file_line_why_and_fails(
 
 def test_shipped_files_pass_the_check() -> None:
     assert main(["fingerprints", "check"]) == 0
+
+
+HOSTILE_PROBES = {
+    "huge range": ('ports = ["1-300000000"]', "port '1-300000000' out of range 0..65535"),
+    "backwards range": ('ports = ["900-80"]', "port range '900-80' runs backwards"),
+    "rarity inf": ("rarity = inf", "rarity must be an integer 1..9, not inf"),
+    "wait nan": ("wait_ms = nan", "wait_ms must be an integer 0..600000, not nan"),
+    "rarity float": ("rarity = 3.5", "rarity must be an integer 1..9, not 3.5"),
+    "port word": ('ports = ["http"]', "port 'http' is not a number or a range"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_PROBES))
+def test_hostile_probe_numbers_are_refused_before_anything_is_built(
+        tmp_path: Path, case: str) -> None:
+    line, why = HOSTILE_PROBES[case]
+    f = write(tmp_path, "p.toml", f'[[probe]]\nname = "x"\npayload = "a"\n{line}\n')
+    got = load_probes([f])
+    assert got.probes == ()
+    assert [str(p) for p in got.problems] == [f"{f}:1: {why}"]
+
+
+HOSTILE_FINGERPRINTS = {
+    "priority inf": ("[[fingerprint]]\nid = 'a'\nservice = 'x'\npattern = 'x'\npriority = inf\n",
+                     "1: priority must be an integer -1000000..1000000, not inf"),
+    "not tables": ("fingerprint = 1\n", "1: 'fingerprint' must be [[fingerprint]] tables"),
+    "deep toml": ("[[fingerprint]]\nid = 'a'\nservice = 'x'\npattern = 'x'\nx = "
+                  + "[" * 2000 + "]" * 2000 + "\n", "1: TOML nested too deeply"),
+    "deep pattern": ("[[fingerprint]]\nid = 'a'\nservice = 'x'\npattern = '"
+                     + "(" * 5000 + "a" + ")" * 5000 + "'\n", "1: nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_FINGERPRINTS))
+def test_hostile_fingerprint_files_are_one_problem_line_each(tmp_path: Path, case: str) -> None:
+    text, why = HOSTILE_FINGERPRINTS[case]
+    f = write(tmp_path, "f.toml", text)
+    got = load_fingerprints([f])
+    assert got.rules == ()
+    assert [str(p) for p in got.problems] == [f"{f}:{why}"]

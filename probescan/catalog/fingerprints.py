@@ -17,9 +17,10 @@ import regex
 from probescan.catalog.aliases import PROBE_ALIASES
 from probescan.catalog.paths import data_dir
 from probescan.catalog.prefilter import Needle, Position, analyse, order_needles
-from probescan.catalog.problems import Problem, display, load_tables
+from probescan.catalog.problems import Problem, display, integer, load_tables
 from probescan.catalog.templates import check_template
 
+MAX_PRIORITY = 1_000_000  # nmap's rules take 200 + chain depth; ours below that, some negative
 FIELDS = ("product", "version", "info", "hostname", "os", "device")
 _KEYS = {
     "id", "service", "pattern", "flags", "probes", "soft", "priority", "cpe", "examples",
@@ -196,7 +197,7 @@ def _rule(t: dict[str, Any], source: str, line: int) -> Fingerprint:
         pattern=pattern,
         probes=frozenset(probes) if probes is not None else None,
         soft=bool(t.get("soft", False)),
-        priority=int(t.get("priority", 0)),
+        priority=integer(t, "priority", 0, -MAX_PRIORITY, MAX_PRIORITY),
         templates=templates,
         cpe=cpe,
         examples=examples,

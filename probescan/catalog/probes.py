@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from probescan.catalog.paths import data_dir
-from probescan.catalog.problems import Problem, display, load_tables
+from probescan.catalog.problems import Problem, display, integer, load_tables
 
+MAX_WAIT_MS = 600_000  # ten minutes: longer than any --host-timeout makes sense for
 _KEYS = {
     "name", "transport", "payload", "payload_hex", "ports", "tls_ports", "rarity",
     "wait_ms", "services", "description", "tls", "reply_from_any_port",
@@ -105,9 +106,8 @@ def _probe_from_table(t: dict[str, Any], source: str) -> Probe:
             payload = text.encode("latin-1")
         except UnicodeEncodeError as e:
             raise ValueError("'payload' must only hold characters up to \\u00ff") from e
-    rarity = int(t.get("rarity", 5))
-    if not 1 <= rarity <= 9:
-        raise ValueError(f"rarity must be 1..9, not {rarity}")
+    rarity = integer(t, "rarity", 5, 1, 9)
+    wait_ms = integer(t, "wait_ms", 3000, 0, MAX_WAIT_MS)
     ports = _ports(t.get("ports", []))
     tls_ports = _ports(t.get("tls_ports", []))
     return Probe(
@@ -117,7 +117,7 @@ def _probe_from_table(t: dict[str, Any], source: str) -> Probe:
         ports=ports,
         tls_ports=tls_ports,
         rarity=rarity,
-        wait_ms=int(t.get("wait_ms", 3000)),
+        wait_ms=wait_ms,
         services=tuple(t.get("services", ())),
         description=str(t.get("description", "")),
         source=source,
@@ -126,18 +126,32 @@ def _probe_from_table(t: dict[str, Any], source: str) -> Probe:
     )
 
 
+def _port(text: object, item: object) -> int:
+    if isinstance(text, bool) or not isinstance(text, int | str):
+        raise ValueError(f"port {item!r} is not a number or a range")
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"port {item!r} is not a number or a range") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {item!r} out of range 0..65535")
+    return port
+
+
 def _ports(value: Any) -> frozenset[int]:
+    """Ports and "lo-hi" ranges; every bound is checked before a range is built."""
+    if not isinstance(value, list):
+        raise ValueError("ports must be a list")
     out: set[int] = set()
     for item in value:
-        if isinstance(item, int):
-            out.add(item)
-        elif isinstance(item, str) and "-" in item:
-            lo, hi = item.split("-", 1)
-            out.update(range(int(lo), int(hi) + 1))
+        if isinstance(item, str) and "-" in item:
+            lo_text, hi_text = item.split("-", 1)
+            lo, hi = _port(lo_text.strip(), item), _port(hi_text.strip(), item)
+            if lo > hi:
+                raise ValueError(f"port range {item!r} runs backwards")
+            out.update(range(lo, hi + 1))
         else:
-            out.add(int(item))
-    if any(not 0 <= p <= 65535 for p in out):
-        raise ValueError("port out of range 0..65535")
+            out.add(_port(item, item))
     return frozenset(out)
 
 

@@ -40,26 +40,50 @@ def display(path: Path) -> str:
         return str(path)
 
 
+def integer(t: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    """`t[key]` (or `default`), which must be a TOML integer in low..high: a float, an
+    infinity, a NaN or a bool is refused with a ValueError naming the key."""
+    value = t.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{key} must be an integer {low}..{high}, not {value!r}")
+    return value
+
+
+MAX_FILE_BYTES = 16 * 1024 * 1024  # a data file larger than this is refused unread
+# What a table's `build` may raise on hostile input: each becomes one Problem. RecursionError:
+# a value nested thousands deep, or a pattern of thousands of nested groups.
+_REFUSED = (ValueError, TypeError, KeyError, RecursionError, OverflowError)
+
+
 def load_tables(path: Path, header: str, build: Callable[[dict[str, Any], int], T]
                 ) -> tuple[list[T], list[Problem]]:
     """Every `[[header]]` table of a TOML file, each made into a T by `build(table, line)`; a
     file that cannot be read or parsed, and each table `build` refuses (ValueError,
-    TypeError, KeyError), becomes a Problem naming the file and line instead."""
+    TypeError, KeyError, RecursionError, OverflowError), becomes a Problem naming the file
+    and line instead."""
     shown = display(path)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return [], [Problem(shown, 1, f"larger than {MAX_FILE_BYTES} bytes")]
         text = path.read_text(encoding="utf-8")
         doc = tomllib.loads(text)
     except (OSError, UnicodeDecodeError) as e:
         return [], [Problem(shown, 1, f"cannot read: {e}")]
     except tomllib.TOMLDecodeError as e:
         return [], [Problem(shown, toml_error_line(e), f"TOML syntax: {e}")]
+    except RecursionError:
+        return [], [Problem(shown, 1, "TOML nested too deeply")]
+    tables = doc.get(header, [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        return [], [Problem(shown, 1, f"'{header}' must be [[{header}]] tables")]
     lines = table_lines(text, header)
     built: list[T] = []
     problems: list[Problem] = []
-    for i, table in enumerate(doc.get(header, [])):
+    for i, table in enumerate(tables):
         line = lines[i] if i < len(lines) else 1
         try:
             built.append(build(table, line))
-        except (ValueError, TypeError, KeyError) as e:
-            problems.append(Problem(shown, line, str(e)))
+        except _REFUSED as e:
+            why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+            problems.append(Problem(shown, line, why))
     return built, problems
