@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from probescan.catalog.fingerprints import FIELDS, Fingerprint, FingerprintSet, gated
 from probescan.catalog.templates import render
 from probescan.model import Match
 
-REGEX_TIMEOUT_S = 0.05
+REGEX_TIMEOUT_S = 0.05  # one rule over one response
+RESPONSE_BUDGET_S = 0.05  # all rules over one response, per call (callers add their own cap)
 GENERIC_PRIORITY = 90  # rules at or above this priority are catch-alls
 MATCH_WINDOW = 64 * 1024  # bytes of a response a pattern sees
 
@@ -19,10 +21,10 @@ def _clean(value: str) -> str | None:
     return value.strip() or None
 
 
-def apply_rule(rule: Fingerprint, text: str) -> Match | None:
+def apply_rule(rule: Fingerprint, text: str, timeout: float = REGEX_TIMEOUT_S) -> Match | None:
     """Run one rule over a latin-1 decoded response; None if it does not match or times out."""
     try:
-        m = rule.pattern.search(text, timeout=REGEX_TIMEOUT_S)
+        m = rule.pattern.search(text, timeout=timeout)
     except TimeoutError:
         return None
     if m is None:
@@ -37,15 +39,20 @@ def apply_rule(rule: Fingerprint, text: str) -> Match | None:
         soft=rule.soft,
         cpe=cpe,
         generic=rule.priority >= GENERIC_PRIORITY,
+        open_end=m.end() == len(text) and not text.endswith("\n"),
         **fields,
     )
 
 
 def match_response(
-    rules: FingerprintSet | Iterable[Fingerprint], probe: str, data: bytes
+    rules: FingerprintSet | Iterable[Fingerprint], probe: str, data: bytes,
+    budget: float = RESPONSE_BUDGET_S,
 ) -> Match | None:
-    """Best match for one probe's response: the first hard match, else the first soft match."""
-    if not data:
+    """Best match for one probe's response: the first hard match, else the first soft match.
+    All regexes together run at most `budget` seconds (each at most REGEX_TIMEOUT_S): a
+    hostile response costs a bounded time, and the rules not reached do not match. Compiling
+    a lazily compiled pattern for the first time is not counted (it happens once)."""
+    if not data or budget <= 0:
         return None
     text = data[:MATCH_WINDOW].decode("latin-1")
     head = text[0]
@@ -53,6 +60,7 @@ def match_response(
         rules.for_probe_head(probe, head) if isinstance(rules, FingerprintSet)
         else gated(r for r in rules if r.applies_to(probe) and (r.first is None or head in r.first))
     )
+    deadline = time.monotonic() + budget  # after the catalogue's indexes are built (once)
     soft: Match | None = None
     lowered: str | None = None
     size = len(text)
@@ -82,7 +90,15 @@ def match_response(
                 continue
             if soft is not None and rule.service != soft.service:
                 continue  # after a soft match only rules of that service may refine it
-            got = apply_rule(rule, text)
+            pattern = rule.pattern
+            if getattr(pattern, "compiled", True) is False:  # nmap's rules compile lazily,
+                before = time.monotonic()  # once per process: not the reply's cost
+                pattern.compile()
+                deadline += time.monotonic() - before
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return soft
+            got = apply_rule(rule, text, min(REGEX_TIMEOUT_S, left))
             if got is None:
                 continue
             if not got.soft:

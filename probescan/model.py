@@ -91,11 +91,14 @@ class Match:
     device: str | None = None
     cpe: tuple[str, ...] = ()
     generic: bool = False  # a catch-all rule (priority >= 90): a later, fuller read may beat it
+    # The match reached the end of a reply that did not end a line: more bytes may still show
+    # another protocol (a slow server's "S" is not yet PostgreSQL's SSL answer).
+    open_end: bool = field(default=False, compare=False)
 
     @property
     def strength(self) -> int:
-        """2 specific hard match, 1 generic hard match, 0 soft match."""
-        return 0 if self.soft else (1 if self.generic else 2)
+        """2 specific hard match, 1 generic or open-ended hard match, 0 soft match."""
+        return 0 if self.soft else (1 if self.generic or self.open_end else 2)
 
 
 @dataclass(frozen=True, slots=True)

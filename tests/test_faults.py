@@ -13,10 +13,12 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from probescan.catalog import Catalog, load_fingerprints, load_probes
+from probescan.catalog import Catalog, build_catalog, load_fingerprints, load_probes
+from probescan.catalog.nmap import find_nmap_db
 from probescan.config import Config
 from probescan.engine.scan import scan
 from probescan.model import Endpoint, ServiceRecord
+from tests.conftest import lab_unavailable
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 FAST = Config(
@@ -208,3 +210,46 @@ def test_endpoint_budget_bounds_a_slow_server() -> None:
     assert record.state == "open"
     assert record.error == "endpoint time budget exhausted"
     assert secs < config.endpoint_budget + 1
+
+
+def drip(text: bytes, every: float) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for i in range(len(text)):
+            writer.write(text[i:i + 1])
+            await writer.drain()
+            await asyncio.sleep(every)
+        await asyncio.sleep(30)
+    return handler
+
+
+def nmap_catalog() -> Catalog:
+    db = find_nmap_db()
+    if db is None:
+        lab_unavailable("nmap's nmap-service-probes is not installed")
+    return build_catalog(db)
+
+
+def test_an_ssh_ident_dripped_one_byte_a_second_is_never_called_postgresql() -> None:
+    # Its first byte "S" is PostgreSQL's answer to an SSL request; here it is the start of a
+    # banner the server sends unasked, so it answers no probe.
+    config = dataclasses.replace(FAST, banner_wait=2.5, probe_wait=2.5, endpoint_budget=6.0)
+
+    async def go() -> ServiceRecord:
+        async with fake_server(drip(b"SSH-2.0-OpenSSH_9.2p1\r\n", 1.0)) as port:
+            got: list[ServiceRecord] = []
+            await scan([Endpoint(HOST, port)], config, nmap_catalog(), got.append)
+            return got[0]
+
+    record = asyncio.run(go())
+    assert record.service != "postgresql", record
+
+
+def test_an_endless_stream_of_letters_one_per_millisecond_is_not_a_backdoor() -> None:
+    async def go() -> ServiceRecord:
+        async with fake_server(drip(b"A" * 100_000, 0.001)) as port:
+            got: list[ServiceRecord] = []
+            await scan([Endpoint(HOST, port)], FAST, nmap_catalog(), got.append)
+            return got[0]
+
+    record = asyncio.run(go())
+    assert record.service != "darkcomet", record

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
-from probescan.catalog import load_fingerprints
+import pytest
+
+from probescan.catalog import Catalog, build_catalog, load_fingerprints
+from probescan.catalog.nmap import compile_nmap_patterns, find_nmap_db
 from probescan.catalog.templates import render
-from probescan.match import match_response
+from probescan.engine.schedule import RESPONSE_BUDGET_S, EndpointRun
+from probescan.match import REGEX_TIMEOUT_S, match_response
+from tests.conftest import lab_unavailable
 
 RULES = """
 [[fingerprint]]
@@ -87,3 +93,31 @@ def test_templates_substitute_groups_and_helpers() -> None:
     assert render('$I(3,">")', groups) == "256"
     assert render('$I(3,"<")', groups) == "1"
     assert render("$9", groups) == ""
+
+
+SLOW_REPLIES = [  # replies that cost nmap's rules hundreds of milliseconds unbounded
+    ("nmap:RTSPRequest", b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 679),
+    ("null", b"a" * 4096),
+]
+
+
+@pytest.mark.parametrize(("probe", "reply"), SLOW_REPLIES, ids=["rtsp-headers", "letters"])
+def test_a_growing_hostile_reply_costs_a_bounded_matching_time_in_all(
+        probe: str, reply: bytes) -> None:
+    db = find_nmap_db()
+    if db is None:
+        lab_unavailable("nmap's nmap-service-probes is not installed")
+    catalog = nmap_catalog(db)
+    compile_nmap_patterns(catalog.fingerprints.for_probe(probe))  # compiled once per scan
+    run = EndpointRun(catalog, None)
+    started = time.monotonic()
+    for end in range(64, len(reply) + 1, 64):  # matched again as every chunk arrives
+        run.consider(probe, reply[:end])
+    spent = time.monotonic() - started
+    assert run.spent[probe] <= RESPONSE_BUDGET_S + REGEX_TIMEOUT_S
+    assert spent <= RESPONSE_BUDGET_S + REGEX_TIMEOUT_S + 0.05  # bookkeeping aside
+
+
+@functools.cache
+def nmap_catalog(db: Path) -> Catalog:
+    return build_catalog(db)

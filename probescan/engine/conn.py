@@ -195,6 +195,10 @@ def tls_facts(conn: Conn) -> TlsInfo:
     )
 
 
+MATCH_GROWTH = 256  # bytes of new reply that warrant matching again
+MATCH_EVERY = 0.05  # seconds after which a still-growing reply is matched again
+
+
 async def exchange(
     conn: Conn,
     payload: bytes,
@@ -204,11 +208,18 @@ async def exchange(
     on_data: Callable[[bytes], bool],
 ) -> tuple[bytes, Outcome, float]:
     """Send payload, read until EOF, `wait` seconds, `idle_gap` of silence after data, `max_read`
-    bytes, or until on_data(buffer) returns True (a hard match). Returns (bytes, outcome, secs)."""
+    bytes, or until on_data(buffer) returns True (a hard match). Returns (bytes, outcome, secs).
+
+    on_data is not called for every chunk: a server dripping one byte at a time would make
+    every byte a full match. It runs when a chunk ends a line, when MATCH_GROWTH bytes came
+    since the last call, when MATCH_EVERY seconds passed, and always once on the whole reply."""
     start = time.monotonic()
     deadline = start + wait
     buf = bytearray()
     outcome: Outcome = "timeout"
+    seen = 0  # bytes on_data last saw
+    last = 0.0  # when on_data last ran (monotonic), 0: not yet
+    done = False
     try:
         if payload:
             conn.writer.write(payload)
@@ -230,12 +241,19 @@ async def exchange(
                 break
             buf += chunk
             outcome = "data"
-            if on_data(bytes(buf)):
-                break
+            now = time.monotonic()
+            if (chunk.endswith(b"\n") or len(buf) - seen >= MATCH_GROWTH or seen == 0
+                    or now - last >= MATCH_EVERY):
+                seen, last = len(buf), now
+                if on_data(bytes(buf)):
+                    done = True
+                    break
     except (ConnectionResetError, BrokenPipeError):
         outcome = "reset"
     except ssl.SSLError:
         outcome = "error"
     except OSError:
         outcome = "error"
+    if buf and not done and seen != len(buf):
+        on_data(bytes(buf))  # the whole reply is matched once, whatever came last
     return bytes(buf), outcome, time.monotonic() - start

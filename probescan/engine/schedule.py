@@ -26,6 +26,9 @@ from probescan.engine.verdict import TLS_SERVICES, Found
 from probescan.match import match_response
 from probescan.model import Endpoint, Transcript
 
+# Matching time one probe's reply may cost in all (re-matched as it grows; see consider).
+RESPONSE_BUDGET_S = 0.08
+
 
 class EndpointRun:
     """Shared state of the probes of one endpoint (one layer: plain or inside TLS)."""
@@ -37,14 +40,24 @@ class EndpointRun:
         self.transcripts: list[Transcript] = []
         self.hard = asyncio.Event()  # a match that ends the endpoint's probing
         self.soft = asyncio.Event()  # a soft match: the schedule may narrow and move on
+        self.spent: dict[str, float] = {}  # seconds of matching per probe's reply
+        self.banner = b""  # what the server sent unasked (the null probe's reply so far)
 
     def consider(self, probe: str, data: bytes) -> bool:
         """Match a (possibly partial) response; True when reading this reply may stop.
 
         A specific hard match ends everything at once. A generic (catch-all) hard match
         does not stop the read: more bytes may let a specific rule claim the reply, so it
-        ends the endpoint only when the reply is complete (see `settle`)."""
-        m = match_response(self.catalog.fingerprints, probe, data)
+        ends the endpoint only when the reply is complete (see `settle`); so does a match that
+        reached the end of a reply still being read (`Match.open_end`: a slow server's first
+        byte is not yet a one-byte answer). Matching one probe's reply costs at most
+        RESPONSE_BUDGET_S in all, however many times its growing reply is matched."""
+        if probe == NULL_PROBE:
+            self.banner = data
+        left = RESPONSE_BUDGET_S - self.spent.get(probe, 0.0)
+        started = time.monotonic()
+        m = match_response(self.catalog.fingerprints, probe, data, left)
+        self.spent[probe] = self.spent.get(probe, 0.0) + time.monotonic() - started
         if m is None:
             return False
         best = self.best
@@ -55,14 +68,23 @@ class EndpointRun:
         if m.soft:
             self.soft.set()
             return False
-        if m.generic:
+        if m.strength < 2:  # generic or open-ended: wait for the whole reply
             return False
         self.hard.set()
         return True
 
     def settle(self, probe: str) -> None:
-        """A reply is complete: a generic hard match from it now ends the endpoint."""
-        if self.best is not None and self.best.probe == probe and self.best.match.strength == 1:
+        """A reply is complete: a generic or open-ended hard match from it now ends the
+        endpoint, unless the "reply" is only the start of what the server sends unasked (its
+        banner): then it answered no probe, and the match (soft or hard) is dropped."""
+        best = self.best
+        if best is None or best.probe != probe or best.match.strength == 2:
+            return
+        if probe != NULL_PROBE and self.banner and (
+                self.banner.startswith(best.data) or best.data.startswith(self.banner)):
+            self.best = None  # soft or hard, it matched the banner, not an answer
+            return
+        if best.match.strength == 1:
             self.hard.set()
 
     @property
