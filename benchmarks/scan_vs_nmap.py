@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.lab import Lab, Service, start_default_lab  # noqa: E402
-from tests.udp_lab import UdpServer  # noqa: E402
+from tests.lab.servers_udp import UdpServer  # noqa: E402
 
 NMAP_NAMES = {
     "xmpp-client": "xmpp",

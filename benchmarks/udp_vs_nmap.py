@@ -25,7 +25,7 @@ from benchmarks.scan_vs_nmap import (
     run_probescan,
     score,
 )
-from tests.udp_lab import lab
+from tests.lab.servers_udp import lab
 
 
 def main() -> int:

@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.lab import Lab, Service, start_default_lab  # noqa: E402
-from tests.traffic import (  # noqa: E402
+from tests.lab.traffic import (  # noqa: E402
     Expected,
     LabEndpoint,
     capture_client_traffic,
@@ -617,7 +617,7 @@ def _match(f: LiveFlow, records: list[tuple[float, dict[str, object]]],
 def _start_udp_lab(stack: contextlib.ExitStack) -> list[LabEndpoint]:
     """The UDP servers of tests/udp_lab.py (stopped with the stack); [] when unavailable."""
     try:
-        from tests import udp_lab
+        from tests.lab import servers_udp as udp_lab
     except ImportError:
         return []
     plan = {name: where for name, where in udp_lab.DEFAULT_UDP_LAB.items()

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from probescan.cli import main as probescan  # noqa: E402
 from tests.lab import Lab, start_default_lab  # noqa: E402
-from tests.traffic import capture_client_traffic  # noqa: E402
+from tests.lab.traffic import capture_client_traffic  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",

@@ -592,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         services = start_default_lab(lab)
         udp: list[LabEndpoint] = []
         if os.geteuid() == 0:
-            from tests import udp_lab
+            from tests.lab import servers_udp as udp_lab
 
             plan = {name: where for name, where in udp_lab.DEFAULT_UDP_LAB.items()
                     if not udp_lab.missing_binary(udp_lab.SPECS[name])}

@@ -24,8 +24,8 @@ from probescan.engine.scan import scan
 from probescan.match import match_response
 from probescan.model import Endpoint, ServiceRecord
 from probescan.targets import port_names
-from tests import udp_lab
-from tests.udp_lab import DEFAULT_UDP_LAB, UdpServer
+from tests.lab import servers_udp as udp_lab
+from tests.lab.servers_udp import DEFAULT_UDP_LAB, UdpServer
 
 pytestmark = pytest.mark.lab
 

@@ -22,11 +22,11 @@ import pytest
 
 from probescan.cli import main
 from probescan.watch.workers import START_AFTER
-from tests import udp_lab
 from tests.conftest import LabServices, lab_unavailable
 from tests.lab import DEFAULT_LAB
-from tests.traffic import Expected, capture_client_traffic, make_large_capture, service_ok
-from tests.udp_lab import UdpServer
+from tests.lab import servers_udp as udp_lab
+from tests.lab.servers_udp import UdpServer
+from tests.lab.traffic import Expected, capture_client_traffic, make_large_capture, service_ok
 
 scapy_all = pytest.importorskip("scapy.all")
 Dot1Q, Ether, IP, IPv6, TCP, UDP, Raw = (
