@@ -1,6 +1,6 @@
 """Side by side: `nmap -sV` and `probescan scan` on the real-server lab.
 
-Starts the lab of tests/lab.py (real Debian servers on 127.0.10.x, mostly on unusual ports),
+Starts the lab of tests/lab/ (real Debian servers on 127.0.10.x, mostly on unusual ports),
 runs both tools over the same hosts and ports, and prints, for each, the wall time and how
 many lab services it named correctly (service) and how many products.
 

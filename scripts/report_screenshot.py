@@ -2,7 +2,7 @@
 
     python3 scripts/report_screenshot.py [--out docs/report-screenshot.png]
 
-Starts the TCP lab (tests/lab.py), scans it with `probescan scan`, captures real client
+Starts the TCP lab (tests/lab/), scans it with `probescan scan`, captures real client
 traffic to it and labels that with `probescan watch -r`, renders `probescan report` of both
 and takes a full-page screenshot with Playwright driving /usr/bin/chromium.
 """

@@ -6,15 +6,9 @@ No pytest dependency here. The TCP lab's API is re-exported for ``from tests.lab
 
 from __future__ import annotations
 
-from tests.lab.servers_tcp import (
-    DEFAULT_LAB,
-    KINDS,
-    Lab,
-    LabError,
-    Service,
-    available,
-    start_default_lab,
-)
+from tests.lab.process import LabError
+from tests.lab.runner import Lab, start_default_lab
+from tests.lab.servers_tcp import DEFAULT_LAB, KINDS, Service, available
 
 __all__ = [
     "DEFAULT_LAB",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tests.lab.servers_tcp import main
+from tests.lab.runner import main
 
 if __name__ == "__main__":
     sys.exit(main())

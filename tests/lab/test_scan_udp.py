@@ -1,4 +1,4 @@
-"""The UDP engine against real servers (tests/udp_lab.py) on 127.0.20.x and 127.0.0.1:123.
+"""The UDP engine against real servers (tests/lab/servers_udp.py) on 127.0.20.x and 127.0.0.1:123.
 
 One scan covers every lab endpoint, a closed port and a silent socket at once (as a user's
 scan would); each test then checks one record. A server whose program is missing is skipped

@@ -1,7 +1,7 @@
 """`probescan watch -r FILE`: labels of real client traffic and of hand-made edge cases.
 
 The lab tests capture REAL clients (curl, ssh-keyscan, redis-cli, psql, mariadb, ...) talking to
-the lab's servers (tests/traffic.py), read the capture with `watch -r --no-probe` and check the
+the lab's servers (tests/lab/traffic.py), read the capture with `watch -r --no-probe` and check the
 label of every flow to a lab server: its service always, its product where the bytes on the
 wire show it (SSH identification, FTP/SMTP/IMAP/POP3 greetings, HTTP Server header, MySQL
 greeting, redis INFO, memcached VERSION). The other tests write small pcaps with scapy: a flow
@@ -171,7 +171,7 @@ class UdpLab:
 
 @pytest.fixture(scope="module")
 def udp_servers() -> Iterator[UdpLab]:
-    """The UDP lab (tests/udp_lab.py) for the capture; its servers need root."""
+    """The UDP lab (tests/lab/servers_udp.py) for the capture; its servers need root."""
     plan: dict[str, tuple[str, int]] = {}
     failed: dict[str, str] = {}
     for name, where in udp_lab.DEFAULT_UDP_LAB.items():
