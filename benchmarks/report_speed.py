@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from probescan.report import render_report
-from tests.test_report import big_flows
-from tests.test_report_browser import CHROMIUM_ARGS, NOW, big_records
+from tests.report.test_browser import CHROMIUM_ARGS, NOW, big_records
+from tests.report.test_report import big_flows
 
 
 def measure(kind: str, records: list[dict[str, object]], rows: str, tmp: Path,

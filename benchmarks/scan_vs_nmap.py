@@ -1,6 +1,6 @@
 """Side by side: `nmap -sV` and `probescan scan` on the real-server lab.
 
-Starts the lab of tests/lab.py (real Debian servers on 127.0.10.x, mostly on unusual ports),
+Starts the lab of tests/lab/ (real Debian servers on 127.0.10.x, mostly on unusual ports),
 runs both tools over the same hosts and ports, and prints, for each, the wall time and how
 many lab services it named correctly (service) and how many products.
 
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.lab import Lab, Service, start_default_lab  # noqa: E402
-from tests.udp_lab import UdpServer  # noqa: E402
+from tests.lab.servers_udp import UdpServer  # noqa: E402
 
 NMAP_NAMES = {
     "xmpp-client": "xmpp",

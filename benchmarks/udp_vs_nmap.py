@@ -1,6 +1,6 @@
 """Side by side on UDP: `nmap -sU -sV` and `probescan scan -p U:...` on the real UDP lab.
 
-Starts the servers of tests/udp_lab.py (dnsmasq, snmpd, coturn, kamailio, tftpd-hpa, ntpsec,
+Starts the servers of tests/lab/servers_udp.py (dnsmasq, snmpd, coturn, kamailio, tftpd-hpa, ntpsec,
 memcached -U, nmbd), scans the same hosts and UDP ports with both tools and prints wall time
 and how many services and products each named.
 
@@ -25,7 +25,7 @@ from benchmarks.scan_vs_nmap import (
     run_probescan,
     score,
 )
-from tests.udp_lab import lab
+from tests.lab.servers_udp import lab
 
 
 def main() -> int:

@@ -2,8 +2,9 @@
 
 Four parts (each can be skipped):
 
-(a) lab: starts the lab of tests/lab.py (real Debian servers on 127.0.10.x) and the UDP lab of
-    tests/udp_lab.py when it exists, captures REAL clients talking to it (tests/traffic.py),
+(a) lab: starts the lab of tests/lab/ (real Debian servers on 127.0.10.x) and the UDP lab of
+    tests/lab/servers_udp.py when it exists, captures REAL clients talking to it
+    (tests/lab/traffic.py),
     then labels that capture with `probescan watch -r CAP --no-probe` and `ndpiReader -i CAP`;
     prints how many flows to lab servers each tool names correctly (service) and how many it
     names with the server's product.
@@ -56,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.lab import Lab, Service, start_default_lab  # noqa: E402
-from tests.traffic import (  # noqa: E402
+from tests.lab.traffic import (  # noqa: E402
     Expected,
     LabEndpoint,
     capture_client_traffic,
@@ -244,7 +245,7 @@ def part_lab(services: list[Service], udp: list[LabEndpoint], tmp: Path) -> Path
     log: list[str] = []
     expected = capture_client_traffic(services, pcap, udp, log=log)
     dump = tcpdump_argv(pcap, capture_filter(e.endpoint for e in expected))
-    commands = [_cmd_text(dump) + "  # while tests/traffic.py runs the clients"]
+    commands = [_cmd_text(dump) + "  # while tests/lab/traffic.py runs the clients"]
     p_secs, p_labels = run_probescan(pcap, tmp / "lab.jsonl", commands)
     n_secs, n_labels = run_ndpi(pcap, commands)
     # The lab's flows: every flow either tool saw with a lab server endpoint on one side.
@@ -615,9 +616,9 @@ def _match(f: LiveFlow, records: list[tuple[float, dict[str, object]]],
 
 
 def _start_udp_lab(stack: contextlib.ExitStack) -> list[LabEndpoint]:
-    """The UDP servers of tests/udp_lab.py (stopped with the stack); [] when unavailable."""
+    """The UDP servers of tests/lab/servers_udp.py (stopped with the stack); [] when unavailable."""
     try:
-        from tests import udp_lab
+        from tests.lab import servers_udp as udp_lab
     except ImportError:
         return []
     plan = {name: where for name, where in udp_lab.DEFAULT_UDP_LAB.items()

@@ -2,7 +2,7 @@
 
     python3 scripts/report_screenshot.py [--out docs/report-screenshot.png]
 
-Starts the TCP lab (tests/lab.py), scans it with `probescan scan`, captures real client
+Starts the TCP lab (tests/lab/), scans it with `probescan scan`, captures real client
 traffic to it and labels that with `probescan watch -r`, renders `probescan report` of both
 and takes a full-page screenshot with Playwright driving /usr/bin/chromium.
 """
@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from probescan.cli import main as probescan  # noqa: E402
 from tests.lab import Lab, start_default_lab  # noqa: E402
-from tests.traffic import capture_client_traffic  # noqa: E402
+from tests.lab.traffic import capture_client_traffic  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",

@@ -1,4 +1,4 @@
-"""Fixtures for tests that need the real-server lab (see tests/lab.py).
+"""Fixtures for tests that need the real-server lab (see tests/lab/).
 
 ``lab_services`` starts DEFAULT_LAB once per session (only when a test asks for it) and
 stops it at the end. ``lab_service(kind, port=None)`` returns one running server; when

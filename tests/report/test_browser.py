@@ -23,7 +23,7 @@ import pytest
 
 from probescan.model import Endpoint, Evidence, ServiceRecord, TlsInfo
 from probescan.report import render_report
-from tests.test_report import T0, big_flows, flow_record
+from tests.report.test_report import T0, big_flows, flow_record
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

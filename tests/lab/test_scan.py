@@ -1,6 +1,6 @@
 """Integration: `probescan scan` against real Debian servers, mostly on unusual ports.
 
-Each lab server (tests/lab.py) must be named with its service and product by our own
+Each lab server (tests/lab/) must be named with its service and product by our own
 fingerprints; the whole lab is also scanned once through the command line, with nmap's rules
 loaded when nmap is installed, to show both agree.
 """

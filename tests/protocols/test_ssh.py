@@ -13,9 +13,9 @@ import pytest
 
 from probescan.protocols import NeedMore, ParseError
 from probescan.protocols.ssh import KexInit, hassh, hassh_server, parse_ident, parse_kexinit
-from tests.proto_helpers import assert_every_prefix_needs_more
+from tests.protocols.helpers import assert_every_prefix_needs_more
 
-DATA = Path(__file__).parent / "data" / "proto"
+DATA = Path(__file__).parent.parent / "data" / "proto"
 CLIENT_OPENSSH = (DATA / "ssh_client_openssh.bin").read_bytes()
 SERVER_OPENSSH = (DATA / "ssh_server_openssh.bin").read_bytes()
 SERVER_DROPBEAR = (DATA / "ssh_server_dropbear.bin").read_bytes()

@@ -6,8 +6,8 @@ helper returns once the server answers a tiny query over UDP (the matching probe
 probes/udp.toml) or raises :class:`LabError` with the tail of its log. ``UdpServer.stop()``
 ends the whole process group and removes the directory.
 
-``python -m tests.udp_lab`` starts :data:`DEFAULT_UDP_LAB`, prints ``ip port service product``
-per server and waits for Ctrl-C. No pytest dependency here.
+``python -m tests.lab.servers_udp`` starts :data:`DEFAULT_UDP_LAB`, prints ``ip port service
+product`` per server and waits for Ctrl-C. No pytest dependency here.
 
 Packages (Debian 12): dnsmasq, snmpd, coturn, kamailio, tftpd-hpa, ntpsec, memcached, samba
 (nmbd). Every server needs root here (ports, users, or the packaged configuration).

@@ -27,9 +27,9 @@ from probescan.protocols.dns import (
     parse_message,
     type_name,
 )
-from tests.proto_helpers import assert_every_prefix_needs_more
+from tests.protocols.helpers import assert_every_prefix_needs_more
 
-DATA = Path(__file__).parent / "data" / "proto"
+DATA = Path(__file__).parent.parent / "data" / "proto"
 
 
 def load(name: str) -> bytes:

@@ -10,7 +10,7 @@ from probescan.catalog import Catalog, load_fingerprints, load_probes
 from probescan.config import Config
 from probescan.engine.scan import scan
 from probescan.model import Endpoint, ServiceRecord
-from tests.test_faults import HOST, fake_server
+from tests.engine.test_faults import HOST, fake_server
 
 PROBES = """
 [[probe]]

@@ -1,7 +1,7 @@
 """`probescan watch -r FILE`: labels of real client traffic and of hand-made edge cases.
 
 The lab tests capture REAL clients (curl, ssh-keyscan, redis-cli, psql, mariadb, ...) talking to
-the lab's servers (tests/traffic.py), read the capture with `watch -r --no-probe` and check the
+the lab's servers (tests/lab/traffic.py), read the capture with `watch -r --no-probe` and check the
 label of every flow to a lab server: its service always, its product where the bytes on the
 wire show it (SSH identification, FTP/SMTP/IMAP/POP3 greetings, HTTP Server header, MySQL
 greeting, redis INFO, memcached VERSION). The other tests write small pcaps with scapy: a flow
@@ -22,11 +22,11 @@ import pytest
 
 from probescan.cli import main
 from probescan.watch.workers import START_AFTER
-from tests import udp_lab
 from tests.conftest import LabServices, lab_unavailable
 from tests.lab import DEFAULT_LAB
-from tests.traffic import Expected, capture_client_traffic, make_large_capture, service_ok
-from tests.udp_lab import UdpServer
+from tests.lab import servers_udp as udp_lab
+from tests.lab.servers_udp import UdpServer
+from tests.lab.traffic import Expected, capture_client_traffic, make_large_capture, service_ok
 
 scapy_all = pytest.importorskip("scapy.all")
 Dot1Q, Ether, IP, IPv6, TCP, UDP, Raw = (
@@ -171,7 +171,7 @@ class UdpLab:
 
 @pytest.fixture(scope="module")
 def udp_servers() -> Iterator[UdpLab]:
-    """The UDP lab (tests/udp_lab.py) for the capture; its servers need root."""
+    """The UDP lab (tests/lab/servers_udp.py) for the capture; its servers need root."""
     plan: dict[str, tuple[str, int]] = {}
     failed: dict[str, str] = {}
     for name, where in udp_lab.DEFAULT_UDP_LAB.items():

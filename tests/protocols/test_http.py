@@ -18,9 +18,9 @@ from probescan.protocols.http import (
     parse_request_head,
     parse_response_head,
 )
-from tests.proto_helpers import assert_every_prefix_needs_more
+from tests.protocols.helpers import assert_every_prefix_needs_more
 
-DATA = Path(__file__).parent / "data" / "proto"
+DATA = Path(__file__).parent.parent / "data" / "proto"
 CURL_REQUEST = (DATA / "http_request_curl.bin").read_bytes()
 NGINX_RESPONSE = (DATA / "http_response_nginx.bin").read_bytes()
 PYTHON_RESPONSE = (DATA / "http_response_python.bin").read_bytes()

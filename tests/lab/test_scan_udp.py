@@ -1,4 +1,4 @@
-"""The UDP engine against real servers (tests/udp_lab.py) on 127.0.20.x and 127.0.0.1:123.
+"""The UDP engine against real servers (tests/lab/servers_udp.py) on 127.0.20.x and 127.0.0.1:123.
 
 One scan covers every lab endpoint, a closed port and a silent socket at once (as a user's
 scan would); each test then checks one record. A server whose program is missing is skipped
@@ -24,8 +24,8 @@ from probescan.engine.scan import scan
 from probescan.match import match_response
 from probescan.model import Endpoint, ServiceRecord
 from probescan.targets import port_names
-from tests import udp_lab
-from tests.udp_lab import DEFAULT_UDP_LAB, UdpServer
+from tests.lab import servers_udp as udp_lab
+from tests.lab.servers_udp import DEFAULT_UDP_LAB, UdpServer
 
 pytestmark = pytest.mark.lab
 

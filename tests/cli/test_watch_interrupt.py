@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from probescan.watch.workers import START_AFTER
-from tests.traffic import make_large_capture
+from tests.lab.traffic import make_large_capture
 
 pytest.importorskip("scapy")
 from scapy.layers.inet import IP, TCP
@@ -69,7 +69,7 @@ def test_signal_mid_capture_keeps_every_flow_seen_and_stops_the_worker(
     proc = subprocess.Popen(
         [sys.executable, "-m", "probescan", "watch", "-r", str(big), "--no-probe",
          "--workers", "1", "-q", "-o", str(out), "--db", str(db)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2],
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # wait until the worker has taken over

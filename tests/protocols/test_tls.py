@@ -25,9 +25,9 @@ from probescan.protocols.tls import (
     parse_server_hello,
 )
 from probescan.protocols.x509 import parse_certificate
-from tests.proto_helpers import assert_every_prefix_needs_more
+from tests.protocols.helpers import assert_every_prefix_needs_more
 
-DATA = Path(__file__).parent / "data" / "proto"
+DATA = Path(__file__).parent.parent / "data" / "proto"
 CURL_HELLO = (DATA / "tls_client_hello_curl.bin").read_bytes()
 OPENSSL_HELLO_2REC = (DATA / "tls_client_hello_openssl_two_records.bin").read_bytes()
 SERVER_TLS12 = (DATA / "tls_server_flight_tls12_openssl.bin").read_bytes()
