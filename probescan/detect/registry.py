@@ -12,6 +12,8 @@ from probescan.detect.base import NEED_MORE, Detection, Detector, Messages, Resu
 
 FAMILIES = (
     "p2p",
+    "lan",
+    "lan_disc",
 )
 
 
