@@ -14,6 +14,8 @@ FAMILIES = (
     "p2p",
     "lan",
     "lan_disc",
+    "infra",
+    "infra_ctl",
 )
 
 
