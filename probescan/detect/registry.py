@@ -16,6 +16,7 @@ FAMILIES = (
     "lan_disc",
     "infra",
     "infra_ctl",
+    "lan_dev",
 )
 
 
