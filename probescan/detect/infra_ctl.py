@@ -4,7 +4,7 @@
   options in delta/length form (numbers known, lengths in range), then 0xFF and a payload;
   a request and its answer share the message id (piggybacked) or the token.
 * NAT-PMP (RFC 6886): version 0; requests of 2 or 12 bytes, answers (opcode + 128) with a
-  result code 0-5 and the seconds since the epoch. PCP (RFC 6887): version 2, a 24-byte
+  result code 0-5 and the seconds since the epoch; a request alone is too short to tell. PCP (RFC 6887): version 2, a 24-byte
   header, opcode ANNOUNCE/MAP/PEER whose body sizes add up, options in 4-byte units.
 * HSRP (RFC 2281): version 0, opcode hello/coup/resign, a defined state, hold time not
   under hello time, reserved zero, 20 bytes; HSRPv2's group state TLV (type 1, length 40).
@@ -154,8 +154,9 @@ def natpmp_udp(msgs: Messages) -> Result:
         return None
     if ck is not None and sk is not None and (ck == sk or cv != sv):
         return None
-    if (firsts[0] == b"\0\0" and sk is None) or (firsts[1] == b"\0\0" and ck is None):
-        return None  # the 2-byte address request alone is too little; its answer proves it
+    lone = ck if sk is None else sk if ck is None else None
+    if lone == "request" and (cv if ck is not None else sv) == 0:
+        return None  # a NAT-PMP request alone (2 or 12 bytes) is too little; its answer proves it
     version = cv if ck is not None else sv
     return Detection("nat-pmp", {"natpmp_version": version},
                      swapped=ck == "response" or sk == "request")

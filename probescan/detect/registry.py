@@ -17,6 +17,7 @@ FAMILIES = (
     "infra",
     "infra_ctl",
     "lan_dev",
+    "infra_tun",
 )
 
 
