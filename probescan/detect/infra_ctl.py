@@ -4,8 +4,9 @@
   options in delta/length form (numbers known, lengths in range), then 0xFF and a payload;
   a request and its answer share the message id (piggybacked) or the token.
 * NAT-PMP (RFC 6886): version 0; requests of 2 or 12 bytes, answers (opcode + 128) with a
-  result code 0-5 and the seconds since the epoch; a request alone is too short to tell. PCP (RFC 6887): version 2, a 24-byte
-  header, opcode ANNOUNCE/MAP/PEER whose body sizes add up, options in 4-byte units.
+  result code 0-5 and the seconds since the epoch; a request alone is too short to tell.
+  PCP (RFC 6887): version 2, a 24-byte header, opcode ANNOUNCE/MAP/PEER whose body sizes
+  add up, options in 4-byte units.
 * HSRP (RFC 2281): version 0, opcode hello/coup/resign, a defined state, hold time not
   under hello time, reserved zero, 20 bytes; HSRPv2's group state TLV (type 1, length 40).
 * BFD (RFC 5880 §4.1): version 1, diagnostic 0-8, multipoint bit clear, a detect
