@@ -154,8 +154,8 @@ def _tftp_one(d: bytes) -> str | None:
             return "OACK"
     elif op == 5 and d[2] == 0 and d[3] <= 8:
         parts = _strings(d[4:])
-        if parts is not None and len(parts) == 1:
-            return "ERROR"
+        if parts is not None and len(parts) == 1 and len(parts[0]) >= 4 and parts[0][:1].isalpha():
+            return "ERROR"  # with a message: the bare code is too short to tell
     return None
 
 

@@ -127,8 +127,8 @@ def _pcp(d: bytes) -> str | None:
         return None
     response, op = bool(d[1] & 0x80), d[1] & 0x7F
     body = {0: 0, 1: 36, 2: 56}.get(op)
-    if body is None or len(d) < 24 + body:
-        return None
+    if body is None or len(d) < 24 + body or (op == 0 and any(d[4:8])):
+        return None  # ANNOUNCE asks and answers with a zero lifetime (RFC 6887 §14.1)
     if response:
         if d[2] or d[3] > 13 or any(d[12:24]):
             return None

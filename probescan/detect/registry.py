@@ -18,6 +18,7 @@ FAMILIES = (
     "infra_ctl",
     "lan_dev",
     "infra_tun",
+    "infra_mon",
 )
 
 
