@@ -56,7 +56,7 @@ def _http_headers(data: bytes) -> tuple[bytes, dict[str, str]] | None:
             if len(data) > MAX_HEAD:
                 return None
             end = len(head)  # some devices omit the blank line of a bodiless datagram
-    lines = head[:end].replace(b"\r\n", b"\n").split(b"\n")
+    lines = head[:end].replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(b":")
