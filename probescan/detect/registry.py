@@ -14,6 +14,13 @@ FAMILIES = (
     "tls",
     "p2p",
     "text",
+    "lan",
+    "lan_disc",
+    "infra",
+    "infra_ctl",
+    "lan_dev",
+    "infra_tun",
+    "infra_mon",
 )
 
 
