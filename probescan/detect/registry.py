@@ -14,6 +14,10 @@ FAMILIES = (
     "tls",
     "p2p",
     "text",
+    "messengers",
+    "games",
+    "games_vendor",
+    "apps",
 )
 
 
