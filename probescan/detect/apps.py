@@ -100,7 +100,7 @@ def _weave_stream(data: bytes) -> Result:
     pos = 0
     while pos < len(data):
         if len(data) - pos < 2:
-            return NEED_MORE if first is None else Detection("nestlogsink", first)
+            return None if first is None else Detection("nestlogsink", first)
         size = int.from_bytes(data[pos:pos + 2], "little")
         if size < 6 or size > 16384:
             return None
@@ -211,7 +211,7 @@ def ookla(msgs: Messages) -> Result:
     hi = _OOKLA_HI.match(c)
     if hi and (s.startswith(b"HELLO ") or _OOKLA_NEXT.match(c, hi.end())):
         return Detection("ookla", {})
-    if c and b"HI\n".startswith(c[:3]) and not s and len(c) < 80:
+    if c and not s and len(c) < 80 and b"HI".startswith(c[:2]) and c[2:3] in (b"", b" ", b"\n"):
         return NEED_MORE
     return None
 

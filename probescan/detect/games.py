@@ -13,7 +13,9 @@ Valve (developer.valvesoftware.com "Server queries"): A2S requests and replies b
 0xffffffff and a type byte; the A2S_INFO request carries "Source Engine Query"; the
 reply's strings, server type and environment letters are checked. Steam's LAN discovery
 (Valve's steammessages_remoteclient_discovery.proto): 0xffffffff, magic 0xa05f4c21, a
-length-prefixed protobuf header, a length-prefixed body that ends the datagram.
+length-prefixed protobuf header, a length-prefixed body that ends the datagram. Steam's
+client connections (SteamKit2's UdpPacket / TcpConnection): UDP datagrams "VS01" with a
+36-byte header whose payload size fits; TCP frames of a 4-byte length and "VT01".
 
 Photon (Exit Games; ENet-derived, as documented by open-source packet parsers): a 12-byte
 header (peer id, CRC flag, command count, time, challenge) and `count` commands whose
@@ -223,18 +225,62 @@ def source_engine(msgs: Messages) -> Result:
 _STEAM_DISCOVERY = b"\xff\xff\xff\xff\x21\x4c\x5f\xa0"
 
 
-def steam_discovery(msgs: Messages) -> Result:
-    for d in msgs.client + msgs.server:
-        if d[:8] != _STEAM_DISCOVERY or len(d) < 16:
-            continue
-        head = int.from_bytes(d[8:12], "little")
-        body_at = 12 + head
-        if head < 2 or body_at + 4 > len(d) or d[12] != 0x08:  # header: field 1, varint
-            continue
-        body = int.from_bytes(d[body_at:body_at + 4], "little")
-        if body_at + 4 + body == len(d):
+def _steam_discovery(d: bytes) -> bool:
+    if d[:8] != _STEAM_DISCOVERY or len(d) < 16:
+        return False
+    head = int.from_bytes(d[8:12], "little")
+    body_at = 12 + head
+    if head < 2 or body_at + 4 > len(d) or d[12] != 0x08:  # header: field 1, varint
+        return False
+    return body_at + 4 + int.from_bytes(d[body_at:body_at + 4], "little") == len(d)
+
+
+_VS01_HEADER = 36
+
+
+def _steam_vs01(d: bytes) -> bool:
+    """SteamKit2 UdpPacket: "VS01", payload size, type 1-7, flags, connection ids,
+    sequence numbers, message fields; the payload ends the datagram."""
+    return (len(d) >= _VS01_HEADER and d[:4] == b"VS01" and 1 <= d[6] <= 7
+            and _VS01_HEADER + int.from_bytes(d[4:6], "little") == len(d))
+
+
+def steam_udp(msgs: Messages) -> Result:
+    for d in msgs.client[:4] + msgs.server[:4]:
+        if _steam_discovery(d):
             return Detection("steam", {"steam_discovery": True})
+        if _steam_vs01(d):
+            return Detection("steam", {"steam_transport": "udp"})
     return None
+
+
+def _vt01(data: bytes) -> Result:
+    """SteamKit2 TcpConnection: frames of a 4-byte LE length and "VT01", back to back."""
+    if len(data) < 8:
+        return None  # four bytes of length alone prove nothing
+    pos = whole = 0
+    while pos < len(data):
+        head = data[pos:pos + 8]
+        if len(head) < 8:
+            break
+        if head[4:8] != b"VT01":
+            return None
+        size = int.from_bytes(head[:4], "little")
+        if not 0 < size <= 1 << 20:
+            return None
+        pos += 8 + size
+        whole += pos <= len(data)
+    if whole:
+        return Detection("steam", {"steam_transport": "tcp"})
+    return NEED_MORE if data else None
+
+
+def steam_tcp(msgs: Messages) -> Result:
+    r = _vt01(msgs.client_stream)
+    if isinstance(r, Detection):
+        return r
+    s = _vt01(msgs.server_stream)
+    return s if isinstance(s, Detection) else (r or s)
 
 
 # ---------------------------------------------------------------- Photon
@@ -318,10 +364,13 @@ DETECTORS = (
              "either side: A2S_INFO request (`\\xff\\xff\\xff\\xffTSource Engine Query`) or "
              "reply (strings, server type, environment); player/rules with a challenge",
              "Valve Developer Community: Server queries"),
-    Detector("steam", UDP, steam_discovery,
-             "either side: 0xffffffff + 0xa05f4c21, protobuf header and body lengths that end "
-             "the datagram",
-             "Valve steammessages_remoteclient_discovery.proto (in-home streaming discovery)"),
+    Detector("steam", UDP, steam_udp,
+             "either side: LAN discovery 0xffffffff + 0xa05f4c21 with header and body lengths "
+             "that end the datagram; or `VS01`, a packet type and a payload size that fits",
+             "Valve steammessages_remoteclient_discovery.proto; SteamKit2 UdpPacket"),
+    Detector("steam", TCP, steam_tcp,
+             "either side: frames of a 4-byte LE length and `VT01`, back to back",
+             "SteamKit2 TcpConnection framing"),
     Detector("tocaboca", UDP, tocaboca,
              "both sides, first datagrams: Photon header and commands whose lengths fill "
              "each datagram, one challenge for the flow",

@@ -1,6 +1,6 @@
 """Vendor game protocols whose openings are fixed enough to prove: Nintendo's PIA, Riot's
-ping datagrams, Genshin Impact's KCP handshake, netcode.io (Yojimbo), CryEngine's
-CryNetwork, Activision's session echo.
+ping datagrams, Genshin Impact's KCP handshake, netcode.io (Yojimbo), League of Legends:
+Wild Rift, CryEngine's CryNetwork, Activision's session echo.
 
 Nintendo PIA (NintendoClients wiki, "PIA Protocol"): every datagram starts with the magic
 0x32ab9864, then a byte that is 1/2 (not / encrypted) or, from PIA 5.11, 0x80 (encrypted)
@@ -16,6 +16,9 @@ Genshin Impact (KCP with a handshake, as the open-source Grasscutter server docu
 netcode.io (STANDARD.md of the netcode.io reference, used by Yojimbo): the connection
 request is 1078 bytes: prefix byte 0, "NETCODE 1.0x\\0", protocol id, expiry, nonce and
 the 1024-byte private connect token.
+
+Wild Rift (nDPI's lol_wild_rift dissector): a 22-byte 0x0102c841 datagram ending "A0B1",
+or a 69-byte 0x04000000 request answered by a 359-byte 0x10000000 reply.
 
 CryNetwork (CryEngine; nDPI's crynet dissector records the layout): a first byte that is
 the datagram's length minus 10 and fixed bytes 1 / 7 / 0x0307 at offsets 16 / 20 / 24.
@@ -113,6 +116,23 @@ def yojimbo(msgs: Messages) -> Result:
     return None
 
 
+# ---------------------------------------------------------------- LoL: Wild Rift
+
+def lol_wild_rift(msgs: Messages) -> Result:
+    """A 22-byte datagram 0x0102c841 ... "A0B1", or the 69-byte 0x04000000 request
+    answered by the 359-byte 0x10000000 reply (nDPI's lol_wild_rift dissector)."""
+    for side, dgrams in (("client", msgs.client), ("server", msgs.server)):
+        for d in dgrams[:2]:
+            if len(d) == 22 and d[:4] == b"\x01\x02\xc8\x41" and d[18:] == b"A0B1":
+                return Detection("lolwildrift", {"wildrift_message": "hello"},
+                                 swapped=side == "server")
+    c, s = msgs.client[:1], msgs.server[:1]
+    if c and s and len(c[0]) == 69 and c[0][:4] == b"\x04\x00\x00\x00" \
+            and len(s[0]) == 359 and s[0][:4] == b"\x10\x00\x00\x00":
+        return Detection("lolwildrift", {"wildrift_message": "handshake"})
+    return None
+
+
 # ---------------------------------------------------------------- CryNetwork
 
 def _crynet(d: bytes) -> bool:
@@ -157,6 +177,10 @@ DETECTORS = (
     Detector("yojimbo", UDP, yojimbo,
              "client: 1078-byte netcode.io connection request, prefix 0, `NETCODE 1.0x\\0`",
              "netcode.io STANDARD.md (connection request packet)"),
+    Detector("lolwildrift", UDP, lol_wild_rift,
+             "either side: 22-byte 0x0102c841 ... `A0B1`; or both sides: 69-byte 0x04000000 "
+             "request and 359-byte 0x10000000 reply",
+             "nDPI lol_wild_rift dissector"),
     Detector("crynetwork", UDP, crynetwork,
              "either side, first datagram: length byte = size - 10, bytes 1 / 7 / 0x0307 "
              "at offsets 16 / 20 / 24",

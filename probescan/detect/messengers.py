@@ -1,5 +1,5 @@
 """Messengers: WhatsApp's stream opening, Telegram (MTProto transports, VoIP reflectors),
-Discord's voice IP discovery.
+Discord's voice IP discovery and keepalive, Viber's relay opening.
 
 WhatsApp (client → server, TCP): an optional edge-routing prologue `ED\\x00\\x01` with a
 3-byte length and routing data, then the connection header `WA` + two version bytes, then
@@ -18,7 +18,14 @@ bytes), the reflector's self-info (0xc01572c7, 64 bytes) or peer-info (0x27d9371
 
 Discord voice (discord.com/developers/docs/topics/voice-connections, IP discovery): a
 74-byte datagram, type 1 (request) or 2 (response), length 70, SSRC, a 64-byte
-NUL-terminated address and a port; both sides carry the same SSRC.
+NUL-terminated address and a port; both sides carry the same SSRC. The voice keepalive
+(0x1337cafe and a counter, 8 bytes, as nDPI's discord dissector records it) counts only when
+the server echoes it unchanged.
+
+Viber (nDPI's viber dissector lists the opening types): a relay datagram starts with a
+2-byte channel and a 2-byte little-endian type; the client's opening (type 1 followed by
+0x0005, or a 34-byte type 0x19 / 0x1b) carries an 8-byte id that the relay's reply on the
+same channel repeats at the same offset.
 """
 
 from __future__ import annotations
@@ -286,6 +293,28 @@ def discord(msgs: Messages) -> Result:
     return Detection("discord", facts, swapped=swapped)
 
 
+# ---------------------------------------------------------------- Viber
+
+_VIBER_OPEN = {1: 6, 0x19: 4, 0x1B: 4}  # opening message type -> offset of the 8-byte peer id
+
+
+def viber(msgs: Messages) -> Result:
+    """The client's opening datagram (a type nDPI's viber dissector lists) answered by the
+    relay on the same 2-byte channel with the client's 8-byte id at the same offset."""
+    if not (msgs.client and msgs.server):
+        return None
+    c, s = msgs.client[0], msgs.server[0]
+    if len(c) < 20 or len(s) < 20 or c[:2] != s[:2] or c[3] or s[3]:
+        return None
+    at = _VIBER_OPEN.get(c[2])
+    if at is None or (c[2] == 1 and c[4:6] != b"\x05\x00") or (c[2] != 1 and len(c) != 34):
+        return None
+    peer = c[at:at + 8]
+    if peer == bytes(8) or s[at:at + 8] != peer:
+        return None
+    return Detection("viber", {"viber_message": c[2]})
+
+
 DETECTORS = (
     Detector("whatsapp", TCP, whatsapp,
              "client: optional `ED\\x00\\x01` + 3-byte routing length, `WA` + version, then "
@@ -301,6 +330,11 @@ DETECTORS = (
              "libtgvoip (Telegram VoIP library) reflector packets"),
     Detector("discord", UDP, discord,
              "either side: 74-byte IP discovery, type 1/2, length 70, SSRC, NUL-terminated "
-             "address (request and response agree on the SSRC)",
+             "address (request and response agree on the SSRC); or the 0x1337cafe keepalive "
+             "echoed unchanged",
              "Discord developer docs, Voice Connections: IP Discovery"),
+    Detector("viber", UDP, viber,
+             "both sides: the client's opening datagram (type 1 / 0x19 / 0x1b) and the relay's "
+             "reply on the same 2-byte channel carrying the client's 8-byte id",
+             "nDPI viber dissector (message types)"),
 )
