@@ -58,7 +58,14 @@ def _oicq(d: bytes) -> tuple[int, int] | None:
 
 
 def oicq(msgs: Messages) -> Result:
-    found = [f for f in map(_oicq, msgs.client[:3] + msgs.server[:3]) if f]
+    # each side present opens with an OICQ datagram, all of one version
+    found: list[tuple[int, int]] = []
+    for side in msgs.sides:
+        if side:
+            f = _oicq(side[0])
+            if f is None:
+                return None
+            found.append(f)
     if not found or len({v for v, _qq in found}) != 1:
         return None
     return Detection("oicq", {"oicq_version": f"{found[0][0]:#06x}", "oicq_qq": found[0][1]},
@@ -108,7 +115,8 @@ def _weave_stream(data: bytes) -> Result:
         if len(msg) < size:
             if first is not None:
                 break
-            return NEED_MORE if _weave_frame(msg + bytes(size - len(msg))) else None
+            partial = _weave_frame(msg + bytes(size - len(msg)))
+            return NEED_MORE if partial and "weave_profile" in partial else None
         facts = _weave_frame(msg)
         if facts is None or (first is None and "weave_profile" not in facts):
             return None

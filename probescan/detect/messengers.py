@@ -104,12 +104,11 @@ def _wa_client(data: bytes) -> Result:
         return None
     facts["whatsapp_version"] = f"{head[2]}.{head[3]}"
     frame = _wa_first_frame(data, pos + 4)
-    if frame is None:
-        return None
-    if frame is True:
-        # the edge prologue, its routing length and `WA` already prove it
+    if not isinstance(frame, tuple):
+        if frame is None:
+            return None
+        # cut short: the edge prologue, its routing length and `WA` already prove it
         return Detection("whatsapp", facts) if pos else NEED_MORE
-    assert isinstance(frame, tuple)
     facts["whatsapp_handshake"] = frame[0]
     return Detection("whatsapp", facts)
 
@@ -173,7 +172,7 @@ def _mt_tcp(data: bytes) -> Result:
         size, start = int.from_bytes(data[4:8], "little"), 8
         padded = data[0] == 0xDD
         transport = "padded-intermediate" if padded else "intermediate"
-    elif len(data) >= 12 and data[4:8] == bytes(4):
+    elif len(data) >= 16 and data[4:16] == bytes(12):  # sequence number 0, auth_key_id 0
         size = int.from_bytes(data[:4], "little")
         if not 36 <= size <= 4096:
             return None
