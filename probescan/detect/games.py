@@ -14,8 +14,8 @@ Valve (developer.valvesoftware.com "Server queries"): A2S requests and replies b
 reply's strings, server type and environment letters are checked. Steam's LAN discovery
 (Valve's steammessages_remoteclient_discovery.proto): 0xffffffff, magic 0xa05f4c21, a
 length-prefixed protobuf header, a length-prefixed body that ends the datagram. Steam's
-client connections (SteamKit2's UdpPacket / TcpConnection): UDP datagrams "VS01" with a
-36-byte header whose payload size fits; TCP frames of a 4-byte length and "VT01".
+client connection over TCP (SteamKit2's TcpConnection): frames of a 4-byte length and
+"VT01". (Its UDP datagrams, "VS01", are left alone: nDPI names them CS:GO.)
 
 Photon (Exit Games; ENet-derived, as documented by open-source packet parsers): a 12-byte
 header (peer id, CRC flag, command count, time, challenge) and `count` commands whose
@@ -235,22 +235,10 @@ def _steam_discovery(d: bytes) -> bool:
     return body_at + 4 + int.from_bytes(d[body_at:body_at + 4], "little") == len(d)
 
 
-_VS01_HEADER = 36
-
-
-def _steam_vs01(d: bytes) -> bool:
-    """SteamKit2 UdpPacket: "VS01", payload size, type 1-7, flags, connection ids,
-    sequence numbers, message fields; the payload ends the datagram."""
-    return (len(d) >= _VS01_HEADER and d[:4] == b"VS01" and 1 <= d[6] <= 7
-            and _VS01_HEADER + int.from_bytes(d[4:6], "little") == len(d))
-
-
 def steam_udp(msgs: Messages) -> Result:
     for d in msgs.client[:4] + msgs.server[:4]:
         if _steam_discovery(d):
             return Detection("steam", {"steam_discovery": True})
-        if _steam_vs01(d):
-            return Detection("steam", {"steam_transport": "udp"})
     return None
 
 
@@ -366,8 +354,8 @@ DETECTORS = (
              "Valve Developer Community: Server queries"),
     Detector("steam", UDP, steam_udp,
              "either side: LAN discovery 0xffffffff + 0xa05f4c21 with header and body lengths "
-             "that end the datagram; or `VS01`, a packet type and a payload size that fits",
-             "Valve steammessages_remoteclient_discovery.proto; SteamKit2 UdpPacket"),
+             "that end the datagram",
+             "Valve steammessages_remoteclient_discovery.proto (in-home streaming discovery)"),
     Detector("steam", TCP, steam_tcp,
              "either side: frames of a 4-byte LE length and `VT01`, back to back",
              "SteamKit2 TcpConnection framing"),
