@@ -21,6 +21,10 @@ FAMILIES = (
     "lan_dev",
     "infra_tun",
     "infra_mon",
+    "messengers",
+    "games",
+    "games_vendor",
+    "apps",
 )
 
 
