@@ -14,6 +14,8 @@ FAMILIES = (
     "p2p",
     "ot_power",
     "ot_plc",
+    "ot_bus",
+    "ot_field",
 )
 
 
