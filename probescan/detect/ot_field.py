@@ -144,7 +144,7 @@ def _someip_message(d: bytes, pos: int) -> tuple[int, int] | None:
 def _someip(d: bytes, datagram: bool) -> SideResult:
     if len(d) < 16:
         return None
-    pos, kinds = 0, []
+    pos, kinds = 0, list[int]()
     while pos + 16 <= len(d) and len(kinds) < 8:
         got = _someip_message(d, pos)
         if got is None:
