@@ -16,6 +16,7 @@ FAMILIES = (
     "ot_plc",
     "ot_bus",
     "ot_field",
+    "db_sql",
 )
 
 
