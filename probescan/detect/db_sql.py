@@ -163,7 +163,7 @@ _TDS_VERSIONS = {0x70000000: "7.0", 0x71000000: "2000", 0x71000001: "2000 SP1",
 
 def _prelogin(payload: bytes) -> dict[str, Fact] | None:
     """Facts of a PRELOGIN option list whose options all land inside `payload`."""
-    pos, spans = 0, []
+    pos, spans = 0, list[tuple[int, int, int]]()
     while pos < len(payload) and payload[pos] != 0xFF:
         if pos + 5 > len(payload) or payload[pos] > 0x08 or len(spans) > 9:
             return None
