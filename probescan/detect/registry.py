@@ -17,6 +17,7 @@ FAMILIES = (
     "ot_bus",
     "ot_field",
     "db_sql",
+    "db_nosql",
 )
 
 
