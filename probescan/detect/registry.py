@@ -18,6 +18,7 @@ FAMILIES = (
     "ot_field",
     "db_sql",
     "db_nosql",
+    "mq",
 )
 
 
