@@ -19,6 +19,8 @@ FAMILIES = (
     "db_sql",
     "db_nosql",
     "mq",
+    "misc_tcp",
+    "chain",
 )
 
 
