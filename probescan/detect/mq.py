@@ -258,11 +258,13 @@ def _kafka_request(d: bytes, pos: int) -> tuple[int, str, int] | None:
     size = int.from_bytes(d[pos:pos + 4], "big")
     key, version = int.from_bytes(d[pos + 4:pos + 6], "big"), int.from_bytes(d[pos + 6:pos + 8],
                                                                                "big")
-    if not 10 <= size <= 100 << 20 or key > 90 or version > 20:
+    if not 10 <= size <= 100 << 20 or key > 74 or version > 17 or d[pos + 8] & 0x80:
         return None
-    n = int.from_bytes(d[pos + 12:pos + 14], "big", signed=True)
-    client = b"" if n == -1 else d[pos + 14:pos + 14 + n]
-    if n < -1 or len(client) != max(n, 0) or 10 + max(n, 0) > size or not printable(client):
+    # clients name themselves (client.id: "producer-1", "rdkafka", "sarama", ...); an empty or
+    # null id leaves too little structure to tell Kafka from other length-prefixed protocols
+    n = int.from_bytes(d[pos + 12:pos + 14], "big")
+    client = d[pos + 14:pos + 14 + n]
+    if not 1 <= n <= 256 or len(client) != n or 10 + n > size or not printable(client):
         return None
     return key, client.decode(), pos + 4 + size
 
@@ -278,9 +280,8 @@ def _kafka(d: bytes) -> SideResult:
         return NEED_MORE if end - len(d) < 1 << 16 else None
     if end < len(d) and (len(d) - end < 14 or _kafka_request(d, end) is None):
         return None if len(d) - end >= 14 else NEED_MORE
-    facts: dict[str, Fact] = {"kafka_api": _KAFKA_APIS.get(first[0], str(first[0]))}
-    if first[1]:
-        facts["kafka_client_id"] = first[1]
+    facts: dict[str, Fact] = {"kafka_api": _KAFKA_APIS.get(first[0], str(first[0])),
+                              "kafka_client_id": first[1]}
     return Hit(facts, CLIENT)
 
 
@@ -306,6 +307,6 @@ DETECTORS = (
              "either side: WireFormatInfo (length, type 1, `ActiveMQ`, version)",
              "Apache ActiveMQ OpenWire protocol"),
     Detector("kafka", TCP, kafka,
-             "client: request header (size, API key/version in range, client id), the next "
+             "client: request header (size, API key/version in range, a client id), the next "
              "request agreeing", "Apache Kafka protocol guide (kafka.apache.org/protocol)"),
 )

@@ -151,7 +151,7 @@ def knx(msgs: Messages) -> Result:
 
 # ---- EtherNet/IP -----------------------------------------------------------------------
 
-_ENIP = {0x0000: "nop", 0x0004: "list services", 0x0063: "list identity",
+_ENIP = {0x0004: "list services", 0x0063: "list identity",
          0x0064: "list interfaces", 0x0065: "register session", 0x0066: "unregister session",
          0x006F: "send rr data", 0x0070: "send unit data", 0x0072: "indicate status",
          0x0073: "cancel"}
@@ -183,7 +183,7 @@ def _enip(d: bytes) -> SideResult:
     body = d[24:24 + length]
     role = None
     if cmd in (0x0004, 0x0063, 0x0064):
-        if length == 0:
+        if length == 0 and len(d) == 24:  # a bare request, not a run of zero bytes
             role = CLIENT
         elif _cpf(body) is not None:
             role = SERVER
