@@ -1,5 +1,5 @@
-"""Assorted TCP protocols: Zabbix, Gearman, Thrift, Ceph, Munin, HiSLIP, ATG (tank gauges)
-and FIX.
+"""Assorted TCP protocols: Zabbix, Gearman, Thrift, Ceph, Munin, HiSLIP, ATG (tank gauges),
+Lustre and FIX.
 
 * Zabbix: `ZBXD`, protocol flags (0x01 set; compression, large packet), a data length that
   covers the rest (compressed data inflates); JSON requests go to the trapper, item keys to
@@ -14,6 +14,9 @@ and FIX.
   = the rest.
 * ATG (Veeder-Root TLS-350 serial interface on TCP): `<SOH>` + a function letter and five
   digits; the reply echoes the function and gives a date.
+* Lustre LNet over TCP (socket LND): the acceptor's connection request (magic 0xacce7100,
+  version 1, a TCP NID), the hello (magic 0x45726963, version 2/3, NIDs) or an LNet message
+  (ksock type 0xc1, NIDs of the socket LND, a message type, payload length = the rest).
 * FIX: `8=<BeginString>` `9=<BodyLength>` `35=<MsgType>`, the body length reaching the next
   message or the `10=` checksum, which is verified.
 """
@@ -250,6 +253,45 @@ def _atg(msgs: Messages) -> Result:
     return None
 
 
+# ---- Lustre (LNet socket LND) ---------------------------------------------------------
+
+_LNET_ACCEPTOR = b"\x00\x71\xce\xac"  # 0xacce7100, little-endian
+_LNET_HELLO = b"cirE"  # LNET_PROTO_MAGIC 0x45726963, little-endian
+_SOCKLND = b"\x02\x00"  # the LND type in a NID's top 16 bits
+
+
+def _lnet_nid(d: bytes, pos: int) -> bool:
+    return d[pos + 6:pos + 8] == _SOCKLND
+
+
+def _lustre(d: bytes) -> SideResult:
+    if len(d) < 16:
+        return None
+    head = d[:4]
+    if head == _LNET_ACCEPTOR:
+        if d[4:8] == b"\x01\x00\x00\x00" and _lnet_nid(d, 8):
+            return Hit({"lnet_message": "acceptor request"}, CLIENT)
+        return None
+    if head == _LNET_HELLO:
+        if len(d) < 24 or d[4:8] not in (b"\x02\x00\x00\x00", b"\x03\x00\x00\x00"):
+            return NEED_MORE if len(d) < 24 else None
+        return Hit({"lnet_message": "hello"}) if _lnet_nid(d, 8) and _lnet_nid(d, 16) else None
+    if head != b"\xc1\x00\x00\x00" or len(d) < 96:
+        return None
+    # ksock message (type, checksum, zero-copy cookies), then the LNet header: destination
+    # and source NIDs, PIDs, message type and payload length
+    size = 96 + int.from_bytes(d[52:56], "little")
+    if not (_lnet_nid(d, 24) and _lnet_nid(d, 32)) or int.from_bytes(d[48:52], "little") > 4:
+        return None
+    if len(d) > size and d[size:size + 4] not in (b"\xc1\x00\x00\x00", b"\xc0\x00\x00\x00"):
+        return None
+    return Hit({"lnet_message": "lnet"})
+
+
+def lustre(msgs: Messages) -> Result:
+    return by_stream(msgs, "lustre", _lustre)
+
+
 # ---- FIX -------------------------------------------------------------------------------
 
 _FIX = re.compile(rb"8=([ -~]{1,16}?)\x019=(\d{1,6})\x0135=([0-9A-Za-z]{1,4})\x01")
@@ -303,6 +345,10 @@ DETECTORS = (
     Detector("atg", TCP, _atg,
              "client: `<SOH>` + function letter + 5 digits; server: the function echoed with "
              "a date", "Veeder-Root TLS-3XX Series Serial Interface Manual (576013-635)"),
+    Detector("lustre", TCP, lustre,
+             "either side: LNet acceptor request or socklnd hello (magic, version, NIDs of the "
+             "socket LND), or LNet messages whose payload length sets the message size",
+             "Lustre LNet wire formats (lnet-idl.h, socklnd.h in the Lustre sources)"),
     Detector("fix", TCP, fix,
              "either side: `8=` `9=` `35=` header, body length reaching the next message or a "
              "verified `10=` checksum",
