@@ -51,7 +51,7 @@ def _opcua(d: bytes) -> SideResult:
     if kind not in _UA_TYPES:
         return NEED_MORE if len(d) < 3 and any(t.startswith(kind) for t in _UA_TYPES) else None
     if len(d) < 8:
-        return NEED_MORE
+        return NEED_MORE if len(d) == 3 or d[3:4] in (b"F", b"C", b"A") else None
     chunk, size = d[3:4], int.from_bytes(d[4:8], "little")
     if chunk not in (b"F", b"C", b"A") or (kind in (b"HEL", b"ACK", b"ERR", b"RHE")
                                            and chunk != b"F") or not 8 <= size <= 1 << 24:
@@ -153,8 +153,8 @@ def _someip(d: bytes, datagram: bool) -> SideResult:
         pos = got[1]
     if datagram and pos != len(d):
         return None  # a datagram holds whole messages
-    if kinds and pos > len(d) and len(kinds) == 1:
-        return NEED_MORE  # over TCP: the first message must be whole
+    if kinds and pos > len(d) and len(kinds) == 1:  # over TCP: the first message must be whole
+        return NEED_MORE if pos - len(d) < 1 << 16 else None
     facts: dict[str, Fact] = {"someip_service": int.from_bytes(d[:2], "big"),
                               "someip_messages": len(kinds)}
     if d[:4] == _SOMEIP_SD:

@@ -97,7 +97,8 @@ def _mb_response(pdu: bytes) -> bool:
 
 def _modbus(data: bytes) -> SideResult:
     if len(data) < 8:
-        return NEED_MORE if len(data) >= 4 and data[2:4] == b"\x00\x00" else None
+        ok = len(data) >= 6 and data[2:4] == b"\x00\x00" and data[5] >= 2 and not data[4]
+        return NEED_MORE if ok else None
     if data[2:4] != b"\x00\x00":
         return None
     pos, kinds = 0, []
@@ -158,6 +159,8 @@ def _s7comm(data: bytes) -> SideResult:
         return None
     pos, role, cotp = 0, None, False
     while pos < len(data):
+        if len(data) >= pos + 4 and int.from_bytes(data[pos + 2:pos + 4], "big") < 7:
+            return None  # a TPKT carries at least a 3-byte COTP header
         if len(data) < pos + 7:
             break
         if data[pos:pos + 2] != b"\x03\x00":
@@ -318,7 +321,7 @@ def _hart_message(data: bytes, pos: int) -> tuple[int, int, int] | None:
     if version not in (1, 2) or mtype not in (0, 1, 2, 3, 15) or mid not in _HART_IDS:
         return None
     body = data[pos + 8:pos + count]
-    if count < 8 or len(body) != count - 8:
+    if not 8 <= count <= 2048 or len(body) != count - 8:
         return None
     if mid == 0 and mtype in (0, 1) and not (len(body) == 5 and body[0] <= 1):
         return None
@@ -344,7 +347,7 @@ def _hart_ip(data: bytes) -> SideResult:
         pos = got[2]
     if not found:
         head_ok = data[0] in (1, 2) and data[1] in (0, 1, 2, 3, 15) and data[2] in _HART_IDS
-        return NEED_MORE if head_ok and int.from_bytes(data[6:8], "big") >= 8 else None
+        return NEED_MORE if head_ok and 8 <= int.from_bytes(data[6:8], "big") <= 2048 else None
     if not any(mid in (0, 3) for _, mid, _ in found):
         return NEED_MORE
     mtype, mid, _ = found[0]
