@@ -25,6 +25,15 @@ FAMILIES = (
     "games",
     "games_vendor",
     "apps",
+    "ot_power",
+    "ot_plc",
+    "ot_bus",
+    "ot_field",
+    "db_sql",
+    "db_nosql",
+    "mq",
+    "misc_tcp",
+    "chain",
 )
 
 
