@@ -13,6 +13,8 @@ from probescan.detect.base import NEED_MORE, Detection, Detector, Messages, Resu
 FAMILIES = (
     "p2p",
     "quic",
+    "media_dtls",
+    "media_stun",
 )
 
 
