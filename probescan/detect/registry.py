@@ -15,6 +15,7 @@ FAMILIES = (
     "quic",
     "media_dtls",
     "media_stun",
+    "media",
 )
 
 
