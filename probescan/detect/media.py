@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 from probescan.detect.base import BOTH, UDP, Detection, Detector, Fact, Messages, Result
@@ -67,7 +68,7 @@ def rtp_stream(packets: tuple[bytes, ...] | list[bytes]) -> tuple[int, int] | No
         return None
     run = [(p, h) for p, h in parsed if (h[0], h[3]) == (pt, ssrc)]
     advanced = False
-    for (p0, h0), (p1, h1) in zip(run, run[1:], strict=False):
+    for (p0, h0), (p1, h1) in itertools.pairwise(run):
         seq_step = (h1[1] - h0[1]) % 65536
         ts_step = (h1[2] - h0[2]) % (1 << 32)
         if seq_step > MAX_SEQ_STEP or (seq_step == 0 and p0 != p1) or ts_step > MAX_TS_STEP:
@@ -126,7 +127,7 @@ def _rtp_facts(pt: int) -> dict[str, Fact]:
 
 def _framed(stream: bytes) -> list[bytes]:
     """RFC 4571: packets each behind a 2-byte length."""
-    out = []
+    out: list[bytes] = []
     pos = 0
     while pos + 2 <= len(stream) and len(out) < _LOOK:
         size = int.from_bytes(stream[pos : pos + 2], "big")
