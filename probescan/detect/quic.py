@@ -98,6 +98,9 @@ def _gquic(datagram: bytes, side: str) -> Detection | None:
     first = datagram[:1]
     if not first or (first[0] & 0x80 and datagram[1:2] != b"Q"):
         return None
+    versioned = first[0] & 0x80 or (first[0] & 0x01 and datagram[9:10] == b"Q")
+    if not versioned and not any(tag in datagram[:160] for tag in gquic.MESSAGE_TAGS):
+        return None  # hashing every datagram costs too much: only handshake messages
     try:
         packet = gquic.parse_packet(datagram)
     except ParseError:

@@ -16,6 +16,7 @@ FAMILIES = (
     "media_dtls",
     "media_stun",
     "media",
+    "vpn",
 )
 
 
