@@ -6,9 +6,9 @@ Control packets (opcodes 1-5, 7, 8, 10, 11) carry the sender's 8-byte session id
 then (with tls-auth) an HMAC of 20, 32 or 64 bytes, a packet id and a timestamp, then an
 ACK array (count, packet ids, the peer's session id) and the message packet id. A session
 begins with a hard reset: the client's (opcode 1, 7 or 10, key id 0), answered by the
-server's (opcode 2 or 8) that acknowledges it with the client's session id. Claimed when
-one side's first packet is a hard reset whose layout holds and another control packet of the same session id
-(opcodes all valid), or a client hard reset answered by a server hard reset.
+server's (opcode 2 or 8) that acknowledges it with the client's session id. Claimed for
+such a pair (or two hard resets whose layouts hold, tls-crypt hiding the ACK), or for one
+side's hard reset whose layout holds followed by other control packets of its session id.
 
 WireGuard (the WireGuard whitepaper §5.4): a message type byte 1-4 and three reserved
 zero bytes; handshake initiation 148 bytes, response 92 bytes (its receiver index is the
@@ -18,6 +18,8 @@ claimed for two or more packets of one receiver index whose counters advance.
 """
 
 from __future__ import annotations
+
+import itertools
 
 from probescan.detect.base import (
     BOTH,
@@ -41,7 +43,7 @@ SERVER_RESETS = frozenset({2, 8})
 
 def _frames(stream: bytes) -> tuple[list[bytes], bool]:
     """OpenVPN over TCP: the length-framed packets, and whether the last one is cut."""
-    out = []
+    out: list[bytes] = []
     pos = 0
     while pos + 2 <= len(stream) and len(out) < _LOOK:
         size = int.from_bytes(stream[pos : pos + 2], "big")
@@ -151,7 +153,7 @@ def _wg_transport(packets: tuple[bytes, ...]) -> bool:
     if len(data) < 2 or len({p[4:8] for p in data}) != 1:
         return False
     counters = [int.from_bytes(p[8:16], "little") for p in data]
-    return all(0 < b - a <= 1024 for a, b in zip(counters, counters[1:], strict=False))
+    return all(0 < b - a <= 1024 for a, b in itertools.pairwise(counters))
 
 
 def wireguard(msgs: Messages) -> Result:
