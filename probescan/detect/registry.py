@@ -17,6 +17,7 @@ FAMILIES = (
     "media_stun",
     "media",
     "vpn",
+    "vpn_ike",
 )
 
 

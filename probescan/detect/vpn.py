@@ -1,4 +1,4 @@
-"""VPN tunnels: OpenVPN and WireGuard.
+"""VPN tunnels: OpenVPN, WireGuard and DNSCrypt.
 
 OpenVPN (openvpn.net "OpenVPN protocol", ssl.h / ssl_pkt.h of OpenVPN 2.x): a packet opens
 with opcode (5 bits) and key id (3 bits); over TCP each packet is behind a 2-byte length.
@@ -15,6 +15,13 @@ zero bytes; handshake initiation 148 bytes, response 92 bytes (its receiver inde
 initiator's sender index), cookie reply 64 bytes, transport data 32 bytes or more with a
 receiver index, a little-endian 64-bit counter and 16-byte blocks. Transport data alone is
 claimed for two or more packets of one receiver index whose counters advance.
+
+DNSCrypt (dnscrypt.info "DNSCrypt version 2 protocol specification"): a client first asks
+for the resolver's certificates, a DNS TXT query for "2.dnscrypt-cert.<provider name>",
+answered by TXT records starting with "DNSC" and the certificate version. Encrypted
+responses start with the resolver magic "r6fnvWj8" and a nonce whose first half is the
+client's nonce (bytes 40-51 of its query, after its 8-byte magic and 32-byte public key).
+Over TCP every message is behind a 2-byte length.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from probescan.detect.base import (
     Messages,
     Result,
 )
+from probescan.protocols import dns
+from probescan.protocols.errors import NeedMore, ParseError
 
 _LOOK = 8
 OPCODES = {1: "hard_reset_client_v1", 2: "hard_reset_server_v1", 3: "soft_reset", 4: "control",
@@ -168,6 +177,52 @@ def wireguard(msgs: Messages) -> Result:
     return None
 
 
+# --- DNSCrypt --------------------------------------------------------------------------------
+
+RESOLVER_MAGIC = b"r6fnvWj8"
+CERT_PREFIX = "2.dnscrypt-cert."
+CERT_MAGIC = b"DNSC"
+
+
+def _cert_exchange(data: bytes, tcp: bool) -> dict[str, Fact] | None:
+    """A certificate query or its answer: DNS, TXT, the name "2.dnscrypt-cert.<name>"."""
+    if b"\x012\x0ddnscrypt-cert" not in data[:32].lower():
+        return None
+    try:
+        msg = dns.parse_message(data, tcp=tcp)
+    except (NeedMore, ParseError):
+        return None
+    questions = [q for q in msg.questions if q.type == dns.TXT]
+    if not questions or not questions[0].name.lower().startswith(CERT_PREFIX):
+        return None
+    facts: dict[str, Fact] = {"dnscrypt_provider": questions[0].name[len(CERT_PREFIX):]}
+    for record in msg.answers:
+        if record.type == dns.TXT and record.rdata[1:5] == CERT_MAGIC:
+            facts["dnscrypt_cert_version"] = int.from_bytes(record.rdata[5:7], "big")
+    return facts
+
+
+def dnscrypt(msgs: Messages) -> Result:
+    tcp = msgs.transport == "tcp"
+    sides = ([msgs.client_stream], [msgs.server_stream]) if tcp else msgs.sides
+    found: dict[str, Fact] = {}
+    for side in sides:
+        for data in side[:2]:
+            found.update(_cert_exchange(data, tcp) or {})
+    if found:
+        return Detection("dnscrypt", found)
+    for mine, other in ((sides[1], sides[0]), (sides[0], sides[1])):
+        for data in mine[:2]:
+            body = data[2:] if tcp else data
+            if body[:8] == RESOLVER_MAGIC and len(body) >= 20 + 16:
+                facts = {"dnscrypt_message": "response"}
+                query = (other[0][2:] if tcp else other[0]) if other else b""
+                if query[40:52] == body[8:20]:
+                    facts["dnscrypt_nonce"] = "matches"
+                return Detection("dnscrypt", facts, swapped=mine is sides[0])
+    return None
+
+
 DETECTORS = (
     Detector("openvpn", BOTH, openvpn,
              "client hard reset (opcode 1/7/10, key id 0) answered by a server hard reset "
@@ -179,4 +234,9 @@ DETECTORS = (
              "(64) with type byte and three zero bytes; or two or more transport data "
              "packets of one receiver index with advancing counters",
              "WireGuard whitepaper §5.4 (Donenfeld, NDSS 2017)"),
+    Detector("dnscrypt", BOTH, dnscrypt,
+             "the certificate query (DNS TXT for 2.dnscrypt-cert.<provider>) or its DNSC "
+             "answer; an encrypted response opening with the resolver magic r6fnvWj8 (its "
+             "nonce starting with the client's)",
+             "DNSCrypt version 2 protocol specification (dnscrypt.info)"),
 )
