@@ -18,6 +18,8 @@ FAMILIES = (
     "media",
     "vpn",
     "vpn_ike",
+    "p2p_other",
+    "media_apps",
 )
 
 
