@@ -1,4 +1,4 @@
-"""VPN tunnels: OpenVPN, WireGuard and DNSCrypt.
+"""VPN tunnels: OpenVPN, WireGuard, SoftEther and DNSCrypt.
 
 OpenVPN (openvpn.net "OpenVPN protocol", ssl.h / ssl_pkt.h of OpenVPN 2.x): a packet opens
 with opcode (5 bits) and key id (3 bits); over TCP each packet is behind a 2-byte length.
@@ -22,11 +22,18 @@ answered by TXT records starting with "DNSC" and the certificate version. Encryp
 responses start with the resolver magic "r6fnvWj8" and a nonce whose first half is the
 client's nonce (bytes 40-51 of its query, after its 8-byte magic and 32-byte public key).
 Over TCP every message is behind a 2-byte length.
+
+SoftEther VPN (its source, Mayaqua/Pack.c and Cedar/NatTraversal): UDP control messages
+are PACKs, a big-endian element count then per element a name (length + 1, name), a value
+type (0 int, 1 data, 2 string, 3 unicode string, 4 int64), a value count and the values,
+filling the datagram; its NAT traversal server answers with the text "IP=<address>,
+PORT=<port>".
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 
 from probescan.detect.base import (
     BOTH,
@@ -177,6 +184,59 @@ def wireguard(msgs: Messages) -> Result:
     return None
 
 
+# --- SoftEther -------------------------------------------------------------------------------
+
+PACK_FIXED = {0: 4, 4: 8}
+MAX_PACK_ELEMENTS = 64
+
+
+def softether_pack(data: bytes) -> list[str] | None:
+    """The element names of a SoftEther PACK filling `data`, or None."""
+    try:
+        count = int.from_bytes(data[0:4], "big")
+        if not 1 <= count <= MAX_PACK_ELEMENTS or len(data) < 8:
+            return None
+        pos, names = 4, []
+        for _ in range(count):
+            size = int.from_bytes(data[pos : pos + 4], "big")
+            name = data[pos + 4 : pos + 3 + size]
+            if not 2 <= size <= 64 or len(name) != size - 1 or not name.isascii() \
+                    or not name.decode("ascii").isprintable():
+                return None
+            pos += 3 + size
+            vtype = int.from_bytes(data[pos : pos + 4], "big")
+            values = int.from_bytes(data[pos + 4 : pos + 8], "big")
+            pos += 8
+            if vtype > 4 or not 1 <= values <= 1024 or pos > len(data):
+                return None
+            for _ in range(values):
+                step = PACK_FIXED.get(vtype)
+                if step is None:
+                    step = 4 + int.from_bytes(data[pos : pos + 4], "big")
+                pos += step
+                if pos > len(data):
+                    return None
+            names.append(name.decode("ascii"))
+        return names if pos == len(data) else None
+    except IndexError:  # pragma: no cover - slices never raise
+        return None
+
+
+_NAT_T_ANSWER = re.compile(rb"IP=[0-9a-fA-F.:]{2,45},PORT=\d{1,5}")
+
+
+def softether(msgs: Messages) -> Result:
+    for side in msgs.sides:
+        for data in side[:_LOOK]:
+            if data.startswith(b"IP=") and _NAT_T_ANSWER.fullmatch(data):
+                return Detection("softether", {"softether_message": "nat_t_answer"})
+            if data[:3] == b"\x00\x00\x00":
+                names = softether_pack(data)
+                if names:
+                    return Detection("softether", {"softether_pack": tuple(names[:4])})
+    return None
+
+
 # --- DNSCrypt --------------------------------------------------------------------------------
 
 RESOLVER_MAGIC = b"r6fnvWj8"
@@ -234,6 +294,10 @@ DETECTORS = (
              "(64) with type byte and three zero bytes; or two or more transport data "
              "packets of one receiver index with advancing counters",
              "WireGuard whitepaper §5.4 (Donenfeld, NDSS 2017)"),
+    Detector("softether", UDP, softether,
+             "either side: a PACK (element count, named typed values) filling the datagram, "
+             "or the NAT traversal answer IP=<address>,PORT=<port>",
+             "SoftEther VPN source: Mayaqua/Pack.c, Cedar/NatTraversal"),
     Detector("dnscrypt", BOTH, dnscrypt,
              "the certificate query (DNS TXT for 2.dnscrypt-cert.<provider>) or its DNSC "
              "answer; an encrypted response opening with the resolver magic r6fnvWj8 (its "
