@@ -61,7 +61,9 @@ def _initial(datagrams: tuple[bytes, ...], swapped: bool) -> Detection | None:
         ci = q.parse_client_initials(datagrams)
     except ParseError:
         return None
-    return Detection("quic", _hello_facts(ci), swapped=swapped)
+    # Only a decrypted Initial shows who the client is (a server's Initial may also fill a
+    # 1200-byte datagram, and its keys are not this packet's connection id's).
+    return Detection("quic", _hello_facts(ci), swapped=swapped and ci.decrypted)
 
 
 def _long_packets(datagram: bytes) -> int | None:
