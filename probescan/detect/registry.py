@@ -34,6 +34,14 @@ FAMILIES = (
     "mq",
     "misc_tcp",
     "chain",
+    "quic",
+    "media_dtls",
+    "media_stun",
+    "media",
+    "vpn",
+    "vpn_ike",
+    "p2p_other",
+    "media_apps",
 )
 
 
