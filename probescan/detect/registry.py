@@ -1,7 +1,9 @@
 """Every detector, in the order they are tried, and the one call that runs them.
 
-Order matters only where two protocols share a structure: the stricter detector comes
-first. Each family module exposes `DETECTORS`; add a new family to FAMILIES.
+Order matters only where two protocols share a structure: the stricter or more specific
+detector comes first (QUIC before OpenVPN's short packets, DTLS before the STUN that opens
+a WebRTC flow, DNSCrypt and Avast's DNS before plain DNS). Each family module exposes
+`DETECTORS`; add a new family to FAMILIES.
 """
 
 from __future__ import annotations
@@ -12,36 +14,36 @@ from probescan.detect.base import NEED_MORE, Detection, Detector, Messages, Resu
 
 FAMILIES = (
     "tls",
-    "p2p",
-    "text",
-    "lan",
-    "lan_disc",
-    "infra",
-    "infra_ctl",
-    "lan_dev",
-    "infra_tun",
-    "infra_mon",
-    "messengers",
-    "games",
-    "games_vendor",
-    "apps",
-    "ot_power",
-    "ot_plc",
-    "ot_bus",
-    "ot_field",
-    "db_sql",
-    "db_nosql",
-    "mq",
-    "misc_tcp",
-    "chain",
     "quic",
     "media_dtls",
     "media_stun",
     "media",
     "vpn",
     "vpn_ike",
+    "p2p",
     "p2p_other",
+    "text",
+    "db_sql",
+    "db_nosql",
+    "mq",
+    "misc_tcp",
+    "chain",
+    "ot_power",
+    "ot_plc",
+    "ot_bus",
+    "ot_field",
     "media_apps",
+    "messengers",
+    "games",
+    "games_vendor",
+    "apps",
+    "lan",
+    "lan_disc",
+    "lan_dev",
+    "infra",
+    "infra_ctl",
+    "infra_tun",
+    "infra_mon",
 )
 
 
