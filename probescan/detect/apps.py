@@ -52,7 +52,9 @@ def _oicq(d: bytes) -> tuple[int, int] | None:
         return None
     version = int.from_bytes(d[1:3])
     command = int.from_bytes(d[3:5])
-    if version in (0, 0xFFFF) or not (1 <= command <= 0xB5 or command == 0x3F7):
+    # QQ's client versions are 0x0500 and up; a BOOTP reply (op 2, Ethernet type 1 and
+    # address length 6: "version" 0x0106) has the same first byte and must not pass.
+    if not 0x0500 <= version < 0xFFFF or not (1 <= command <= 0xB5 or command == 0x3F7):
         return None
     return version, int.from_bytes(d[7:11])
 
@@ -206,6 +208,7 @@ def avast_securedns(msgs: Messages) -> Result:
 _OOKLA_HELLO = re.compile(
     rb"HELLO \d+\.\d+(?:\.\d+)? (?:\([\d.]+\) )?\d{4}-\d{2}-\d{2}\.\d+\.[0-9a-f]+\n")
 _OOKLA_HI = re.compile(rb"HI(?: [0-9A-Za-z-]{1,64})?\n")
+_OOKLA_UUID = re.compile(rb"HI [0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\n")  # a client's id
 _OOKLA_NEXT = re.compile(
     rb"(?:PING \d+|GETIP|CAPABILITIES|INITPLOSS|DOWNLOAD \d+|UPLOAD \d+ \d+)\n")
 
@@ -217,7 +220,7 @@ def ookla(msgs: Messages) -> Result:
     if _OOKLA_HELLO.match(c):
         return Detection("ookla", {"ookla_server": c[6:c.index(b" ", 6)].decode()}, swapped=True)
     hi = _OOKLA_HI.match(c)
-    if hi and (s.startswith(b"HELLO ") or _OOKLA_NEXT.match(c, hi.end())):
+    if hi and (s.startswith(b"HELLO ") or _OOKLA_NEXT.match(c, hi.end()) or _OOKLA_UUID.match(c)):
         return Detection("ookla", {})
     if c and not s and len(c) < 80 and b"HI".startswith(c[:2]) and c[2:3] in (b"", b" ", b"\n"):
         return NEED_MORE

@@ -13,8 +13,6 @@ Roughtime.
 * PTPv2 (IEEE 1588-2008 §13): message type, version 2, a message length equal to the
   datagram (or two less, Annex E.3) and long enough for its type, a control field that
   fits the type.
-* Ookla Speedtest server (its documented telnet check): the client says `HI`, the server
-  answers `HELLO <protocol version> (<build>) <date>`.
 * Roughtime (draft-ietf-ntp-roughtime): a tag-value message (tag count, ascending offsets,
   ascending tags) that fills the packet, bare or framed by "ROUGHTIM" and a length.
 """
@@ -22,9 +20,8 @@ Roughtime.
 from __future__ import annotations
 
 import itertools
-import re
 
-from probescan.detect.base import NEED_MORE, TCP, UDP, Detection, Detector, Messages, Result
+from probescan.detect.base import UDP, Detection, Detector, Messages, Result
 
 
 def _datagrams(msgs: Messages, count: int = 2) -> list[tuple[bytes, bool]]:
@@ -233,25 +230,6 @@ def roughtime(msgs: Messages) -> Result:
     return None
 
 
-# --- Ookla Speedtest ---------------------------------------------------------------------
-
-OOKLA_HELLO = re.compile(rb"HELLO (\d+\.\d+)(?: \([\d.]+\))? \d{4}-\d\d-\d\d[\w.]*\n")
-OOKLA_HI = re.compile(rb"HI(?: [0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})?\n")
-
-
-def ookla(msgs: Messages) -> Result:
-    server, client = msgs.server_stream, msgs.client_stream
-    hello = OOKLA_HELLO.match(server)
-    if hello is not None and (not client or OOKLA_HI.match(client)):
-        return Detection("ookla", {"ookla_protocol": hello[1].decode()})
-    hi = OOKLA_HI.match(client)
-    if hi is not None and hi.end() > 3:  # "HI <uuid>"; a bare "HI" says too little
-        return Detection("ookla", {})
-    if (hi is not None or b"HI\n".startswith(client)) and b"HELLO ".startswith(server[:6]):
-        return NEED_MORE  # the server's answer will tell
-    return None
-
-
 DETECTORS = (
     Detector("netflow", UDP, netflow,
              "either side: NetFlow v1/v5/v7 records filling the datagram, v9 or IPFIX sets "
@@ -269,7 +247,4 @@ DETECTORS = (
     Detector("roughtime", UDP, roughtime,
              "either side: a Roughtime tag-value message (count, ascending offsets and "
              "tags) filling the packet, with NONC, SREP or SIG", "draft-ietf-ntp-roughtime"),
-    Detector("ookla", TCP, ookla,
-             "the server's `HELLO <version> (<build>) <date>` answering `HI`, or the client's "
-             "`HI <uuid>`", "Ookla Speedtest server documentation (HI / HELLO check)"),
 )

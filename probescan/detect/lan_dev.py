@@ -10,10 +10,7 @@
 * Spotify Connect LAN discovery (UDP 57621): the magic "SpotUdp0".
 * DLEP (RFC 8175): UDP discovery signals "DLEP" + signal type + length; TCP session
   messages type + length; both made of data items (type, length) that fill them exactly.
-* KNXnet/IP (KNX Standard 03.08.02): header length 6, protocol version 0x10, a defined
-  service type, a total length equal to the frame.
-* HART-IP (HCF_SPEC-085): version 1-2, message type, message id, status, sequence number
-  and a byte count equal to the frame.
+KNXnet/IP and HART-IP are read by probescan.detect.ot_bus and ot_plc.
 """
 
 from __future__ import annotations
@@ -142,60 +139,6 @@ def dlep(msgs: Messages) -> Result:
     return NEED_MORE if waiting else None
 
 
-# --- KNXnet/IP ---------------------------------------------------------------------------
-
-KNX_SERVICES = frozenset({
-    *range(0x0201, 0x020D), 0x0310, 0x0311, *range(0x0420, 0x0426), *range(0x0530, 0x0534),
-    *range(0x0740, 0x0744), *range(0x0950, 0x0956),
-})
-
-
-def _knx(d: bytes) -> int | None:
-    """The service type of a whole KNXnet/IP frame at the start of `d`, or None."""
-    if len(d) < 6 or d[0] != 6 or d[1] not in (0x10, 0x20):
-        return None
-    service = int.from_bytes(d[2:4], "big")
-    total = int.from_bytes(d[4:6], "big")
-    if service not in KNX_SERVICES or total < 6 or total > len(d):
-        return None
-    return service
-
-
-def knxnet_ip(msgs: Messages) -> Result:
-    tcp = msgs.transport == "tcp"
-    for d, _ in _firsts(msgs):
-        service = _knx(d)
-        if service is None:
-            continue
-        total = int.from_bytes(d[4:6], "big")
-        if total != len(d) and not (tcp and _knx(d[total:]) is not None):
-            continue  # a datagram is one frame; a stream goes on with the next frame
-        return Detection("knxnet-ip", {"knx_service": f"{service:#06x}"})
-    return None
-
-
-# --- HART-IP -----------------------------------------------------------------------------
-
-def _hart(d: bytes) -> int | None:
-    if len(d) < 8 or d[0] not in (1, 2) or d[1] not in (0, 1, 2, 3, 15) or d[2] > 15:
-        return None
-    count = int.from_bytes(d[6:8], "big")
-    if count < 8 or count > len(d):
-        return None
-    if d[2] == 0 and count != 13 and d[1] in (0, 1):  # session initiate: type + timer
-        return None
-    return count
-
-
-def hart_ip(msgs: Messages) -> Result:
-    for d, from_client in _firsts(msgs):
-        count = _hart(d)
-        if count is None or (count != len(d) and _hart(d[count:]) is None):
-            continue
-        return Detection("hart-ip", {"hart_message": d[2]}, swapped=from_client and d[1] == 1)
-    return None
-
-
 DETECTORS = (
     Detector("bjnp", BOTH, bjnp,
              "either side: the 16-byte BJNP/MFNP header with device type, command and a "
@@ -212,10 +155,4 @@ DETECTORS = (
     Detector("dlep", BOTH, dlep,
              "UDP: `DLEP` peer discovery/offer signals; TCP: session initialization and its "
              "response; data items filling the length", "RFC 8175"),
-    Detector("knxnet-ip", BOTH, knxnet_ip,
-             "either side: header length 6, version 0x10/0x20, a defined service type, total "
-             "length equal to the frame", "KNX Standard 03.08.02 (KNXnet/IP core)"),
-    Detector("hart-ip", BOTH, hart_ip,
-             "either side: version, message type and id, byte count equal to the frame",
-             "HCF_SPEC-085 (HART-IP)"),
 )

@@ -173,11 +173,14 @@ def _wg_transport(packets: tuple[bytes, ...]) -> bool:
 
 
 def wireguard(msgs: Messages) -> Result:
+    """A handshake initiation (148 bytes, a sender index) proves WireGuard; a response or
+    cookie reply (92, 64 bytes) is too short to prove it alone (other protocols' messages can
+    have its shape), so it counts only beside the initiation. Without a handshake: transport
+    data of one receiver with rising counters."""
     for side in msgs.sides:
         for p in side[:2]:
-            kind = _wg_type(p)
-            if kind in (1, 2, 3) and p[4:8] != b"\x00\x00\x00\x00":
-                return Detection("wireguard", {"wireguard_message": WG_NAMES[kind]})
+            if _wg_type(p) == 1 and p[4:8] != b"\x00\x00\x00\x00":
+                return Detection("wireguard", {"wireguard_message": WG_NAMES[1]})
     for side in msgs.sides:
         if _wg_transport(side):
             return Detection("wireguard", {"wireguard_message": "transport_data"})

@@ -60,7 +60,8 @@ def test_garbage_is_a_parse_error() -> None:
         parse_certificate(b"\x30\x82" + b"\xff" * 40)
 
 
-FLIGHT = Path(__file__).resolve().parent / "data" / "proto" / "tls_server_flight_tls12_openssl.bin"
+FLIGHT = Path(__file__).resolve().parents[1] / "data" / "proto" / (
+    "tls_server_flight_tls12_openssl.bin")
 RECORDED = parse_certificates(FLIGHT.read_bytes())[0]
 # (offset, byte there, what a hostile server puts instead, the fact that breaks)
 MUTATIONS = [
