@@ -89,8 +89,8 @@ def open_output(path: str | Path) -> IO[str]:
 def build_sinks(args: argparse.Namespace, command: Command, terminal: Sink) -> Sinks:
     """The outputs the shared options name, then the terminal. Scan flushes JSON Lines and
     commits the store at every record; watch at most every FLUSH_EVERY seconds, plus when its
-    loop calls flush(). Without --all-states a scan's outputs but nmap XML (which counts
-    them) and the terminal get only open ports."""
+    loop calls flush(). Without --all-states, the records of closed and filtered ports go
+    only to nmap XML (which counts them) and the terminal (which counts them as scanned)."""
     scan = command == "scan"
     flush_every = 0.0 if scan else FLUSH_EVERY
     all_states: bool = getattr(args, "all_states", False)  # scan only, as is -oX
