@@ -1,8 +1,12 @@
-"""One frozen Config, built by the CLI and passed explicitly (no module globals)."""
+"""Frozen configs, built by the CLI and passed explicitly (no module globals): `Config` for
+the scan engine, `WatchConfig` for the watcher and its active probes."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +26,20 @@ class Config:
     tls: bool = True  # try TLS and probe inside it
     version_scan: bool = True  # False: discovery only
     all_ports: bool = False  # True: probe even the excluded ports (printers' 9100-9107)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchConfig:
+    scope: tuple[Network, ...] = ()  # only addresses inside these networks are ever probed
+    probe: bool = True  # False: passive only (--no-probe)
+    probe_ttl: float = 3600.0  # seconds: an endpoint is probed at most once in this time
+    probe_rate: float = 50.0  # endpoint probes started per second
+    queue_size: int = 1000  # pending probes kept; beyond that new ones are dropped and counted
+    max_flows: int = 100_000  # flows held at once
+    workers: int | None = None  # identify processes; None: 1 with two or more CPUs, else 0
+    prober: Config = Config(endpoint_budget=6.0)  # the probes of one endpoint
+
+    @property
+    def probing(self) -> bool:
+        """Are endpoints probed at all? (not with --no-probe, nor without a scope)"""
+        return self.probe and bool(self.scope)

@@ -1,1 +1,2 @@
-"""Sinks for ServiceRecords: JSON Lines, the terminal, (later) nmap XML, SQLite and HTML."""
+"""The outputs, each a sink (sink.py): JSON Lines, nmap XML, the SQLite store, the HTML report
+and the terminal."""

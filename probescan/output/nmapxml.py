@@ -2,9 +2,10 @@
 
 nmap XML groups ports by host, while records stream in any order, so the writer buffers
 per host (records are small) and writes the whole document in close(). close() must be
-called whatever happens (the caller does it in a ``finally`` block): an interrupted scan
-still gets a complete, valid document holding every record delivered so far, with
-``<finished exit="error" errormsg="interrupted">``.
+called whatever happens (scan closes its sinks in every case): an interrupted scan still
+gets a complete, valid document holding every record delivered so far, with
+``<finished exit="error" errormsg="interrupted">``. The writer is a sink
+(probescan.output.sink); flow records have no place in the document.
 
 See docs/nmap-xml.md for the mapping of fields.
 """
@@ -17,10 +18,16 @@ import shlex
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from probescan import __version__
 from probescan.model import ServiceRecord, TlsInfo
+from probescan.output.xmltext import xml_safe as xml_safe  # tests and callers use it here
+from probescan.output.xmltext import xml_tag as _tag
+from probescan.output.xmltext import xml_text as _text
+
+if TYPE_CHECKING:
+    from probescan.watch.label import FlowRecord
 
 XML_OUTPUT_VERSION = "1.05"
 TLS_SCRIPT_ID = "probescan-tls"
@@ -39,49 +46,6 @@ UDP_PORT_REASONS: Mapping[str, str] = {
     "open|filtered": "no-response",
 }
 _PROTO_ORDER = {"tcp": 0, "udp": 1}
-
-# Characters XML 1.0 forbids anywhere in a document (C0 controls but TAB/LF/CR, lone
-# surrogates, U+FFFE and U+FFFF). Escapes cannot help: &#1; is illegal too.
-_ILLEGAL_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_ATTR_ENTITIES = {'"': "&quot;", "\n": "&#10;", "\t": "&#9;"}
-
-
-def xml_safe(text: str) -> str:
-    """Replace the characters XML 1.0 cannot carry by visible escapes.
-
-    C0 controls become ``\\xNN`` (as in the JSON evidence); surrogates that stand for
-    undecodable bytes (``errors="surrogateescape"``) become the ``\\xNN`` of that byte;
-    anything else illegal becomes ``\\uNNNN``.
-    """
-    return _ILLEGAL_XML.sub(_replace_illegal, text)
-
-
-def _replace_illegal(m: re.Match[str]) -> str:
-    code = ord(m.group())
-    if code < 0x20:
-        return f"\\x{code:02x}"
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\u{code:04x}"
-
-
-def _text(value: str) -> str:
-    # CR as a reference: a literal one would come back as LF (end-of-line normalisation).
-    return (xml_safe(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", "&#13;"))
-
-
-def _attr(value: str) -> str:
-    out = _text(value)
-    for char, entity in _ATTR_ENTITIES.items():
-        out = out.replace(char, entity)
-    return f'"{out}"'
-
-
-def _tag(name: str, attrs: Iterable[tuple[str, str | int | None]], *, empty: bool) -> str:
-    parts = [name]
-    parts.extend(f"{k}={_attr(str(v))}" for k, v in attrs if v is not None)
-    return "<" + " ".join(parts) + ("/>" if empty else ">")
 
 
 def port_ranges(ports: Iterable[int]) -> str:
@@ -149,6 +113,8 @@ class NmapXmlWriter:
     ``scanner``: nmap's DTD only allows "nmap" here; the default "probescan" follows
     masscan's precedent (consumers read it; ndiff prints it). Pass "nmap" for a file that
     validates against the DTD unchanged.
+
+    ``close_stream``: close() closes ``stream`` after writing (a file the caller opened).
     """
 
     def __init__(
@@ -162,6 +128,7 @@ class NmapXmlWriter:
         scanner: str = "probescan",
         version: str = __version__,
         clock: Callable[[], float] = time.time,
+        close_stream: bool = False,
     ) -> None:
         self._stream = stream
         self._args = list(args)
@@ -177,8 +144,9 @@ class NmapXmlWriter:
         self._hosts: dict[str, _Host] = {}
         self._seen_ports: dict[str, set[int]] = {}
         self._closed = False
+        self._close_stream = close_stream
 
-    def __call__(self, record: ServiceRecord) -> None:
+    def record(self, record: ServiceRecord) -> None:
         if self._closed:
             raise RuntimeError("NmapXmlWriter: record after close()")
         ep = record.endpoint
@@ -206,8 +174,18 @@ class NmapXmlWriter:
         if old is None or record.confidence > old.confidence:
             host.ports[key] = record
 
-    def close(self, end_time: float | None = None, interrupted: bool = False) -> None:
-        """Write the whole document and flush. Safe to call twice (the second does nothing)."""
+    __call__ = record
+
+    def flow(self, flow: FlowRecord) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self, end_time: float | None = None, interrupted: bool = False,
+              failed: bool = False) -> None:
+        """Write the whole document and flush, also after a failed run (`failed` changes
+        nothing). Safe to call twice (the second does nothing)."""
         if self._closed:
             return
         self._closed = True
@@ -257,6 +235,8 @@ class NmapXmlWriter:
         w(_tag("hosts", [("up", up), ("down", 0), ("total", up)], empty=True))
         w("</runstats>\n</nmaprun>\n")
         self._stream.flush()
+        if self._close_stream:
+            self._stream.close()
 
     def _write_host(self, host: _Host) -> None:
         w = self._stream.write

@@ -9,6 +9,8 @@ Schema (version 1):
 Rows are committed as they are written (WAL journal), or with `commit_every` seconds at
 most every so often plus by `commit()` (watch: a commit per flow would cost more than
 labeling it); `close()` commits the rest, so an interrupted run keeps everything stored.
+`Store` is a sink (probescan.output.sink): `record` stores an endpoint, `flow` a flow and its
+endpoints' probe results.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probescan.model import ServiceRecord
 from probescan.output.jsonl import json_line
+from probescan.output.sink import OutputError
+
+if TYPE_CHECKING:
+    from probescan.watch.label import FlowRecord
 
 SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -42,7 +48,7 @@ CREATE INDEX IF NOT EXISTS flows_server ON flows (server_ip, server_port);
 """
 
 
-class StoreError(Exception):
+class StoreError(OutputError):
     pass
 
 
@@ -58,6 +64,15 @@ class Store:
             self.db.commit()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot use '{path}' as a probescan store: {e}") from e
+
+    def record(self, record: ServiceRecord) -> None:
+        self.add_endpoint(record)
+
+    def flow(self, flow: FlowRecord) -> None:
+        self.add_flow(flow.to_dict())
+        for probe in (flow.server_probe, flow.client_probe):
+            if probe is not None:
+                self.add_endpoint(probe)
 
     def add_endpoint(self, record: ServiceRecord) -> None:
         d = record.to_dict()
@@ -90,7 +105,10 @@ class Store:
             self.db.commit()
             self._pending, self._committed = False, time.monotonic()
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        self.commit()
+
+    def close(self, *, interrupted: bool = False, failed: bool = False) -> None:
         self.commit()
         self.db.close()
 

@@ -14,13 +14,12 @@ import asyncio
 import contextlib
 import ipaddress
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from probescan.config import Network, WatchConfig
 from probescan.engine.limits import RateLimiter
 from probescan.engine.prober import Prober
 from probescan.model import Endpoint, ServiceRecord
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_scope(specs: Iterable[str]) -> list[Network]:
@@ -37,7 +36,7 @@ def parse_scope(specs: Iterable[str]) -> list[Network]:
     return nets
 
 
-def in_scope(ip: str, scope: list[Network]) -> bool:
+def in_scope(ip: str, scope: Sequence[Network]) -> bool:
     try:
         addr = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:
@@ -49,18 +48,17 @@ class ActiveProber:
     def __init__(
         self,
         prober: Prober,
-        scope: list[Network],
-        ttl: float = 3600.0,
-        rate: float = 50.0,
-        queue_size: int = 1000,
+        config: WatchConfig,
         workers: int = 32,
     ) -> None:
+        """Probes inside `config.scope`, once per `probe_ttl`, `probe_rate` a second, at
+        most `queue_size` waiting; `workers` probes at once."""
         self.prober = prober
-        self.scope = scope
-        self.ttl = ttl
-        self._rate = RateLimiter(rate)
+        self.scope = config.scope
+        self.ttl = config.probe_ttl
+        self._rate = RateLimiter(config.probe_rate)
         self._queue: asyncio.Queue[tuple[Endpoint, asyncio.Future[ServiceRecord]]] = (
-            asyncio.Queue(queue_size)
+            asyncio.Queue(config.queue_size)
         )
         self._cache: dict[Endpoint, tuple[float, asyncio.Future[ServiceRecord]]] = {}
         self._workers = [asyncio.create_task(self._work()) for _ in range(workers)]

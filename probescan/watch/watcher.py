@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from probescan.catalog import Catalog
+from probescan.config import WatchConfig
 from probescan.model import Endpoint, ServiceRecord
 from probescan.protocols.errors import ParseError
 from probescan.protocols.packet import TCP, parse_frame
@@ -81,13 +82,20 @@ class Watcher:
         active: ActiveProber | None = None,
         own_ports: Callable[[str, int, str, int], bool] | None = None,
         table: FlowTable | None = None,
+        *,
+        config: WatchConfig | None = None,
     ) -> None:
+        """`on_record` gets each flow's record; `active` probes its endpoints (None: passive
+        only); `own_ports` tells the prober's own connections, which are not watched; the
+        flow table holds at most `config.max_flows` flows (default: WatchConfig())."""
+        config = config or WatchConfig()
         self.catalog = catalog
         self.on_record = on_record
         self.active = active
         self.own_ports = own_ports
+        self.config = config
         well_known = frozenset(p for (_, p) in catalog.port_names)
-        self.table = table or FlowTable(well_known=well_known)
+        self.table = table or FlowTable(well_known=well_known, max_flows=config.max_flows)
         self.pending: dict[Key, _Pending] = {}
         self.expected = Expectations()  # FTP data connections, TFTP transfers
         self.pool: IdentifyPool[_Pending] | None = None

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from probescan import report_cli
+from probescan.cli import report as report_cli
 from probescan.model import Endpoint, Evidence, ServiceRecord, TlsInfo, escape_bytes
 from probescan.output.jsonl import record_line
 from probescan.output.store import Store

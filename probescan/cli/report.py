@@ -1,8 +1,7 @@
 """`probescan report INPUT... -o report.html`: scan and watch records in, one HTML file out.
 
-Wiring only; the work is in probescan/report/. Registered by cli.py as the
-`report` subcommand: `report_cli.add_arguments(sub.add_parser("report"))`, then
-`report_cli.run(args)` gives the exit status.
+Wiring only; the work is in probescan/report/. `add_arguments(parser)`, then `run(args)`
+gives the exit status (it reports its own errors, in one line).
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from probescan.cli.common import fail
 from probescan.report import ReportInputError, load_records, write_report
 
 DEFAULT_TITLE = "probescan report"
@@ -45,14 +45,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         records = load_records(inputs)
     except ReportInputError as e:
-        return _error(str(e))
+        return fail(e)
     title = args.title if args.title else default_title(inputs)
     try:
         write_report(records, output, title)
     except ReportInputError as e:  # records are checked by load_records; kept for safety
-        return _error(str(e))
+        return fail(e)
     except OSError as e:
-        return _error(f"{output}: cannot write: {e.strerror or e}")
+        return fail(f"{output}: cannot write: {e.strerror or e}")
     flows = sum(1 for r in records if r.get("kind") == "flow")
     endpoints = [r for r in records if r.get("kind") != "flow"]
     hosts = len({r["ip"] for r in endpoints})
@@ -61,8 +61,3 @@ def run(args: argparse.Namespace) -> int:
         counts += f", {flows} flows"
     print(f"probescan: wrote {output}: {counts}", file=sys.stderr)
     return 0
-
-
-def _error(message: str) -> int:
-    print(f"probescan: error: {message}", file=sys.stderr)
-    return 2

@@ -1,0 +1,49 @@
+"""The command line: the parser of every subcommand, and `main()` running the one asked for."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from probescan import __version__
+from probescan.cli import fingerprints, report, scan, watch
+from probescan.cli.common import ONE_LINE_ERRORS, fail
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "scan": scan.run,
+    "fingerprints": fingerprints.run,
+    "watch": watch.run,
+    "report": report.run,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="probescan",
+        description="Active service fingerprinting: which protocol, product and version "
+        "really runs on every port.",
+    )
+    p.add_argument("--version", action="version", version=f"probescan {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    scan.add_arguments(sub.add_parser("scan", help="probe targets and identify their services"))
+    fingerprints.add_arguments(
+        sub.add_parser("fingerprints", help="check or summarise probe and fingerprint files"))
+    watch.add_arguments(sub.add_parser("watch", help="label live or captured flows: passive "
+                                       "evidence plus active probes of both endpoints"))
+    report.add_arguments(
+        sub.add_parser("report", help="write a self-contained HTML report of scan records"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.command_line = ["probescan", *(argv or sys.argv[1:])]  # for nmap XML's <nmaprun args>
+    try:
+        return COMMANDS[args.command](args)
+    except ONE_LINE_ERRORS as e:
+        return fail(e)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
