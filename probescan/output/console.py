@@ -185,4 +185,5 @@ class WatchConsole:
         lost = f", {s.dropped} dropped (capture backlog full)" if s.dropped else ""
         self.err.print(
             f"{s.packets} packets ({s.undecoded} not decoded{lost}), {s.flows} flows, "
-            f"{s.labeled} labeled{probes}" + (" (interrupted)" if interrupted else ""))
+            f"{s.labeled} labeled, {s.unknown} unknown, {s.no_payload} without payload"
+            f"{probes}" + (" (interrupted)" if interrupted else ""))
