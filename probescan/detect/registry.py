@@ -12,6 +12,7 @@ from probescan.detect.base import NEED_MORE, Detection, Detector, Messages, Resu
 
 FAMILIES = (
     "p2p",
+    "auth",
 )
 
 
