@@ -13,6 +13,7 @@ from probescan.detect.base import NEED_MORE, Detection, Detector, Messages, Resu
 FAMILIES = (
     "p2p",
     "auth",
+    "enterprise",
 )
 
 
