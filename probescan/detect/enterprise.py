@@ -151,6 +151,11 @@ OF_VERSIONS = {1: "1.0", 2: "1.1", 3: "1.2", 4: "1.3", 5: "1.4", 6: "1.5"}
 OF_MAX_TYPE = {1: 21, 2: 24, 3: 24, 4: 29, 5: 33, 6: 35}
 
 
+def _bare_hello(data: bytes) -> bool:
+    """Exactly one 8-octet HELLO (no elements), as OpenFlow 1.0-1.3.0 peers send."""
+    return len(data) == 8 and data[0] in OF_VERSIONS and data[1:4] == b"\x00\x00\x08"
+
+
 def _openflow_side(data: bytes) -> Result:
     """A HELLO first, then whole messages of the same version, lengths adding up."""
     if len(data) < 8:
@@ -190,8 +195,9 @@ def openflow_detect(msgs: Messages) -> Result:
     for r in (c, s):
         if isinstance(r, Detection):
             return r
-    if c is NEED_MORE and s is NEED_MORE and msgs.client_stream[0] == msgs.server_stream[0]:
-        return Detection("openflow", {"openflow_version": OF_VERSIONS[msgs.client_stream[0]]})
+    cs, ss = msgs.client_stream, msgs.server_stream
+    if _bare_hello(cs) and _bare_hello(ss) and cs[0] == ss[0]:  # each side's HELLO
+        return Detection("openflow", {"openflow_version": OF_VERSIONS[cs[0]]})
     return waiting(c, s)
 
 

@@ -14,6 +14,7 @@ FAMILIES = (
     "p2p",
     "auth",
     "enterprise",
+    "rpc",
 )
 
 
