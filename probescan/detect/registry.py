@@ -15,6 +15,8 @@ FAMILIES = (
     "auth",
     "enterprise",
     "rpc",
+    "remote",
+    "signalling",
 )
 
 
