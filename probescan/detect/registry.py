@@ -17,6 +17,7 @@ FAMILIES = (
     "rpc",
     "remote",
     "signalling",
+    "messaging",
 )
 
 
