@@ -179,7 +179,13 @@ def _jsonrpc(data: bytes) -> Result:
     return Detection("json-rpc", {"jsonrpc_method": str(methods[0])})
 
 
+STRATUM = re.compile(rb'"method" *: *"(?:mining\.|eth_submitLogin"|eth_getWork"|eth_submitWork"'
+                     rb'|eth_submitHashrate"|login")')
+
+
 def jsonrpc_detect(msgs: Messages) -> Result:
+    if STRATUM.search(msgs.client_stream[:1024]) or STRATUM.search(msgs.server_stream[:1024]):
+        return None  # Stratum: JSON-RPC carrying a mining pool's protocol, named by its own
     c, s = _jsonrpc(msgs.client_stream), _jsonrpc(msgs.server_stream)
     if isinstance(c, Detection):
         return c
