@@ -20,6 +20,8 @@ def kerberos_detect(msgs: Messages) -> Result:
     tcp = msgs.transport == "tcp"
 
     def parse(data: bytes) -> kerberos.KerberosMessage:
+        if data[4 * tcp:4 * tcp + 1] < b"\x60":  # kpasswd's 2-octet length comes first
+            return kerberos.parse_kpasswd(data, tcp=tcp)
         m = kerberos.parse_message(data, tcp=tcp, partial=tcp)
         if m.msg_type not in kerberos.KDC_MESSAGES:
             raise ValueError("not a KDC message")
@@ -38,7 +40,8 @@ def kerberos_detect(msgs: Messages) -> Result:
         if value:
             facts[key] = value
     return Detection("kerberos-sec", facts, swapped=swapped(
-        c, s, kerberos.KerberosMessage, lambda m: m.msg_type in kerberos.REQUESTS))
+        c, s, kerberos.KerberosMessage,
+        lambda m: m.msg_type in kerberos.REQUESTS and not (m.kpasswd and m.msg_type == 30)))
 
 
 # --- LDAP -----------------------------------------------------------------------------

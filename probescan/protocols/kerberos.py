@@ -6,6 +6,10 @@ KRB-PRIV 21, KRB-CRED 22, KRB-ERROR 30) around a SEQUENCE of explicitly tagged f
 whose pvno is 5 and whose msg-type repeats n. Over UDP the message is the datagram; over
 TCP (tcp=True, RFC 4120 §7.2.2) a 4-octet length with its high bit clear comes first.
 
+`parse_kpasswd` reads the Kerberos set/change password protocol (RFC 3244): a message
+length, a version (1, or 0xFF80 for set-password), the AP-REQ (or AP-REP) length, that
+message, then a KRB-PRIV (or a KRB-ERROR, the AP-REP length then 0).
+
 With partial=True a message cut short still parses once its pvno and msg-type are in (the
 first segments of a long TGS exchange): the fields read so far are kept and `complete`
 says whether it was whole. Otherwise a cut message is NeedMore.
@@ -46,9 +50,12 @@ class KerberosMessage:
     error_code: int | None
     complete: bool  # the whole message was read
     length: int  # octets of the input it takes (TCP record mark included)
+    kpasswd: bool = False  # inside a password-changing message (RFC 3244)
 
     @property
     def name(self) -> str:
+        if self.kpasswd:
+            return "KPASSWD-REQ" if self.msg_type == 14 else "KPASSWD-REP"
         return MSG_NAMES[self.msg_type]
 
     @property
@@ -193,3 +200,35 @@ def parse_message(data: bytes, tcp: bool = False, partial: bool = False) -> Kerb
         realm, sname = _ticket(data, fields.get(3))
     return KerberosMessage(kind, realm, cname, sname, error, whole,
                            min(app.end, len(data)))
+
+
+def parse_kpasswd(data: bytes, tcp: bool = False) -> KerberosMessage:
+    """A kpasswd request or reply (RFC 3244 §2-3); it must be whole. The message returned
+    is its AP-REQ or AP-REP, or the KRB-ERROR of a reply without one."""
+    start, end = _record(data, tcp)
+    head = data[start:start + 6]
+    if len(head) >= 4 and int.from_bytes(head[2:4], "big") not in (1, 0xFF80):
+        raise ParseError("kpasswd: bad version")
+    if len(head) < 6:
+        raise NeedMore("kpasswd: header cut")
+    length, ap_length = int.from_bytes(head[:2], "big"), int.from_bytes(head[4:6], "big")
+    if (end is not None and start + length != end) or length < 6 + ap_length + 2:
+        raise ParseError("kpasswd: lengths disagree")
+    if len(data) < start + length:
+        raise NeedMore("kpasswd: message cut")
+    if end is None and len(data) != length:
+        raise ParseError("kpasswd: bytes after the message")
+    body, rest = start + 6, start + 6 + ap_length
+    if ap_length:
+        first = parse_message(data[body:rest])
+        if first.msg_type not in (14, 15):
+            raise ParseError("kpasswd: not an AP-REQ or AP-REP")
+        after = parse_message(data[rest:start + length])
+        if after.msg_type not in (21, 30):
+            raise ParseError("kpasswd: not followed by KRB-PRIV or KRB-ERROR")
+    else:
+        first = parse_message(data[body:start + length])
+        if first.msg_type != 30:
+            raise ParseError("kpasswd: a reply without AP-REP must be a KRB-ERROR")
+    return KerberosMessage(first.msg_type, first.realm, first.cname, first.sname,
+                           first.error_code, True, start + length, first.msg_type != 30)

@@ -6,7 +6,7 @@ from probescan.protocols import kerberos
 from probescan.protocols.errors import NeedMore, ParseError
 from tests.protocols.helpers import assert_prefixes_decline, recorded, streams
 
-UDP = recorded("kerberos-sec", "udp")
+UDP = [(s, m) for s, m in recorded("kerberos-sec", "udp") if m[0] >= 0x60]  # not kpasswd
 TCP = streams("kerberos-sec", "tcp")
 
 
@@ -51,3 +51,15 @@ def test_wrong_version_or_type_is_refused() -> None:
     msg[pvno + 9] = 12  # msg-type TGS-REQ under the AS-REQ tag
     with pytest.raises(ParseError):
         kerberos.parse_message(bytes(msg))
+
+
+KPASSWD = streams("kerberos-sec", "tcp")[2:]
+
+
+def test_kpasswd_request_and_reply() -> None:
+    (_, request), (_, reply) = KPASSWD
+    req = kerberos.parse_kpasswd(request, tcp=True)
+    assert (req.name, req.sname, req.length) == ("KPASSWD-REQ", "kadmin/changepw", len(request))
+    assert kerberos.parse_kpasswd(reply, tcp=True).name == "KPASSWD-REP"
+    assert kerberos.parse_kpasswd(request[4:]).name == "KPASSWD-REQ"  # over UDP
+    assert_prefixes_decline(kerberos.parse_kpasswd, request[4:])
