@@ -7,7 +7,7 @@ from probescan.protocols.errors import NeedMore, ParseError
 from tests.protocols.helpers import assert_prefixes_decline, recorded, streams
 
 UDP = [(s, m) for s, m in recorded("kerberos-sec", "udp") if m[0] >= 0x60]  # not kpasswd
-TCP = streams("kerberos-sec", "tcp")
+TCP = [(s, m) for s, m in streams("kerberos-sec", "tcp") if m[4] >= 0x60]  # not kpasswd
 
 
 def test_recorded_udp_messages_parse() -> None:
@@ -53,7 +53,7 @@ def test_wrong_version_or_type_is_refused() -> None:
         kerberos.parse_message(bytes(msg))
 
 
-KPASSWD = streams("kerberos-sec", "tcp")[2:]
+KPASSWD = [(s, m) for s, m in streams("kerberos-sec", "tcp") if m[4] < 0x60]
 
 
 def test_kpasswd_request_and_reply() -> None:
