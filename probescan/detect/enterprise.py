@@ -31,7 +31,15 @@ from probescan.protocols import snmp
 
 
 def snmp_detect(msgs: Messages) -> Result:
-    c, s = both_sides(msgs, snmp.parse_message)
+    udp = msgs.transport == "udp"
+
+    def parse(data: bytes) -> snmp.SnmpMessage:
+        m = snmp.parse_message(data)
+        if udp and m.length != len(data):
+            raise ValueError("snmp: bytes after the message")
+        return m
+
+    c, s = both_sides(msgs, parse)
     found = [m for m in (c, s) if isinstance(m, snmp.SnmpMessage)]
     if not found:
         return waiting(c, s)
@@ -108,8 +116,9 @@ def _ldp_tlvs(data: bytes, pos: int, end: int) -> bool:
     return pos == end
 
 
-def _ldp_pdu(data: bytes) -> Result:
-    """Version 1, PDU length, LDP identifier (LSR id, label space), then messages."""
+def _ldp_pdu(data: bytes, datagram: bool) -> Result:
+    """Version 1, PDU length, LDP identifier (LSR id, label space), then messages; a
+    datagram holds exactly one PDU."""
     if len(data) < 4:
         return None
     if data[:2] != b"\x00\x01":
@@ -118,7 +127,9 @@ def _ldp_pdu(data: bytes) -> Result:
     if not 6 + 8 <= length <= 4096 - 4:  # the identifier and one message header at least
         return None
     if len(data) < 4 + length:
-        return NEED_MORE
+        return None if datagram else NEED_MORE
+    if datagram and len(data) != 4 + length:
+        return None
     names: list[str] = []
     pos, end = 10, 4 + length
     while pos < end:
@@ -137,8 +148,9 @@ def _ldp_pdu(data: bytes) -> Result:
 
 
 def ldp_detect(msgs: Messages) -> Result:
-    c = _ldp_pdu(first_bytes(msgs.client, msgs.transport))
-    s = _ldp_pdu(first_bytes(msgs.server, msgs.transport))
+    udp = msgs.transport == "udp"
+    c = _ldp_pdu(first_bytes(msgs.client, msgs.transport), udp)
+    s = _ldp_pdu(first_bytes(msgs.server, msgs.transport), udp)
     for r in (c, s):
         if isinstance(r, Detection):
             return r
