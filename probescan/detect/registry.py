@@ -44,6 +44,12 @@ FAMILIES = (
     "infra_ctl",
     "infra_tun",
     "infra_mon",
+    "auth",
+    "enterprise",
+    "rpc",
+    "remote",
+    "signalling",
+    "messaging",
 )
 
 
