@@ -109,6 +109,11 @@ def _radius_packet(data: bytes) -> Result:
 def radius_detect(msgs: Messages) -> Result:
     c = _radius_packet(first_bytes(msgs.client, msgs.transport))
     s = _radius_packet(first_bytes(msgs.server, msgs.transport))
+    # RADIUS over TCP (RFC 6613) opens with the client's request. A reply's shape alone is
+    # too common on TCP: a TPKT header (03 00 + length: S7comm, RDP, H.323) reads as an
+    # Access-Reject whose length fills the segment.
+    if msgs.transport == "tcp" and not (isinstance(c, Detection) and not c.swapped):
+        return NEED_MORE if c is NEED_MORE else None
     if isinstance(c, Detection):
         facts = dict(c.facts)
         if isinstance(s, Detection):

@@ -23,6 +23,12 @@ FAMILIES = (
     "p2p",
     "p2p_other",
     "text",
+    "auth",
+    "enterprise",
+    "rpc",
+    "remote",
+    "signalling",
+    "messaging",
     "db_sql",
     "db_nosql",
     "mq",
@@ -44,12 +50,6 @@ FAMILIES = (
     "infra_ctl",
     "infra_tun",
     "infra_mon",
-    "auth",
-    "enterprise",
-    "rpc",
-    "remote",
-    "signalling",
-    "messaging",
 )
 
 
