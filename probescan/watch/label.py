@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probescan.detect import Detection
-from probescan.engine.verdict import LABEL
+from probescan.engine.verdict import LABEL, LabelBasis
 from probescan.model import FLOW_SHOWN_BYTES as RAW_EXCERPT
 from probescan.model import ServiceRecord, escape_bytes
 from probescan.watch.flows import Flow
@@ -179,7 +179,9 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
              + (f" ({probe.product})" if probe.product else ""),),
         )
     if m is not None:
-        method, confidence = LABEL["passive-soft" if m.soft else "passive-hard"]
+        basis: LabelBasis = "passive-hard" if not m.soft else (
+            "detector" if passive.detection is not None else "passive-soft")
+        method, confidence = LABEL[basis]  # a soft match the structure proves is stronger
         return Label(m.service, m.product, m.version, m.info, m.cpe, confidence, method)
     d = passive.detection
     if d is not None:

@@ -226,7 +226,8 @@ def identify(
         found = detect(messages)
         if isinstance(found, Detection):
             detection, protocol = found, found.service
-            best = best_probe = None
+            if best is not None and best.service != found.service:
+                best = best_probe = None  # the structure proves another protocol
         else:
             waiting = found is not None
     return PassiveResult(best, best_probe, protocol, c_facts, s_facts, detection, waiting,
