@@ -24,6 +24,7 @@ from probescan.match import match_response
 from probescan.model import Match, Transport
 from probescan.protocols import dns, http, ssh, tls
 from probescan.protocols.errors import NeedMore, ParseError
+from probescan.protocols.tls_fingerprints import ja3, ja3s, ja4
 from probescan.protocols.x509 import parse_certificate
 from probescan.watch.flows import Shape
 
@@ -63,8 +64,8 @@ def client_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
         ch = _try(tls.parse_client_hello, data)
         if ch is not None:
             facts: Facts = {"tls_sni": ch.sni, "tls_alpn": list(ch.alpn)}
-            facts["ja3"] = tls.ja3(ch)[1]
-            facts["ja4"] = tls.ja4(ch)
+            facts["ja3"] = ja3(ch)[1]
+            facts["ja4"] = ja4(ch)
             return "tls", facts
     if transport == "tcp" and 0x41 <= first <= 0x5A:  # an upper-case method or "SSH-"
         req = _try(http.parse_request_head, data)
@@ -98,7 +99,7 @@ def server_facts(data: bytes, transport: str) -> tuple[str | None, Facts]:
         sh = _try(tls.parse_server_hello, data)
         if sh is not None:
             facts: Facts = {"tls_version": TLS_VERSIONS.get(sh.version, hex(sh.version)),
-                            "ja3s": tls.ja3s(sh)[1]}
+                            "ja3s": ja3s(sh)[1]}
             if sh.alpn:
                 facts["tls_alpn_selected"] = sh.alpn
             certs = _try(tls.parse_certificates, data) or []

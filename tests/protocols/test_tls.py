@@ -16,14 +16,12 @@ from probescan.protocols import ParseError
 from probescan.protocols.tls import (
     ClientHello,
     is_grease,
-    ja3,
-    ja3s,
-    ja4,
     looks_like_tls,
     parse_certificates,
     parse_client_hello,
     parse_server_hello,
 )
+from probescan.protocols.tls_fingerprints import ja3, ja3s, ja4
 from probescan.protocols.x509 import parse_certificate
 from tests.protocols.helpers import assert_every_prefix_needs_more
 
