@@ -1,9 +1,9 @@
 """Every detector, in the order they are tried, and the one call that runs them.
 
 Order matters only where two protocols share a structure: the stricter or more specific
-detector comes first (QUIC before OpenVPN's short packets, DTLS before the STUN that opens
-a WebRTC flow, DNSCrypt and Avast's DNS before plain DNS). Each family module exposes
-`DETECTORS`; add a new family to FAMILIES.
+detector comes first (QUIC before OpenVPN's short packets, Discord's voice setup before the
+RTP it carries, DTLS before the STUN that opens a WebRTC flow, DNSCrypt and Avast's DNS
+before plain DNS). Each family module exposes `DETECTORS`; add a new family to FAMILIES.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from probescan.detect.base import NEED_MORE, Detection, Detector, Messages, Resu
 FAMILIES = (
     "tls",
     "quic",
+    "messengers",
+    "games",
     "media_dtls",
     "media_stun",
     "media",
@@ -39,8 +41,6 @@ FAMILIES = (
     "ot_bus",
     "ot_field",
     "media_apps",
-    "messengers",
-    "games",
     "games_vendor",
     "apps",
     "lan",

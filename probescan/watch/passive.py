@@ -219,13 +219,14 @@ def identify(
         best = best_probe = None
     detection: Detection | None = None
     waiting = False
-    if (best is None or best.soft) and protocol not in _PARSED_FULLY and (
+    multiplexed = best is not None and best.service in MULTIPLEXED
+    if (best is None or best.soft or multiplexed) and protocol not in _PARSED_FULLY and (
             client_data or server_data):
         if messages is None:
             messages = Messages(transport, (client_data,) if client_data else (),
                                 (server_data,) if server_data else ())
         found = detect(messages)
-        if isinstance(found, Detection):
+        if isinstance(found, Detection) and not (multiplexed and found.service in MULTIPLEXED):
             detection, protocol = found, found.service
             if best is not None and best.service != found.service:
                 best = best_probe = None  # the structure proves another protocol
@@ -237,6 +238,11 @@ def identify(
 
 # What the parsers above read completely: the detectors have nothing to add.
 _PARSED_FULLY = frozenset({"tls", "https", "http", "ssh"})
+# Protocols that share their 5-tuple with what they set up (RFC 7983: STUN, then DTLS and
+# SRTP/RTP on one flow). A fingerprint naming one of them names only the first messages:
+# the detectors still read the flow, and a protocol they prove from later messages is the
+# flow's.
+MULTIPLEXED = frozenset({"stun"})
 
 
 # A client's request can be more telling than the server's reply: an absolute-URI request

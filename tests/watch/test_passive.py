@@ -7,6 +7,7 @@ from probescan.engine.verdict import LABEL
 from probescan.model import Endpoint, ServiceRecord
 from probescan.watch.label import combine, tunnel_hint
 from probescan.watch.passive import PassiveResult, identify
+from tests.detect.samples import load_samples
 
 CATALOG = build_catalog(None)
 # A v2c GetResponse (community "private", sysUpTime), made by hand.
@@ -75,3 +76,18 @@ def test_the_tunnel_hint_is_only_for_tls_quic_and_dtls() -> None:
     assert tunnel_hint("quic", {"tls_sni": "a.test", "tls_alpn": ("h3",)}, "https") == (
         "SNI a.test; ALPN h3; port's usual service https")
     assert tunnel_hint("tls", {}, None) is None
+
+
+def test_stun_named_by_a_fingerprint_still_lets_a_detector_name_the_flow_it_set_up() -> None:
+    # RFC 7983: STUN, DTLS and SRTP share one 5-tuple; the STUN rule names the first
+    # message only, so the detectors read the rest of the flow (here: a DTLS handshake).
+    webrtc = next(s for s in load_samples() if s.service == "dtls" and s.msgs.client
+                  and s.msgs.client[0][:2] == b"\x00\x01")
+    m = webrtc.msgs
+    stun_only = identify(m.client[0], m.server[0], "udp", CATALOG.probes, CATALOG.fingerprints)
+    assert stun_only.match is not None and stun_only.match.service == "stun"
+    assert stun_only.detection is None or stun_only.detection.service == "stun"
+    whole = identify(m.client_stream, m.server_stream, "udp", CATALOG.probes,
+                     CATALOG.fingerprints, messages=m)
+    assert whole.detection is not None and whole.detection.service == "dtls"
+    assert combine(whole, None).service == "dtls"
