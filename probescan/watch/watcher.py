@@ -118,7 +118,7 @@ class Watcher:
         except ParseError:
             self.stats.undecoded += 1
             return
-        _, src, dst, proto, sport, dport, _, _, payload, _ = pkt
+        _, src, dst, proto, sport, dport, _, _, payload, _, _ = pkt
         if self.own_ports is not None:
             transport = "tcp" if proto == TCP else "udp"
             if (self.own_ports(transport, sport, dst, dport)
