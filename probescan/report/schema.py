@@ -151,8 +151,13 @@ def _check_for(f: Field, label: str) -> Check:
             return _type_check(bool, None, f"{name} must be true, false or null")
         case Kind.TIME:
             return _time_check(name)
+        case Kind.NUMBER:
+            return _number_check(f"{name} must be a number" + (" or null" if f.null else ""))
         case Kind.STRINGS:
             return _strings_check(name)
+        case Kind.INTS:
+            return _ints_check(f"{name} must be a list of integers")
+
         case Kind.NOTES:
             return _notes_check(name)
         case Kind.FACTS:
@@ -202,6 +207,30 @@ def _time_check(name: str) -> Check:
         ):
             raise fail(f"{name} must be a time in seconds since 1970 or null")
         return float(value)
+    return check
+
+
+def _is_number(value: object) -> bool:
+    return (type(value) is int or type(value) is float) and value == value  # not NaN
+
+
+def _number_check(message: str) -> Check:
+    def check(value: object, fail: Fail, origin: str) -> float | None:
+        if value is None:
+            return None
+        if not _is_number(value):
+            raise fail(message)
+        return float(value)  # type: ignore[arg-type]
+    return check
+
+
+def _ints_check(message: str) -> Check:
+    def check(value: object, fail: Fail, origin: str) -> list[int]:
+        if value is None:
+            return []
+        if type(value) is not list or not all(type(v) is int for v in value):
+            raise fail(message)
+        return value
     return check
 
 

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from probescan.catalog import Catalog
+from probescan.classify.features import behaviour_of
+from probescan.classify.layers import PAYLOAD_LAYERS
+from probescan.classify.statistical import StatisticalLayer
 from probescan.config import WatchConfig
 from probescan.model import Endpoint, ServiceRecord
 from probescan.protocols.errors import ParseError
@@ -27,7 +30,13 @@ from probescan.watch.capture import Frame
 from probescan.watch.drivers import run_live, run_offline
 from probescan.watch.expect import FTP_MARKS, Announced, Expectations
 from probescan.watch.flows import Flow, FlowTable, Key
-from probescan.watch.label import FlowRecord, announced_label, anomalies, combine
+from probescan.watch.label import (
+    FlowRecord,
+    announced_label,
+    anomalies,
+    combine,
+    statistical_label,
+)
 from probescan.watch.passive import PassiveResult
 from probescan.watch.workers import IdentifyPool, identify_job
 
@@ -84,11 +93,16 @@ class Watcher:
         table: FlowTable | None = None,
         *,
         config: WatchConfig | None = None,
+        statistics: StatisticalLayer | None = None,
     ) -> None:
         """`on_record` gets each flow's record; `active` probes its endpoints (None: passive
         only); `own_ports` tells the prober's own connections, which are not watched; the
-        flow table holds at most `config.max_flows` flows (default: WatchConfig())."""
+        flow table holds at most `config.max_flows` flows (default: WatchConfig());
+        `config.classifiers` says which payload layers run, `statistics` (with its profiles)
+        names what they leave unknown (None: nothing does)."""
         config = config or WatchConfig()
+        self.layers = config.classifiers & PAYLOAD_LAYERS
+        self.statistics = statistics if "statistics" in config.classifiers else None
         self.catalog = catalog
         self.on_record = on_record
         self.active = active
@@ -176,7 +190,8 @@ class Watcher:
         if self.pool is not None:
             self.pool.submit(p, job)
         else:
-            self._complete(p, identify_job(job, self.catalog.probes, self.catalog.fingerprints))
+            self._complete(p, identify_job(job, self.catalog.probes, self.catalog.fingerprints,
+                                           self.layers))
 
     def _complete(self, p: _Pending, passive: PassiveResult) -> None:
         """The flow's passive result is in: combine it with the probes and hand out the record."""
@@ -186,6 +201,12 @@ class Watcher:
         label = combine(passive, server)
         if p.announced is not None:
             label = announced_label(label, *p.announced)
+        behaviour, nearest = None, None
+        if label.service == "unknown" and self.statistics is not None and f.sizes:
+            behaviour = behaviour_of(f, entropy=True)
+            nearest = self.statistics.nearest(behaviour)
+            if nearest is not None and nearest.named:
+                label = statistical_label(nearest)
         if label.service != "unknown":
             self.stats.labeled += 1
         elif f.c2s.bytes or f.s2c.bytes:
@@ -196,7 +217,8 @@ class Watcher:
         rec = FlowRecord(f, passive, label, anomalies(label, f.server[1], f.transport,
                                                       self.catalog.port_names),
                          server, client, p.probed,
-                         announced_by=p.announced[1] if p.announced else None)
+                         announced_by=p.announced[1] if p.announced else None,
+                         behaviour=behaviour, nearest=nearest)
         self.stats.services[label.service] = self.stats.services.get(label.service, 0) + 1
         self.stats.recent = [*self.stats.recent[-19:], rec]
         self.on_record(rec)
@@ -204,7 +226,7 @@ class Watcher:
     def use_worker(self, workers: int, nmap_db: Path | None) -> None:
         """Identify flows in `workers` other processes (see probescan.watch.workers)."""
         self.pool = IdentifyPool(self.catalog.probes, self.catalog.fingerprints, nmap_db,
-                                 self._complete, workers)
+                                 self._complete, workers, layers=self.layers)
 
     def close(self) -> None:
         """Wait for the worker's last results and stop it."""
