@@ -45,7 +45,7 @@ class ProfileError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Model:
-    threshold: float = 1.0  # distance beyond which a flow stays unknown
+    threshold: float = 2.0  # distance beyond which a flow stays unknown (the margin decides)
     # the nearest protocol must be nearer than the next by this share of the next's distance
     margin: float = 0.4
     min_packets: int = 2  # payload packets a flow needs (one packet tells too little)

@@ -51,8 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--threshold", type=float, default=DEFAULT.threshold, metavar="D",
                    help=f"distance beyond which a flow stays unknown (default {DEFAULT.threshold})")
     t.add_argument("--margin", type=float, default=DEFAULT.margin, metavar="D",
-                   help="how much nearer the nearest protocol must be than the next "
-                   f"(default {DEFAULT.margin})")
+                   help="the next protocol must be farther than the nearest by this share of "
+                   f"its distance (default {DEFAULT.margin})")
     t.add_argument("--min-packets", type=int, default=DEFAULT.min_packets, metavar="N",
                    help=f"payload packets a flow needs (default {DEFAULT.min_packets})")
     t.add_argument("--skip-bad", action="store_true",

@@ -82,9 +82,19 @@ def write_capture(path: Path, flows: int = 6, seed: int = 1, port0: int = 40000,
     return path
 
 
+def _headers(frame: bytes) -> int:
+    """Where the TCP/UDP payload of an Ethernet + IPv4 frame starts."""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00":
+        return len(frame)
+    l4 = 14 + (frame[14] & 0x0F) * 4
+    if frame[23] == 6 and len(frame) >= l4 + 13:
+        return l4 + (frame[l4 + 12] >> 4) * 4
+    return min(len(frame), l4 + 8)
+
+
 def headers_only(src: Path, dst: Path) -> Path:
-    """Every frame cut after its TCP header; the pcap's original lengths and the IP total
-    lengths are kept."""
+    """Every frame (Ethernet, IPv4) cut after its TCP/UDP header; the pcap's original
+    lengths and the IP total lengths are kept."""
     data = src.read_bytes()
     out, pos = [data[:24]], 24
     while pos + 16 <= len(data):
@@ -92,8 +102,7 @@ def headers_only(src: Path, dst: Path) -> Path:
         incl = int.from_bytes(head[8:12], "little")
         frame = data[pos + 16:pos + 16 + incl]
         pos += 16 + incl
-        cut = 14 + 20 + (frame[14 + 20 + 12] >> 4) * 4 if len(frame) >= 54 else len(frame)
-        keep = frame[:cut]
+        keep = frame[:_headers(frame)]
         out.append(head[:8] + len(keep).to_bytes(4, "little") + head[12:16] + keep)
     dst.write_bytes(b"".join(out))
     return dst
