@@ -52,8 +52,8 @@ def export(ref: str, dst: Path) -> Path:
     return dst
 
 
-def run(tree: Path, capture: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the watcher and its children)."""
+def run(tree: Path, capture: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of the watcher and its children, its peak RSS in KiB)."""
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "probescan", "watch", "-r", str(capture),
                              "--no-probe", "-q"], cwd=tree, stdout=subprocess.DEVNULL,
@@ -62,7 +62,7 @@ def run(tree: Path, capture: Path) -> tuple[float, float]:
     wall = time.monotonic() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"stat_cost: watch failed in {tree}")
-    return wall, usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def frames(capture: Path) -> int:
@@ -96,17 +96,19 @@ def main() -> int:
     print(f"# watch -r --no-probe: {base} (base) vs this checkout; best of {a.runs}, "
           f"{os.cpu_count()} CPUs\n")
     print("| capture | packets | base pkt/s (wall) | now pkt/s (wall) | loss | "
-          "base pkt/s (CPU) | now pkt/s (CPU) | loss |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "base pkt/s (CPU) | now pkt/s (CPU) | loss | peak RSS base / now (MB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, big, n in caps:
-        best = {"base": [1e9, 1e9], "now": [1e9, 1e9]}
+        best = {"base": [1e9, 1e9, 0.0], "now": [1e9, 1e9, 0.0]}
         for _ in range(a.runs):
             for key, tree in (("base", old), ("now", ROOT)):
-                wall, cpu = run(tree, big)
-                best[key] = [min(best[key][0], wall), min(best[key][1], cpu)]
-        (bw, bc), (nw, nc) = best["base"], best["now"]
+                wall, cpu, rss = run(tree, big)
+                best[key] = [min(best[key][0], wall), min(best[key][1], cpu),
+                             max(best[key][2], rss / 1024)]
+        (bw, bc, br), (nw, nc, nr) = best["base"], best["now"]
         print(f"| {name} | {n:,} | {n / bw:,.0f} | {n / nw:,.0f} | {100 * (1 - bw / nw):.1f}% "
-              f"| {n / bc:,.0f} | {n / nc:,.0f} | {100 * (1 - bc / nc):.1f}% |")
+              f"| {n / bc:,.0f} | {n / nc:,.0f} | {100 * (1 - bc / nc):.1f}% "
+              f"| {br:.0f} / {nr:.0f} |")
     return 0
 
 
