@@ -5,6 +5,8 @@ hidden, on nDPI's captures (../shared/pcaps/ndpi), scored by ../shared/tools/ndp
     python3 benchmarks/stat_loco.py --quick              # 24 held-out captures, ~1 minute
     python3 benchmarks/stat_loco.py --compare            # also the alternatives, in process
     python3 benchmarks/stat_loco.py --peer               # also ndpiReader on the same copies
+    python3 benchmarks/stat_loco.py --full-payload       # also: whole captures, with and
+                                                         # without the statistical layer
 
 1. Every capture is cut to its headers (../shared/tools/strip_payload.py: original lengths
    kept) into WORK/headers/, beside a copy of nDPI's NAME.out (kept between runs).
@@ -19,6 +21,10 @@ hidden, on nDPI's captures (../shared/pcaps/ndpi), scored by ../shared/tools/ndp
    `--ignore-method table,port`, and its per-flow results give, per nDPI protocol, the flows
    named right, the flows named at all, and the precision; the encrypted and obfuscated
    protocols (Tor, OpenVPN, WireGuard, BitTorrent, Skype/Teams, QUIC, DNScrypt) apart.
+
+`--full-payload` also scores the whole captures (payload kept, every method counted) twice,
+with all layers (the held-out profiles) and with `--classifiers rules,parsers`: adding the
+statistical layer must change no label the payload gave, and raises the agreement.
 
 `--compare` also runs, in this process and without the scorer, the alternatives measured
 for docs/classify.md on the same held-out flows: one averaged profile per protocol compared
@@ -141,15 +147,17 @@ def shim(argv: list[str]) -> int:
     from probescan.cli.main import main as probescan
 
     folder, rest = Path(argv[0]), argv[1:]
+    if str(folder) == "payload-only":
+        return probescan([*rest, "--classifiers", "rules,parsers"])
     capture = Path(rest[rest.index("-r") + 1])
     return probescan([*rest, "--profiles", str(folder / (capture.name + ".toml"))])
 
 
-def run_scorer(scorer: Path, headers: Path, profiles: Path, json_out: Path
-               ) -> list[dict[str, Any]]:
+def run_scorer(scorer: Path, headers: Path, profiles: Path | str, json_out: Path,
+               ignore: str = "table,port") -> list[dict[str, Any]]:
     cmd = " ".join(shlex.quote(x) for x in (sys.executable, __file__, "--shim", str(profiles)))
     argv = [sys.executable, str(scorer), str(headers), "--probescan", cmd,
-            "--ignore-method", "table,port", "--json", str(json_out)]
+            "--ignore-method", ignore, "--json", str(json_out)]
     subprocess.run(argv, check=True, capture_output=True, text=True)
     rows: list[dict[str, Any]] = json.loads(json_out.read_text())
     return rows
@@ -298,6 +306,32 @@ def _truth(scorer: ModuleType, cap: Path) -> list[tuple[Any, str]]:
     return out
 
 
+def full_payload(scorer: Path, held: list[Path], work: Path, profiles: Path) -> str:
+    whole = work / "whole"
+    whole.mkdir(parents=True, exist_ok=True)
+    for cap in held:
+        for name in (cap.name, cap.name + ".out"):
+            if not (whole / name).exists():
+                (whole / name).symlink_to(cap.parent / name)
+    with_stats = run_scorer(scorer, whole, profiles, work / "whole-all.json", "")
+    payload = run_scorer(scorer, whole, "payload-only", work / "whole-payload.json", "")
+    key = [(r["capture"], r["transport"], str(r["ends"])) for r in payload]
+    assert key == [(r["capture"], r["transport"], str(r["ends"])) for r in with_stats]
+    changed = sum(1 for p, w in zip(payload, with_stats, strict=True)
+                  if p["label"] not in ("", "unknown") and p["label"] != w["label"])
+    added = sum(1 for p, w in zip(payload, with_stats, strict=True)
+                if p["label"] in ("", "unknown") and w["label"] not in ("", "unknown"))
+    right = [sum(bool(r["agree"]) for r in rows) for rows in (payload, with_stats)]
+    n = len(payload)
+    return "\n".join([
+        "## whole captures (payload kept), ndpi_agreement.py without --ignore-method", "",
+        "| layers | agreement |", "|---|---:|",
+        f"| rules, parsers | {right[0]}/{n} ({100 * right[0] / max(n, 1):.1f}%) |",
+        f"| rules, parsers, statistics | {right[1]}/{n} ({100 * right[1] / max(n, 1):.1f}%) |",
+        "", f"payload labels changed by the statistical layer: {changed}; flows it named that "
+        f"the payload left unknown: {added}"])
+
+
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--shim":
         return shim(sys.argv[2:])
@@ -309,6 +343,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help=f"hold out {QUICK} captures only")
     ap.add_argument("--compare", action="store_true", help="also the alternatives")
     ap.add_argument("--peer", action="store_true", help="also ndpiReader on the same copies")
+    ap.add_argument("--full-payload", action="store_true",
+                    help="also the whole captures with and without the statistical layer")
     a = ap.parse_args()
     for need in (a.ndpi, a.tools / "ndpi_agreement.py", a.tools / "strip_payload.py"):
         if not need.exists():
@@ -347,6 +383,8 @@ def main() -> int:
         print("\n" + table(json.loads((work / "peer.json").read_text()),
                            "peer: ndpiReader 4.2 on the same copies (port guesses included)"))
         print(out.stdout.splitlines()[-1])
+    if a.full_payload:
+        print("\n" + full_payload(a.tools / "ndpi_agreement.py", held, work, profiles))
     if a.compare:
         print("\n" + compare([c.name for c in held], samples, scored,
                              load_scorer(a.tools / "ndpi_agreement.py"), model))

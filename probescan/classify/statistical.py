@@ -3,7 +3,8 @@
 A flow is compared with every prototype of every profile of its transport (weighted L1 over
 the attribute meters: classify/features.py). The nearest protocol names it when
 
-* the flow has at least `min_packets` payload packets (a lone datagram tells too little),
+* the flow has at least `min_packets` payload packets (a lone datagram tells too little: such
+  a flow is not compared at all),
 * its distance is at most the model's `threshold` (loose: distances of long flows are large
   even between flows of one protocol), and
 * the nearest *other* protocol is farther by at least `margin` of its own distance (the
@@ -20,9 +21,17 @@ this layer runs only on flows nothing else named (watch/watcher.py).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from operator import sub
 
-from probescan.classify.features import Behaviour, Vector, distance, vector
+from probescan.classify.features import (
+    CORE_WEIGHT,
+    ENTROPY_GROUP,
+    Behaviour,
+    Vector,
+    vector,
+)
 from probescan.classify.profiles import Profile, ProfileSet, Prototype
 from probescan.engine.verdict import LABEL
 
@@ -44,41 +53,66 @@ class Nearest:
     confidence: int  # 0 when it names nothing
 
 
+CACHE = 4096  # flows whose comparison is remembered (the same meters give the same answer)
+
+
 class StatisticalLayer:
     name = "statistics"
 
     def __init__(self, profiles: ProfileSet) -> None:
         self.profiles = profiles
         self.model = profiles.model
-        self._index: dict[str, list[tuple[tuple[Vector, Vector | None], Profile, Prototype]]]
-        self._index = {"tcp": [], "udp": []}
+        # per transport: the prototypes' core vectors, their entropy vectors, and whose
+        self._cores: dict[str, list[Vector]] = {"tcp": [], "udp": []}
+        self._ents: dict[str, list[Vector | None]] = {"tcp": [], "udp": []}
+        self._owners: dict[str, list[tuple[Profile, Prototype]]] = {"tcp": [], "udp": []}
         for p in profiles.profiles:
             for proto in p.prototypes:
-                self._index[p.transport].append((proto.vector, p, proto))
+                self._cores[p.transport].append(proto.vector[0])
+                self._ents[p.transport].append(proto.vector[1])
+                self._owners[p.transport].append((p, proto))
+        self._cache: OrderedDict[tuple[str, Vector, Vector | None], Nearest] = OrderedDict()
 
     def nearest(self, b: Behaviour) -> Nearest | None:
-        """The nearest profile (None without payload packets or profiles to compare)."""
-        if not b.sizes:
+        """The nearest profile (None for a flow with too few payload packets to be named,
+        or without profiles of its transport)."""
+        if b.payload_packets < self.model.min_packets or not self._cores.get(b.transport):
             return None
-        candidates = self._index.get(b.transport, [])
-        if not candidates:
-            return None
-        v = vector(b)
-        best: dict[str, tuple[float, Profile, Prototype]] = {}
-        for pv, profile, proto in candidates:
-            d = distance(v, pv)
-            seen = best.get(profile.service)
-            if seen is None or d < seen[0]:
-                best[profile.service] = (d, profile, proto)
-        ranked = sorted(best.items(), key=lambda kv: kv[1][0])
-        _, (d0, profile, proto) = ranked[0]
-        runner_up, d1 = (ranked[1][0], ranked[1][1][0]) if len(ranked) > 1 else (None, None)
+        core, ent = vector(b)
+        key = (b.transport, core, ent)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        found = self._compare(b.transport, core, ent)
+        self._cache[key] = found
+        if len(self._cache) > CACHE:
+            self._cache.popitem(last=False)
+        return found
+
+    def _compare(self, transport: str, core: Vector, ent: Vector | None) -> Nearest:
+        # the weighted L1 of features.distance, written out: this loop is the layer's cost
+        dists = [sum(map(abs, map(sub, core, c))) / CORE_WEIGHT
+                 for c in self._cores[transport]]
+        if ent is not None:
+            both = CORE_WEIGHT + ENTROPY_GROUP[2]
+            for i, e in enumerate(self._ents[transport]):
+                if e is not None:
+                    dists[i] = (dists[i] * CORE_WEIGHT + sum(map(abs, map(sub, ent, e)))) / both
+        owners = self._owners[transport]
+        order = sorted(range(len(dists)), key=dists.__getitem__)
+        profile, proto = owners[order[0]]
+        d0 = dists[order[0]]
+        runner_up: str | None = None
+        d1: float | None = None
+        for i in order[1:]:
+            if owners[i][0].service != profile.service:
+                runner_up, d1 = owners[i][0].service, dists[i]
+                break
         model = self.model
         margin = 1.0 if d1 is None else (d1 - d0) / d1 if d1 > 0 else 0.0
         why = ""
-        if b.payload_packets < model.min_packets:
-            why = f"{b.payload_packets} payload packet(s), {model.min_packets} needed"
-        elif d0 > model.threshold:
+        if d0 > model.threshold:
             why = f"distance {d0:.3f} beyond the threshold {model.threshold:.3f}"
         elif margin < model.margin:
             why = f"{runner_up} is nearly as near ({d1:.3f})"
