@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from probescan.detect.base import UDP, Detection, Detector, Fact, Messages, Result
 
 # --- CoAP --------------------------------------------------------------------------------
@@ -36,8 +38,16 @@ _COAP_OPTIONS = {
 }  # fmt: skip
 
 
-def _coap(d: bytes) -> tuple[int, int, bytes, int] | None:
-    """(code, message id, token, option count) of a well-formed CoAP message, or None."""
+class _CoapMessage(NamedTuple):
+    code: int
+    mid: int
+    token: bytes
+    options: frozenset[int]  # option numbers present
+    payload: bool  # a payload marker and bytes after it
+
+
+def _coap(d: bytes) -> _CoapMessage | None:
+    """A well-formed CoAP message's header, options and whether it carries a payload."""
     if len(d) < 4 or d[0] >> 6 != 1:
         return None
     tkl, code = d[0] & 0x0F, d[1]
@@ -47,14 +57,15 @@ def _coap(d: bytes) -> tuple[int, int, bytes, int] | None:
     if (kind == 3 and code) or (kind == 2 and code in COAP_REQUESTS) or (kind == 1 and not code):
         return None  # a reset is empty, an ACK never a request, an empty message no NON
     if code == 0:  # an empty message is the 4-byte header alone
-        return (0, int.from_bytes(d[2:4], "big"), b"", 0) if len(d) == 4 else None
-    pos, number, count = 4 + tkl, 0, 0
+        return _CoapMessage(0, int.from_bytes(d[2:4], "big"), b"", frozenset(), False) if (
+            len(d) == 4) else None
+    pos, number, numbers = 4 + tkl, 0, set[int]()
     if pos > len(d):
         return None
     while pos < len(d):
         if d[pos] == 0xFF:
-            return (code, int.from_bytes(d[2:4], "big"), d[4 : 4 + tkl], count) if (
-                pos + 1 < len(d)) else None
+            return _CoapMessage(code, int.from_bytes(d[2:4], "big"), d[4 : 4 + tkl],
+                                frozenset(numbers), True) if pos + 1 < len(d) else None
         delta, length = d[pos] >> 4, d[pos] & 0x0F
         pos += 1
         for nibble in (delta, length):
@@ -79,8 +90,13 @@ def _coap(d: bytes) -> tuple[int, int, bytes, int] | None:
         if bounds is None or not bounds[0] <= ext[1] <= bounds[1] or pos + ext[1] > len(d):
             return None
         pos += ext[1]
-        count += 1
-    return code, int.from_bytes(d[2:4], "big"), d[4 : 4 + tkl], count
+        numbers.add(number)
+    return _CoapMessage(code, int.from_bytes(d[2:4], "big"), d[4 : 4 + tkl], frozenset(numbers),
+                        False)
+
+
+_COAP_URI = frozenset({3, 11, 15})  # Uri-Host, Uri-Path, Uri-Query (RFC 7252 §5.10)
+_COAP_CONTENT_FORMAT = 12
 
 
 def _coap_code(code: int) -> str:
@@ -101,7 +117,11 @@ def coap_udp(msgs: Messages) -> Result:
             return Detection("coap", {"coap_code": _coap_code(code)},
                              swapped=a[0] not in COAP_REQUESTS and b[0] in COAP_REQUESTS)
     m, from_client = found[0]
-    if m[3] == 0:  # alone, a message must carry options to be told from noise
+    # Alone, a message must carry enough to be told from noise (a text line can parse as a
+    # header and one option): a request naming its resource (Uri-Host, Uri-Path or
+    # Uri-Query), a payload with its Content-Format, or two options or more.
+    if not ((m.code in COAP_REQUESTS and m.options & _COAP_URI) or len(m.options) >= 2 or (
+            m.payload and _COAP_CONTENT_FORMAT in m.options)):
         return None
     swapped = from_client and m[0] not in COAP_REQUESTS and not msgs.server
     return Detection("coap", {"coap_code": _coap_code(m[0])}, swapped=swapped)

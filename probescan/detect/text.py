@@ -1,4 +1,11 @@
-"""Text protocols whose first line is not a banner a fingerprint reads: XMPP streams.
+"""Text protocols whose first line is not a banner a fingerprint reads: XMPP streams, and
+HTTP and SIP known by their start lines when the rest of the head is damaged.
+
+HTTP/1.x (RFC 9112 §3, §4): a request line (method, target, `HTTP/1.0|1.1`, CRLF) or a
+status line (`HTTP/1.x`, three digits, reason). SIP (RFC 3261 §7.1, §7.2): a request line
+with a SIP method, a sip:/sips:/tel: URI and `SIP/2.0`, or a status line `SIP/2.0 NNN`.
+The parsers of probescan.protocols.http read whole, well-formed heads; these detectors
+name a flow whose start line is intact when a later header line is not.
 
 XMPP (RFC 6120 §4): a stream opens with an optional XML declaration and a
 `<stream:stream` element in the `jabber:client` / `jabber:server` namespace; a flow seen
@@ -10,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from probescan.detect.base import NEED_MORE, TCP, Detection, Detector, Messages, Result
+from probescan.detect.base import BOTH, NEED_MORE, TCP, Detection, Detector, Messages, Result
 
 _DECL = re.compile(rb"<\?xml[ \t\r\n][^>]{0,200}\?>\s*")
 _STREAM = re.compile(rb"<stream:stream[ \t\r\n>]")
@@ -49,9 +56,44 @@ def xmpp(msgs: Messages) -> Result:
     return None
 
 
+_HTTP_REQUEST = re.compile(
+    rb"(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]{1,2048} HTTP/1\.[01]\r?\n")
+_HTTP_STATUS = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9](?: [^\r\n]{0,256})?\r?\n")
+_SIP_REQUEST = re.compile(
+    rb"(?:INVITE|REGISTER|ACK|BYE|CANCEL|OPTIONS|SUBSCRIBE|NOTIFY|MESSAGE|INFO|PRACK|UPDATE|"
+    rb"REFER|PUBLISH) (?:sips?|tel):[!-~]{1,1024} SIP/2\.0\r?\n")
+_SIP_STATUS = re.compile(rb"SIP/2\.0 [1-6][0-9][0-9](?: [^\r\n]{0,256})?\r?\n")
+
+
+def _start_line(msgs: Messages, request: re.Pattern[bytes], status: re.Pattern[bytes],
+                name: str) -> Result:
+    """A side whose first message starts with a request or status line of the protocol."""
+    for i, side in enumerate(msgs.sides):
+        first = side[0] if side else b""
+        if request.match(first):
+            return Detection(name, {f"{name}_start": "request"}, swapped=i == 1)
+        if status.match(first):
+            return Detection(name, {f"{name}_start": "status"}, swapped=i == 0)
+    return None
+
+
+def http_start(msgs: Messages) -> Result:
+    return _start_line(msgs, _HTTP_REQUEST, _HTTP_STATUS, "http")
+
+
+def sip_start(msgs: Messages) -> Result:
+    return _start_line(msgs, _SIP_REQUEST, _SIP_STATUS, "sip")
+
+
 DETECTORS = (
     Detector("xmpp", TCP, xmpp,
              "either side: `<stream:stream` in XMPP's namespace (after an XML declaration), "
              "or stanzas (`<iq`, `<message`, `<presence`) on both sides",
              "RFC 6120 §4 (XML streams), §8 (stanzas)"),
+    Detector("http", TCP, http_start,
+             "either side: an HTTP/1.x request line (method, target, version) or status line "
+             "at the start of the first message", "RFC 9112 §3, §4"),
+    Detector("sip", BOTH, sip_start,
+             "either side: a SIP request line (method, sip:/sips:/tel: URI, SIP/2.0) or "
+             "status line at the start of the first message", "RFC 3261 §7.1, §7.2"),
 )
