@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"services: {len(services)}: {shown}")
     for src, n in sorted(by_source.items()):
         print(f"  {src}: {n}")
+    own = [r for r in fps.rules if r.source.startswith("probescan:")]
+    hand = sum(1 for r in own if not any(e.captured for e in r.examples))
+    print(f"rules without a captured example: {hand} of {len(own)} "
+          "(docs/captured-examples.md lists them and why)")
     if problems:
         print(f"problems: {len(problems)} (run 'probescan fingerprints check')")
     return 0

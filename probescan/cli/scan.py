@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 
 from probescan.catalog import Catalog, build_catalog
 from probescan.catalog.nmap import find_nmap_db
+from probescan.catalog.ports import find_nmap_services, port_ranking
 from probescan.cli.common import (
     InputError,
     add_shared_options,
@@ -30,7 +32,7 @@ from probescan.targets import (
     read_target_file,
     shard,
     split_exclude,
-    top_ports,
+    top_ports_selection,
 )
 
 DEFAULT_TOP_PORTS = 1000
@@ -47,7 +49,8 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("-p", dest="ports", metavar="PORTS",
                    help="ports: 22,80,8000-8100, '-' for all, T:/U: prefixes")
     s.add_argument("--top-ports", type=int, metavar="N",
-                   help=f"the N most common ports (default {DEFAULT_TOP_PORTS})")
+                   help=f"the N most common ports (default {DEFAULT_TOP_PORTS}), by nmap's "
+                   "nmap-services when installed, else by probescan's ranking")
     s.add_argument("-sU", dest="udp", action="store_true",
                    help="UDP: unprefixed ports and --top-ports mean UDP ports")
     s.add_argument("-sT", dest="tcp", action="store_true",
@@ -112,9 +115,12 @@ def _ports(args: argparse.Namespace) -> list[tuple[str, int]]:
         n = args.top_ports if args.top_ports is not None else DEFAULT_TOP_PORTS
         if n < 1:
             raise InputError(f"--top-ports must be at least 1, not {n}")
-        found = [("tcp", p) for p in top_ports(n, "tcp")] if args.tcp or not args.udp else []
-        if args.udp:
-            found += [("udp", p) for p in top_ports(n, "udp")]
+        transports = (["tcp"] if args.tcp or not args.udp else []) + (["udp"] if args.udp else [])
+        ranking = port_ranking(None if args.no_nmap_db else find_nmap_services(args.nmap_db))
+        found, note = top_ports_selection(n, transports, ranking)
+        for line in (ranking.note, note):
+            if line:
+                print(f"probescan: warning: {line}", file=sys.stderr)
     return found
 
 
