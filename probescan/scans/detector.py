@@ -35,6 +35,9 @@ from probescan.scans.record import ScanRecord, build_record
 from probescan.scans.tells import probe_tells
 from probescan.scans.units import UDP_PORT, Source, Unit
 
+TELLS_ALL = 256  # a source's first probes whose tells are all counted ...
+TELLS_EVERY = 15  # ... then one in 16 (a mask)
+
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 
 # probe kinds, and the technique each one is counted as
@@ -45,8 +48,8 @@ _STEALTH = {FIN: K_FIN, 0: K_NULL, FIN | PSH | URG: K_XMAS, ACK: K_ACK, FIN | AC
 _SILENCE = ("filtered", "filtered", "open|filtered", "open|filtered", "open|filtered",
             "filtered", "open|filtered", "filtered", "open|filtered")
 
-# an attempt: [source, target, port key, kind, stage, last packet time]
-SRC, TARGET, PORT, KIND, STAGE, LAST = range(6)
+# an attempt: [source, target, port key, kind, stage, last packet time, first packet time]
+SRC, TARGET, PORT, KIND, STAGE, LAST, FIRST = range(7)
 SENT, SYNACK, ESTAB, DONE = range(4)
 Attempt = list[Any]
 Key = tuple[int, int, int, int]
@@ -64,6 +67,7 @@ class ScanDetector:
         self.packets = 0
         self.records = 0
         self._every = min(config.reply_timeout, config.idle) / 2
+        self._max_targets, self._max_attempts = config.max_targets, config.max_attempts
         self._next_sweep = 0.0
 
     # ---- per packet -------------------------------------------------------------------
@@ -71,6 +75,14 @@ class ScanDetector:
         h = read(data, link)
         if h is not None:
             self.packet(ts, h)
+
+    def frames(self, frames: Iterable[tuple[float, int, bytes]]) -> None:
+        """Every frame of a capture, in order (the fast loop of `probescan scans -r`)."""
+        packet, header = self.packet, read
+        for ts, link, data in frames:
+            h = header(data, link)
+            if h is not None:
+                packet(ts, h)
 
     def packet(self, ts: float, h: tuple[int, ...]) -> None:
         """One packet's header fields (the tuple of probescan.scans.headers.read)."""
@@ -97,9 +109,10 @@ class ScanDetector:
                 kind = SYN_OS if opts == OPT_OS else SYN_RAW
             else:
                 kind = _STEALTH.get(flags & 0x3F, K_OTHER)
-            self._new(key, ts, src, dst, dport, kind,
-                      probe_tells(True, kind <= SYN_OS, dst, dport, seq, ipid, ttl, win, opts),
-                      sport, seq, ttl)
+            s = self._new(key, ts, src, dst, dport, kind)
+            if s.probes <= TELLS_ALL or not s.probes & TELLS_EVERY:
+                self._tells(s, probe_tells(True, kind <= SYN_OS, dst, dport, seq, ipid, ttl,
+                                           win, opts), sport, seq, ttl)
         elif proto == UDP:
             key = (src, dst, sport, dport | UDP_PORT)
             att = attempts.get(key)
@@ -113,8 +126,10 @@ class ScanDetector:
                 if att[STAGE] != DONE:
                     self._success(att, "udp")
                 return
-            self._new(key, ts, src, dst, dport | UDP_PORT, K_UDP,
-                      probe_tells(False, False, dst, dport, 0, ipid, ttl, 0, 0), sport, -1, ttl)
+            s = self._new(key, ts, src, dst, dport | UDP_PORT, K_UDP)
+            if s.probes <= TELLS_ALL or not s.probes & TELLS_EVERY:
+                self._tells(s, probe_tells(False, False, dst, dport, 0, ipid, ttl, 0, 0), sport,
+                            -1, ttl)
         elif proto == ICMP:  # src/dst/ports are those of the quoted probe
             key = (src, dst, sport, dport | (UDP_PORT if seq == UDP else 0))
             att = attempts.get(key)
@@ -122,30 +137,42 @@ class ScanDetector:
                 state = "closed" if flags == ICMP_CLOSED and att[KIND] == K_UDP else "filtered"
                 self._done(att, TECHNIQUE[att[KIND]], state, ts)
 
-    def _new(self, key: Key, ts: float, src: int, dst: int, pk: int, kind: int, tells: int,
-             sport: int, seq: int, ttl: int) -> None:
+    def _new(self, key: Key, ts: float, src: int, dst: int, pk: int, kind: int) -> Source:
         s = self.sources.get(src)
         if s is None:
             s = self._source(src, ts)
-        s.last = ts
-        s.unit.last = ts
+        s.last = s.unit.last = ts
         s.packets += 1
         s.probes += 1
+        ports = s.ports
+        ports[pk] = ports.get(pk, 0) + 1
+        if s.bitmap is None:
+            targets = s.targets
+            targets.add(dst)
+            if len(targets) > self._max_targets:
+                s.estimate()
+        else:
+            s.mark(dst)
+        attempts = self.attempts
+        if len(attempts) >= self._max_attempts:
+            self._evict()
+        attempts[key] = [s, dst, pk, kind, SENT, ts, ts]
+        return s
+
+    @staticmethod
+    def _tells(s: Source, tells: int, sport: int, seq: int, ttl: int) -> None:
+        """Count a probe's tells (every one of a source's first TELLS_ALL probes, then one
+        in TELLS_EVERY + 1: tells are shares, and a big scan need not pay for each)."""
         s.tells[tells] = s.tells.get(tells, 0) + 1
-        if len(s.sports) < 64:
-            s.sports.add(sport)
-        if seq == s.seq:
+        sports = s.sports
+        if sports.get(sport, -2) == seq:
             s.same_seq += 1
-        s.seq = seq
+        elif len(sports) < 64 or sport in sports:
+            sports[sport] = seq
         if ttl < s.ttl_min:
             s.ttl_min = ttl
         if ttl > s.ttl_max:
             s.ttl_max = ttl
-        s.ports[pk] = s.ports.get(pk, 0) + 1
-        s.add_target(dst, self.config.max_targets)
-        if len(self.attempts) >= self.config.max_attempts:
-            self._evict()
-        self.attempts[key] = [s, dst, pk, kind, SENT, ts]
 
     def _from_prober(self, att: Attempt, ts: float, flags: int, plen: int) -> None:
         att[LAST] = ts
@@ -222,8 +249,14 @@ class ScanDetector:
         self._next_sweep = now + self._every
         c = self.config
         timeout, open_timeout = now - c.reply_timeout, now - c.open_timeout
-        expired = [(k, a) for k, a in self.attempts.items()
-                   if a[LAST] < (open_timeout if a[STAGE] == ESTAB else timeout)]
+        expired = []
+        # attempts are held in the order they began: those begun since `timeout` cannot
+        # have expired, so the walk stops at the first of them
+        for key, a in self.attempts.items():
+            if a[FIRST] >= timeout:
+                break
+            if a[LAST] < (open_timeout if a[STAGE] == ESTAB else timeout):
+                expired.append((key, a))
         for key, att in expired:
             del self.attempts[key]
             self._expire(att, now)

@@ -6,7 +6,6 @@ JSON shape stated in probescan/schema.py (`SCAN`).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from typing import Any
 from probescan.scans.config import ScanConfig
 from probescan.scans.headers import address, network
 from probescan.scans.tells import Tells, decide
-from probescan.scans.units import BITMAP_BITS, UDP_PORT, Source, Unit
+from probescan.scans.units import BITMAP_BITS, UDP_PORT, Source, Unit, estimate
 
 STATES = ("open", "closed", "filtered", "unfiltered", "open|filtered")
 
@@ -110,17 +109,11 @@ def _targets(members: Sequence[Source]) -> tuple[int, bool, list[int]]:
     sample = sorted({t for s in members for t in s.targets})
     if not any(s.estimated for s in members):
         return len(sample), False, sample
-    merged = bytearray(BITMAP_BITS // 8)
+    merged = 0
     for s in members:
-        bm = s.bitmap()
-        if bm is None:
-            continue
-        for i, b in enumerate(bm):
-            if b:
-                merged[i] |= b
-    zero = BITMAP_BITS - sum(bin(b).count("1") for b in merged)
-    count = BITMAP_BITS * 16 if zero == 0 else round(-BITMAP_BITS * math.log(zero /
-                                                                           BITMAP_BITS))
+        if s.bitmap is not None:
+            merged |= int.from_bytes(s.bitmap, "little")
+    count = estimate(bytearray(merged.to_bytes(BITMAP_BITS // 8, "little")))
     exact = sum(len(s.targets) for s in members if not s.estimated)
     return max(count, exact), True, sample
 

@@ -12,8 +12,8 @@ docs/scans.md gives each tell's source; in short:
   randomise the IP ID, leaving TTL 255 and window 65535 (likely);
 * nmap's raw probes: window 1024 (or 2048, 3072, 4096), MSS as the only option of a SYN and
   no option on FIN/NULL/Xmas/ACK probes, random IP IDs, a TTL drawn anew per probe
-  (observed 37..59) and, within one scan, one sequence number and one source port (strong
-  when all hold, likely on the window and options alone).
+  (observed 37..59) and, within one scan, a source port or two, each with one sequence
+  number (strong when all hold, likely on the window and options alone).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Tells:
     masks: Mapping[int, int]  # tell mask -> probes
     sources: int  # sending addresses
     source_ports: int  # distinct source ports (counted up to a cap per address)
-    same_seq: int  # TCP probes with the sequence number of the source's previous probe
+    same_seq: int  # probes with the sequence number of the last probe from their source port
     ttl_spread: int  # highest minus lowest TTL of the probes of one source (the widest)
     ttl_max: int
 
@@ -127,9 +127,10 @@ def decide(t: Tells) -> Verdict:
         if tcp - syn:
             evidence.append(("no TCP option on a probe without SYN", opts_ok -
                              _count(m, MSS_ONLY, SYN_PROBE), tcp - syn))
-        strong = [("one sequence number for all probes", t.same_seq + t.sources, tcp)]
+        same = min(tcp, t.same_seq + t.source_ports)
+        strong = [("one sequence number per source port", same, tcp)]
         certainty = "likely"
-        if most(t.same_seq + t.sources, tcp) and tcp >= 4:
+        if most(same, tcp) and tcp >= 4:
             evidence += strong
             certainty = "strong"
         if t.ttl_spread >= 4 and t.ttl_max < 64:

@@ -22,15 +22,14 @@ BITMAP_BITS = 1 << 20  # the target estimator of a source beyond max_targets
 class Source:
     """One sending address: its probes and what became of them."""
 
-    __slots__ = ("_bitmap", "failures", "first", "ip", "last", "packets", "ports", "probes",
-                 "same_seq", "seq", "sports", "states", "targets", "tells", "ttl_max",
+    __slots__ = ("bitmap", "failures", "first", "ip", "last", "packets", "ports", "probes",
+                 "same_seq", "sports", "states", "targets", "tells", "ttl_max",
                  "ttl_min", "types", "unit")
 
     def __init__(self, ip: int, unit: Unit, ts: float) -> None:
         self.ip = ip
         self.unit = unit
         self.first = self.last = ts
-        self.seq = -1
         self.reset(ts)
 
     def reset(self, ts: float) -> None:
@@ -42,45 +41,36 @@ class Source:
         self.same_seq = 0
         self.ttl_min, self.ttl_max = 255, 0
         self.tells: dict[int, int] = {}
-        self.sports: set[int] = set()
+        self.sports: dict[int, int] = {}  # source port -> its last sequence number (64 at most)
         self.ports: dict[int, int] = {}  # port key -> probes
         self.types: dict[str, int] = {}
         self.states: dict[str, int] = {}
         self.targets: set[int] = set()
-        self._bitmap: bytearray | None = None
+        self.bitmap: bytearray | None = None  # the estimator, beyond max_targets
 
-    def add_target(self, target: int, limit: int) -> None:
-        if self._bitmap is None:
-            self.targets.add(target)
-            if len(self.targets) <= limit:
-                return
-            self._bitmap = bytearray(BITMAP_BITS // 8)
-            for t in self.targets:
-                self._mark(t)
-            self.targets = set(list(self.targets)[:64])  # samples only from now on
-        else:
-            self._mark(target)
+    def estimate(self) -> None:
+        """Too many targets to hold: count them in a bitmap from now on (the detector adds
+        each target to `targets` while `bitmap` is None, to the bitmap by `mark` after)."""
+        self.bitmap = bytearray(BITMAP_BITS // 8)
+        for t in self.targets:
+            self.mark(t)
+        self.targets = set(sorted(self.targets)[:64])  # samples only from now on
 
-    def _mark(self, target: int) -> None:
+    def mark(self, target: int) -> None:
         h = hash(target * 0x9E3779B97F4A7C15) & (BITMAP_BITS - 1)
-        assert self._bitmap is not None
-        self._bitmap[h >> 3] |= 1 << (h & 7)
+        self.bitmap[h >> 3] |= 1 << (h & 7)  # type: ignore[index]
 
     @property
     def estimated(self) -> bool:
-        return self._bitmap is not None
+        return self.bitmap is not None
 
-    def target_count(self) -> int:
-        """Distinct targets: exact, or a linear-counting estimate beyond max_targets."""
-        if self._bitmap is None:
-            return len(self.targets)
-        zero = BITMAP_BITS - sum(bin(b).count("1") for b in self._bitmap)
-        if zero == 0:
-            return BITMAP_BITS * 16  # saturated: at least this many, say so
-        return round(-BITMAP_BITS * math.log(zero / BITMAP_BITS))
 
-    def bitmap(self) -> bytearray | None:
-        return self._bitmap
+def estimate(bitmap: bytearray) -> int:
+    """Linear counting: distinct values marked in `bitmap`."""
+    zero = BITMAP_BITS - sum(bin(b).count("1") for b in bitmap)
+    if zero == 0:
+        return BITMAP_BITS * 16  # saturated: at least this many
+    return round(-BITMAP_BITS * math.log(zero / BITMAP_BITS))
 
 
 class Unit:
