@@ -66,6 +66,7 @@ class ScanDetector:
         self.units: dict[int, Unit] = {}
         self.packets = 0
         self.records = 0
+        self.finished: set[int] = set()  # after finish(): the sources of flagged scans
         self._every = min(config.reply_timeout, config.idle) / 2
         self._max_targets, self._max_attempts = config.max_targets, config.max_attempts
         self._next_sweep = 0.0
@@ -244,6 +245,11 @@ class ScanDetector:
         return s
 
     # ---- time passing -----------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        """Time passes without packets (live): sweep when it is due."""
+        if now >= self._next_sweep:
+            self.sweep(now)
+
     def sweep(self, now: float) -> None:
         """Decide the attempts that timed out; write and forget what went quiet."""
         self._next_sweep = now + self._every
@@ -328,6 +334,7 @@ class ScanDetector:
         self.attempts.clear()
         for unit in self.units.values():
             if unit.detected_by is not None:
+                self.finished.update(unit.members)
                 self._write(unit, now)
         self.units.clear()
         self.sources.clear()
@@ -336,9 +343,10 @@ class ScanDetector:
     def scanning(self, ip: str) -> bool | None:
         """Is this address part of a flagged scan (True), maybe soon (None: its attempts
         failed but no threshold was reached yet), or not as far as is known (False)?"""
-        s = self.sources.get(_parse(ip))
+        ip_value = _parse(ip)
+        s = self.sources.get(ip_value)
         if s is None:
-            return False
+            return ip_value in self.finished
         if s.unit.detected_by is not None:
             return True
         return None if s.failures else False
