@@ -23,6 +23,7 @@ have been quiet for `idle` seconds, every `report_every` seconds while it goes o
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -42,11 +43,12 @@ FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 
 # probe kinds, and the technique each one is counted as
 SYN_RAW, SYN_OS, K_FIN, K_NULL, K_XMAS, K_ACK, K_MAIMON, K_OTHER, K_UDP = range(9)
-TECHNIQUE = ("syn", "connect", "fin", "null", "xmas", "ack", "maimon", "other", "udp")
+T_SYN, T_CONNECT = SYN_RAW, SYN_OS  # a kind's number is its technique's
+O_OPEN, O_CLOSED, O_FILTERED, O_UNFILTERED, O_OPEN_FILTERED = range(5)  # STATES' order
 _STEALTH = {FIN: K_FIN, 0: K_NULL, FIN | PSH | URG: K_XMAS, ACK: K_ACK, FIN | ACK: K_MAIMON}
 # what silence means for each kind
-_SILENCE = ("filtered", "filtered", "open|filtered", "open|filtered", "open|filtered",
-            "filtered", "open|filtered", "filtered", "open|filtered")
+_SILENCE = (O_FILTERED, O_FILTERED, O_OPEN_FILTERED, O_OPEN_FILTERED, O_OPEN_FILTERED,
+            O_FILTERED, O_OPEN_FILTERED, O_FILTERED, O_OPEN_FILTERED)
 
 # an attempt: [source, target, port key, kind, stage, last packet time, first packet time]
 SRC, TARGET, PORT, KIND, STAGE, LAST, FIRST = range(7)
@@ -78,12 +80,23 @@ class ScanDetector:
             self.packet(ts, h)
 
     def frames(self, frames: Iterable[tuple[float, int, bytes]]) -> None:
-        """Every frame of a capture, in order (the fast loop of `probescan scans -r`)."""
+        """Every frame of a capture, in order (the fast loop of `probescan scans -r`).
+
+        The cyclic garbage collector is paused meanwhile: the attempts are hundreds of
+        thousands of small containers, and its passes over them cost more than all the rest
+        (a run then takes half the time); they hold no reference cycles, and the few that
+        sources and units make are collected once the loop ends."""
         packet, header = self.packet, read
-        for ts, link, data in frames:
-            h = header(data, link)
-            if h is not None:
-                packet(ts, h)
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            for ts, link, data in frames:
+                h = header(data, link)
+                if h is not None:
+                    packet(ts, h)
+        finally:
+            if paused:
+                gc.enable()
 
     def packet(self, ts: float, h: tuple[int, ...]) -> None:
         """One packet's header fields (the tuple of probescan.scans.headers.read)."""
@@ -125,7 +138,7 @@ class ScanDetector:
             if att is not None:
                 att[LAST] = ts
                 if att[STAGE] != DONE:
-                    self._success(att, "udp")
+                    self._success(att, K_UDP)
                 return
             s = self._new(key, ts, src, dst, dport | UDP_PORT, K_UDP)
             if s.probes <= TELLS_ALL or not s.probes & TELLS_EVERY:
@@ -135,8 +148,9 @@ class ScanDetector:
             key = (src, dst, sport, dport | (UDP_PORT if seq == UDP else 0))
             att = attempts.get(key)
             if att is not None and att[STAGE] == SENT:
-                state = "closed" if flags == ICMP_CLOSED and att[KIND] == K_UDP else "filtered"
-                self._done(att, TECHNIQUE[att[KIND]], state, ts)
+                kind = att[KIND]
+                self._done(att, kind, O_CLOSED if flags == ICMP_CLOSED and kind == K_UDP
+                           else O_FILTERED, ts)
 
     def _new(self, key: Key, ts: float, src: int, dst: int, pk: int, kind: int) -> Source:
         s = self.sources.get(src)
@@ -182,14 +196,14 @@ class ScanDetector:
         if stage == DONE:
             return
         if plen:
-            self._success(att, "connect")
+            self._success(att, T_CONNECT)
         elif stage == SYNACK:
             if flags & RST:
-                self._done(att, "syn", "open", ts)
+                self._done(att, T_SYN, O_OPEN, ts)
             elif flags & ACK:
                 att[STAGE] = ESTAB
         elif stage == ESTAB and flags & (RST | FIN):
-            self._done(att, "connect", "open", ts)
+            self._done(att, T_CONNECT, O_OPEN, ts)
 
     def _from_target(self, att: Attempt, ts: float, flags: int, plen: int) -> None:
         att[LAST] = ts
@@ -198,36 +212,36 @@ class ScanDetector:
             return
         kind = att[KIND]
         if plen:
-            self._success(att, "connect" if kind <= SYN_OS else None)
+            self._success(att, T_CONNECT if kind <= SYN_OS else -1)
         elif kind <= SYN_OS:
             if stage == SENT:
                 if flags & SYN and flags & ACK:
                     att[STAGE] = SYNACK
                 elif flags & RST:
-                    self._done(att, TECHNIQUE[kind], "closed", ts)
+                    self._done(att, kind, O_CLOSED, ts)
             elif flags & RST:
-                self._done(att, "connect" if stage == ESTAB else "syn", "open", ts)
+                self._done(att, T_CONNECT if stage == ESTAB else T_SYN, O_OPEN, ts)
         elif flags & RST:
-            self._done(att, TECHNIQUE[kind], "unfiltered" if kind == K_ACK else "closed", ts)
+            self._done(att, kind, O_UNFILTERED if kind == K_ACK else O_CLOSED, ts)
         else:  # an answer that is not a reset: a connection seen midway, not a probe
-            self._success(att, None)
+            self._success(att, -1)
 
-    def _done(self, att: Attempt, technique: str, state: str, ts: float) -> None:
+    def _done(self, att: Attempt, technique: int, state: int, ts: float) -> None:
         """A failed or payload-less attempt: counted, and fed to the unit's thresholds."""
         att[STAGE] = DONE
         s: Source = att[SRC]
         s.failures += 1
-        s.types[technique] = s.types.get(technique, 0) + 1
-        s.states[state] = s.states.get(state, 0) + 1
-        s.unit.fail(ts, att[TARGET], att[PORT], self.config)
+        s.outcomes[technique * 5 + state] += 1
+        unit = s.unit
+        if unit.detected_by is None:
+            unit.fail(ts, att[TARGET], att[PORT], self.config)
 
-    def _success(self, att: Attempt, technique: str | None) -> None:
-        """Payload went either way: a working connection (an open port when counted)."""
+    def _success(self, att: Attempt, technique: int) -> None:
+        """Payload went either way: a working connection (an open port when counted;
+        technique -1: a connection seen midway, not counted)."""
         att[STAGE] = DONE
-        if technique is not None:
-            s: Source = att[SRC]
-            s.types[technique] = s.types.get(technique, 0) + 1
-            s.states["open"] = s.states.get("open", 0) + 1
+        if technique >= 0:
+            att[SRC].outcomes[technique * 5 + O_OPEN] += 1
 
     def _source(self, ip: int, ts: float) -> Source:
         c = self.config
@@ -271,9 +285,9 @@ class ScanDetector:
     def _expire(self, att: Attempt, now: float) -> None:
         stage = att[STAGE]
         if stage == SENT:
-            self._done(att, TECHNIQUE[att[KIND]], _SILENCE[att[KIND]], now)
+            self._done(att, att[KIND], _SILENCE[att[KIND]], now)
         elif stage == SYNACK:  # answered, never completed nor reset
-            self._done(att, "syn", "open", now)
+            self._done(att, T_SYN, O_OPEN, now)
 
     def _evict(self) -> None:
         """Too many attempts wait: decide the oldest tenth now."""

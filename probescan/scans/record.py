@@ -14,9 +14,15 @@ from typing import Any
 from probescan.scans.config import ScanConfig
 from probescan.scans.headers import address, network
 from probescan.scans.tells import Tells, decide
-from probescan.scans.units import BITMAP_BITS, UDP_PORT, Source, Unit, estimate
-
-STATES = ("open", "closed", "filtered", "unfiltered", "open|filtered")
+from probescan.scans.units import (
+    BITMAP_BITS,
+    STATES,
+    TECHNIQUES,
+    UDP_PORT,
+    Source,
+    Unit,
+    estimate,
+)
 
 
 def port_name(key: int) -> str:
@@ -128,8 +134,10 @@ def build_record(number: int, unit: Unit, sources: Sequence[Source], config: Sca
     ports: Counter[int] = Counter()
     masks: Counter[int] = Counter()
     for s in members:
-        types.update(s.types)
-        states.update(s.states)
+        for i, n in enumerate(s.outcomes):
+            if n:
+                types[TECHNIQUES[i // 5]] += n
+                states[STATES[i % 5]] += n
         ports.update(s.ports)
         masks.update(s.tells)
     n_targets, estimated, sample = _targets(members)

@@ -16,15 +16,18 @@ import math
 from probescan.scans.config import ScanConfig
 
 UDP_PORT = 0x10000  # a port key: the port, plus this for UDP
+# the techniques (in the detector's order of probe kinds) and the states a record counts
+TECHNIQUES = ("syn", "connect", "fin", "null", "xmas", "ack", "maimon", "other", "udp")
+STATES = ("open", "closed", "filtered", "unfiltered", "open|filtered")
 BITMAP_BITS = 1 << 20  # the target estimator of a source beyond max_targets
 
 
 class Source:
     """One sending address: its probes and what became of them."""
 
-    __slots__ = ("bitmap", "failures", "first", "ip", "last", "packets", "ports", "probes",
-                 "same_seq", "sports", "states", "targets", "tells", "ttl_max",
-                 "ttl_min", "types", "unit")
+    __slots__ = ("bitmap", "failures", "first", "ip", "last", "outcomes", "packets", "ports",
+                 "probes", "same_seq", "sports", "targets", "tells", "ttl_max", "ttl_min",
+                 "unit")
 
     def __init__(self, ip: int, unit: Unit, ts: float) -> None:
         self.ip = ip
@@ -43,8 +46,8 @@ class Source:
         self.tells: dict[int, int] = {}
         self.sports: dict[int, int] = {}  # source port -> its last sequence number (64 at most)
         self.ports: dict[int, int] = {}  # port key -> probes
-        self.types: dict[str, int] = {}
-        self.states: dict[str, int] = {}
+        # attempts per (technique, state): TECHNIQUES[i // 5], STATES[i % 5]
+        self.outcomes = [0] * (len(TECHNIQUES) * len(STATES))
         self.targets: set[int] = set()
         self.bitmap: bytearray | None = None  # the estimator, beyond max_targets
 

@@ -67,3 +67,17 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["scans", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_docs_list_the_scan_fields() -> None:
+    import re
+
+    from probescan.schema import SCAN
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "output.md"
+    text = docs.read_text(encoding="utf-8")
+    table = text[text.index("## Scan records"):]
+    table = table[table.index("| field | type | meaning |"):table.index("Example")]
+    names = [n for row in table.splitlines()[2:] if row.startswith("| `")
+             for n in re.findall(r"`([a-z_]+)`", row.split("|")[1])]
+    assert sorted(names) == sorted(SCAN.written())

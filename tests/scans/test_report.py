@@ -13,7 +13,7 @@ import pytest
 from probescan.report import ReportInputError, check_record, load_records, render_report
 from probescan.scans import ScanConfig
 from probescan.scans.record import build_record
-from probescan.scans.units import Source, Unit
+from probescan.scans.units import STATES, TECHNIQUES, Source, Unit
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -27,8 +27,7 @@ def record(ip: int, ports: int, kind: str = "syn", asn: int | None = None) -> di
         s.packets += 1
         s.failures += 1
     s.targets.add(0x7F003C01)
-    s.types[kind] = ports
-    s.states["closed"] = ports
+    s.outcomes[TECHNIQUES.index(kind) * 5 + STATES.index("closed")] = ports
     s.last = 1_700_003_700.0
     unit.detected_by = "window"
     return build_record(1, unit, [s], ScanConfig()).to_dict()
