@@ -74,10 +74,11 @@ class ScanDetector:
         self._next_sweep = 0.0
 
     # ---- per packet -------------------------------------------------------------------
-    def frame(self, ts: float, link: int, data: bytes) -> None:
+    def frame(self, ts: float, link: int, data: bytes) -> bool:
+        """One frame; True when it is a payload-less packet of a flagged scan (the watcher
+        then keeps it out of its flow table)."""
         h = read(data, link)
-        if h is not None:
-            self.packet(ts, h)
+        return h is not None and self.packet(ts, h)
 
     def frames(self, frames: Iterable[tuple[float, int, bytes]]) -> None:
         """Every frame of a capture, in order (the fast loop of `probescan scans -r`).
@@ -98,8 +99,9 @@ class ScanDetector:
             if paused:
                 gc.enable()
 
-    def packet(self, ts: float, h: tuple[int, ...]) -> None:
-        """One packet's header fields (the tuple of probescan.scans.headers.read)."""
+    def packet(self, ts: float, h: tuple[int, ...]) -> bool:
+        """One packet's header fields (the tuple of probescan.scans.headers.read); True when
+        it carries no payload and belongs to an attempt of a flagged scan."""
         self.packets += 1
         if ts >= self._next_sweep:
             self.sweep(ts)
@@ -110,16 +112,16 @@ class ScanDetector:
             att = attempts.get(key)
             if att is not None:
                 self._from_prober(att, ts, flags, plen)
-                return
+                return not plen and att[SRC].unit.detected_by is not None
             att = attempts.get((dst, src, dport, sport))
             if att is not None:
                 self._from_target(att, ts, flags, plen)
-                return
+                return not plen and att[SRC].unit.detected_by is not None
             if plen or flags & RST:
-                return  # data or a reset of no attempt: a connection seen midway
+                return False  # data or a reset of no attempt: a connection seen midway
             if flags & SYN:
                 if flags & ACK:
-                    return  # the answer to a SYN this capture does not hold
+                    return False  # the answer to a SYN this capture does not hold
                 kind = SYN_OS if opts == OPT_OS else SYN_RAW
             else:
                 kind = _STEALTH.get(flags & 0x3F, K_OTHER)
@@ -127,23 +129,25 @@ class ScanDetector:
             if s.probes <= TELLS_ALL or not s.probes & TELLS_EVERY:
                 self._tells(s, probe_tells(True, kind <= SYN_OS, dst, dport, seq, ipid, ttl,
                                            win, opts), sport, seq, ttl)
+            return s.unit.detected_by is not None
         elif proto == UDP:
             key = (src, dst, sport, dport | UDP_PORT)
             att = attempts.get(key)
             if att is not None:
                 att[LAST] = ts
                 att[SRC].packets += 1
-                return
+                return not plen and att[SRC].unit.detected_by is not None
             att = attempts.get((dst, src, dport, sport | UDP_PORT))
             if att is not None:
                 att[LAST] = ts
                 if att[STAGE] != DONE:
                     self._success(att, K_UDP)
-                return
+                return False
             s = self._new(key, ts, src, dst, dport | UDP_PORT, K_UDP)
             if s.probes <= TELLS_ALL or not s.probes & TELLS_EVERY:
                 self._tells(s, probe_tells(False, False, dst, dport, 0, ipid, ttl, 0, 0), sport,
                             -1, ttl)
+            return not plen and s.unit.detected_by is not None
         elif proto == ICMP:  # src/dst/ports are those of the quoted probe
             key = (src, dst, sport, dport | (UDP_PORT if seq == UDP else 0))
             att = attempts.get(key)
@@ -151,6 +155,7 @@ class ScanDetector:
                 kind = att[KIND]
                 self._done(att, kind, O_CLOSED if flags == ICMP_CLOSED and kind == K_UDP
                            else O_FILTERED, ts)
+        return False
 
     def _new(self, key: Key, ts: float, src: int, dst: int, pk: int, kind: int) -> Source:
         s = self.sources.get(src)

@@ -125,8 +125,9 @@ class Watcher:
         """One frame (runs for every packet: fields are read once, rare work is guarded)."""
         ts, link, data = frame
         self.stats.packets += 1
-        if self.fold is not None:
-            self.fold.frame(ts, link, data)
+        if (self.fold is not None and self.fold.frame(ts, link, data)
+                and not self.fold.keep_flows):
+            return  # a payload-less packet of a known scan: its record counts it
         try:
             pkt = parse_frame(data, link, ts)
         except ParseError:
