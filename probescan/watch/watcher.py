@@ -125,13 +125,13 @@ class Watcher:
         """One frame (runs for every packet: fields are read once, rare work is guarded)."""
         ts, link, data = frame
         self.stats.packets += 1
-        if (self.fold is not None and self.fold.frame(ts, link, data)
-                and not self.fold.keep_flows):
-            return  # a payload-less packet of a known scan: its record counts it
+        fold = self.fold
         try:
             pkt = parse_frame(data, link, ts)
         except ParseError:
             self.stats.undecoded += 1
+            if fold is not None:  # an ICMP error may answer a scan's probe
+                fold.frame(ts, link, data)
             return
         _, src, dst, proto, sport, dport, _, _, payload, _ = pkt
         if self.own_ports is not None:
@@ -140,6 +140,8 @@ class Watcher:
                     or self.own_ports(transport, dport, src, sport)):
                 self.stats.own_traffic += 1
                 return
+        if fold is not None and fold.frame(ts, link, data) and not fold.keep_flows:
+            return  # a payload-less packet of a known scan: its record counts it
         flow, new = self.table.add(pkt)
         if flow is None:
             return
