@@ -21,8 +21,9 @@ class ScanConfig:
     open_timeout: float = 30.0  # seconds an established, silent connection waits for data
     idle: float = 300.0  # a flagged scan's record is written once its sources are this quiet
     report_every: float = 3600.0  # a flagged scan still running is written this often
-    hold: float = 60.0  # watch: seconds a payload-less flow of a source with failed attempts
-    # waits for the source to be flagged (then it is folded into the scan's record)
+    hold: float = 60.0  # watch -r: seconds a payload-less flow of a source with failed
+    # attempts waits for the source to be flagged (then it is folded into the scan's record)
+    live_hold: float = 5.0  # the same for a live watch, where records should come quickly
     group_prefix_v4: int = 24  # sources of one /24 (IPv4) ...
     group_prefix_v6: int = 48  # ... or one /48 (IPv6) are counted together
     member_min: int = 2  # a source joins a grouped scan with at least this many attempts
@@ -42,7 +43,8 @@ class ScanConfig:
                      "max_targets"):
             if getattr(self, name) < 1:
                 out.append(f"{name} must be at least 1")
-        for name in ("window", "reply_timeout", "open_timeout", "idle", "report_every", "hold"):
+        for name in ("window", "reply_timeout", "open_timeout", "idle", "report_every", "hold",
+                     "live_hold"):
             if not getattr(self, name) > 0:
                 out.append(f"{name} must be positive")
         if self.slow_window and self.slow_window < self.window:

@@ -4,8 +4,9 @@ The watcher offers each flow it is about to label. A flow that carried no payloa
 answered by a reset, a bare handshake, a UDP probe nobody answered) whose client is part of
 a flagged scan is *folded*: it is counted in the scan record (by the detector, which saw its
 packets) instead of getting a flow record. When its client has failed attempts but no
-threshold is reached yet, the flow is held for up to `ScanConfig.hold` seconds, then folded
-or handed back. Everything else is handed back at once.
+threshold is reached yet, the flow is held for up to `ScanConfig.hold` seconds of capture
+time (live: `live_hold`, so that records still come quickly), then folded or handed back.
+Everything else is handed back at once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class ScanFold(Generic[T]):
         self.release = release
         self.keep_flows = keep_flows
         self.hold = detector.config.hold
+        self.live_hold = detector.config.live_hold
         self.held: dict[str, list[tuple[float, T]]] = {}
         self.folded = 0
         self.final = False
@@ -47,14 +49,14 @@ class ScanFold(Generic[T]):
             return True
         return False
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, live: bool = False) -> None:
         """Capture clock `now`: let the detector catch up, then fold or hand back what was
-        held long enough."""
+        held long enough (`hold` seconds; live, `live_hold`)."""
         self.detector.tick(now)
         if now < self._next or not self.held:
             return
         self._next = now + TICK
-        oldest = now - self.hold
+        oldest = now - (self.live_hold if live else self.hold)
         for client in list(self.held):
             items = self.held[client]
             status = self.detector.scanning(client)

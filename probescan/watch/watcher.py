@@ -254,7 +254,7 @@ class Watcher:
         for flow in self.table.expire(now):
             self._finish(flow)
         if self.fold is not None:
-            self.fold.tick(now)
+            self.fold.tick(now, live=True)
         if self.pool is not None:
             self.pool.flush()  # live: a partial batch goes out every tick
 

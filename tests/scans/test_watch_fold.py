@@ -59,3 +59,26 @@ def test_all_flows_keeps_them(tmp_path: Path) -> None:
     records = watch(tmp_path, "--all-flows")
     kinds = Counter(r["kind"] for r in records)
     assert kinds == {"flow": 51, "scan": 1}
+
+
+def test_a_held_flow_comes_back_after_the_hold() -> None:
+    from probescan.scans import ScanConfig, ScanDetector
+    from probescan.scans.fold import ScanFold
+    from tests.scans.frames import LINUX
+
+    released: list[str] = []
+    d = ScanDetector(ScanConfig(), lambda r: None)
+    fold = ScanFold(d, released.append)
+    for ts, link, data in at(T0, [tcp(CLIENT, TARGET, 5000, 81, SYN, options=LINUX),
+                                  tcp(TARGET, CLIENT, 81, 5000, RST | ACK)]):
+        d.frame(ts, link, data)
+    assert d.scanning(CLIENT) is None  # one failure: maybe a scanner
+    assert fold.offer(CLIENT, "refused", T0, True)  # held
+    assert not fold.offer(CLIENT, "with data", T0, False)
+    fold.tick(T0 + 6)
+    assert released == []
+    fold.tick(T0 + 12, live=True)  # live: 5 s at most
+    assert released == ["refused"]
+    assert fold.offer(CLIENT, "again", T0 + 20, True)
+    fold.tick(T0 + 81)
+    assert released == ["refused", "again"]
