@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from probescan import __version__
-from probescan.cli import fingerprints, report, scan, watch
+from probescan.cli import fingerprints, report, scan, scans, watch
 from probescan.cli.common import ONE_LINE_ERRORS, fail
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -15,6 +15,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "fingerprints": fingerprints.run,
     "watch": watch.run,
     "report": report.run,
+    "scans": scans.run,
 }
 
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "evidence plus active probes of both endpoints"))
     report.add_arguments(
         sub.add_parser("report", help="write a self-contained HTML report of scan records"))
+    scans.add_arguments(sub.add_parser("scans", help="find internet scanners in a capture"))
     return p
 
 

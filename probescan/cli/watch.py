@@ -24,6 +24,7 @@ from probescan.engine.limits import Limits
 from probescan.engine.prober import Prober
 from probescan.output.console import WatchConsole
 from probescan.output.sink import Sinks
+from probescan.scans import ScanConfig, ScanDetector
 from probescan.watch.active import ActiveProber, parse_scope
 from probescan.watch.capture import CaptureError, live, read_file
 
@@ -52,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "all in one process)")
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="live: stop after this long")
+    p.add_argument("--all-flows", action="store_true",
+                   help="also write a flow record for each probe of a scan (default: a scan's "
+                        "probes are folded into its scan record)")
     add_shared_options(p, "watch", "output", "json", "db", "html", "nmap_db", "quiet")
 
 
@@ -113,7 +117,8 @@ async def _watch(args: argparse.Namespace, config: WatchConfig, catalog: Catalog
         prober = Prober(probe, catalog, Limits(probe.concurrency, probe.per_host, 0), registry)
         active = ActiveProber(prober, config)
     watcher = Watcher(catalog, sinks.flow, active, registry.owns if config.probing else None,
-                      config=config)
+                      config=config, scans=ScanDetector(ScanConfig(), sinks.scan),
+                      all_flows=args.all_flows)
     workers = config.workers if config.workers is not None else int(worth_a_worker())
     if workers:
         watcher.use_worker(workers, args.nmap_db)
