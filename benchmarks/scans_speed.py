@@ -28,6 +28,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import _blocks
+
 ROOT = Path(__file__).resolve().parent.parent
 SYN, RST, ACK, PSH, FIN = 0x02, 0x04, 0x10, 0x08, 0x01
 _IP = struct.Struct("!BBHHHBBHII")
@@ -165,12 +168,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--keep", type=Path, help="keep the capture and outputs in this directory")
+    ap.add_argument("--quick", action="store_true", help="20,000 packets: checks it runs")
     args = ap.parse_args()
+    started = time.monotonic()
+    packets = 20_000 if args.quick else args.packets
     work = args.keep or Path(tempfile.mkdtemp(prefix="scans-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     cap = work / "scans-bench.pcap"
     t0 = time.perf_counter()
-    n = make_capture(cap, args.packets)
+    n = make_capture(cap, packets)
     print(f"capture: {n:,} packets, {cap.stat().st_size / 1e6:.0f} MB, written in "
           f"{time.perf_counter() - t0:.1f} s ({cap})")
     py = [sys.executable, "-m", "probescan"]
@@ -186,24 +192,32 @@ def main() -> int:
     if shutil.which("ndpiReader"):
         runs.append(("ndpiReader -i (nDPI, peer)", ["ndpiReader", "-i", str(cap), "-q",
                                                     "-v", "0"]))
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    print(f"load average before: {os.getloadavg()[0]:.1f} (a shared machine inflates wall time;"
-          " CPU time less so)")
-    print("| command | wall time (s) | packets/s (wall) | CPU time (s) | packets/s (CPU) | "
-          "peak RSS (MB) |")
-    print("|---|---|---|---|---|---|")
+    load = os.getloadavg()[0]
+    lines = [
+        _blocks.data_line("synthetic packets", f"{n:,} generated packets: nmap-, masscan- and "
+                          "zmap-like scans with their answers and ordinary HTTP clients "
+                          "(nothing is sent)."),
+        "",
+        "| command | wall time (s) | packets/s (wall) | CPU time (s) | packets/s (CPU) | "
+        "peak RSS (MB) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, argv in runs:
         wall, cpu, rss = measure(argv, ROOT)
-        print(f"| {name} | {wall:.2f} | {n / wall:,.0f} | {cpu:.2f} | {n / cpu:,.0f} | "
-              f"{rss:.0f} |", flush=True)
+        lines.append(f"| {name} | {wall:.2f} | {n / wall:,.0f} | {cpu:.2f} | "
+                     f"{n / cpu:,.0f} | {rss:.0f} |")
+    lines.append("")
     for name in ("scans.jsonl", "watch.jsonl", "watch-all.jsonl"):
         path = work / name
         if path.exists():
-            lines = path.read_text().splitlines()
-            kinds = {k: sum(f'"kind":"{k}"' in line for line in lines)
+            records = path.read_text().splitlines()
+            kinds = {k: sum(f'"kind":"{k}"' in line for line in records)
                      for k in ("scan", "flow")}
-            print(f"{name}: {len(lines):,} records ({kinds['scan']} scan, "
-                  f"{kinds['flow']:,} flow)")
+            lines.append(f"- {name}: {len(records):,} records ({kinds['scan']} scan, "
+                         f"{kinds['flow']:,} flow)")
+    lines += ["", f"Load average before the run: {load:.1f} (a shared machine inflates wall "
+              "time; CPU time less so).", "", _blocks.provenance(started)]
+    _blocks.emit("scans-speed", lines, args.quick)
     if args.keep is None:
         shutil.rmtree(work)
     return 0
