@@ -2,7 +2,7 @@
 shards, take the records back as they come and stop cleanly.
 
 Imported only with `--cluster` (it imports Dask's distributed scheduler). The catalog goes to
-every worker once (`scatter`, broadcast); each shard is one task (`worker.run_shard`); the
+every worker once, pickled (`scatter`, broadcast); each shard is one task (`worker.run_shard`); the
 records come back through one distributed Queue, in batches, and `merge.Merger` writes each
 endpoint once. Dask runs the task of a lost worker again on another worker; a shard that still
 fails is reported and the others go on. Cancelling `session` (Ctrl-C) sets the stop event,
@@ -28,7 +28,7 @@ from probescan.cli.common import InputError
 from probescan.cluster.merge import Merger
 from probescan.cluster.plan import Shard, TargetPlan, split
 from probescan.cluster.run import Outcome, Where
-from probescan.cluster.worker import ShardDone, ShardTask, run_shard
+from probescan.cluster.worker import ShardDone, ShardTask, pack_catalog, run_shard
 from probescan.config import Config
 
 SHARDS_PER_THREAD = 4  # shards per worker thread: a slow shard does not hold the end
@@ -62,7 +62,7 @@ async def connect(where: Where) -> AsyncIterator[Any]:
         with _sigint_ignored():
             cluster = await LocalCluster(
                 n_workers=where.workers, threads_per_worker=1, processes=True, host=host,
-                dashboard_address=None, asynchronous=True, silence_logs=logging.ERROR)
+                dashboard_address=None, asynchronous=True, silence_logs=logging.CRITICAL)
         try:
             async with Client(cluster, asynchronous=True) as client:
                 yield client
@@ -104,10 +104,11 @@ class _Run:
     async def start(self, shards: list[Shard], config: Config, catalog: Catalog) -> None:
         self.queue = await Queue(f"{self.name}-records", client=self.client)
         self.stop = Event(f"{self.name}-stop", client=self.client)
-        catalog_future = await self.client.scatter(catalog, broadcast=True, hash=False)
+        digest, packed = pack_catalog(catalog)
+        catalog_future = await self.client.scatter(packed, broadcast=True, hash=False)
         for s in shards:
             key = f"{self.name}-shard-{s.index}"
-            task = ShardTask(s, config, self.queue.name, self.stop.name)
+            task = ShardTask(s, config, self.queue.name, self.stop.name, digest)
             self.shards[key] = s
             self.pending.append(self.client.submit(run_shard, task, catalog_future, key=key,
                                                    pure=False))

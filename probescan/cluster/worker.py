@@ -1,18 +1,23 @@
 """What runs on a Dask worker: one shard through the usual async engine
 (`probescan.engine.scan`), its records sent back as they are found.
 
-`run_shard` is the task the client submits, once per shard. It runs the engine in its own
-event loop in the worker's task thread and sends the records in small batches (at most
-`BATCH_RECORDS` records, at most `BATCH_SECONDS` old) to a distributed Queue that the client
-reads; a batch is a msgpack map of the shard's number, this attempt's id and the pickled
-records (`merge.batch_message`). The task returns how many batches it sent, so the client
-knows when it has them all. A distributed Event set by the client (Ctrl-C) stops the shard:
-the engine is cancelled, what was found is still sent.
+`run_shard` is the task the client submits, once per shard. The catalog comes pickled, once
+per worker (`pack_catalog`: Dask's own serialisation of the object graph is several times
+slower), and is unpickled once per worker process (`_catalog`). The task runs the engine in
+its own event loop in the worker's task thread and sends the records in small batches (at
+most `BATCH_RECORDS` records, at most `BATCH_SECONDS` old) to a distributed Queue that the
+client reads; a batch is a msgpack map of the shard's number, this attempt's id and the
+pickled records (`merge.batch_message`). The task returns how many batches it sent, so the
+client knows when it has them all. A distributed Event set by the client (Ctrl-C) stops the
+shard: the engine is cancelled, what was found is still sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import pickle
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -39,6 +44,7 @@ class ShardTask:
     config: Config
     queue: str  # name of the distributed Queue the batches go to
     stop: str  # name of the distributed Event that stops every shard
+    catalog: str  # the packed catalog's digest (the bytes themselves go apart, once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +58,30 @@ class ShardDone:
     stopped: bool  # the stop event ended it early
 
 
-def run_shard(task: ShardTask, catalog: Catalog) -> ShardDone:
+def pack_catalog(catalog: Catalog) -> tuple[str, bytes]:
+    """(digest, pickled catalog): what the client scatters to every worker."""
+    blob = pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL)
+    return hashlib.sha256(blob).hexdigest(), blob
+
+
+_cache: dict[str, Catalog] = {}  # digest -> catalog: the latest one only
+_cache_lock = threading.Lock()
+
+
+def _catalog(digest: str, blob: bytes) -> Catalog:
+    """The catalog unpickled once per worker process (its threads share it: it is read-only)."""
+    with _cache_lock:
+        if digest not in _cache:
+            _cache.clear()
+            _cache[digest] = pickle.loads(blob)
+        return _cache[digest]
+
+
+def run_shard(task: ShardTask, packed: bytes) -> ShardDone:
     """The Dask task: scan the shard, send its records to the queue as they are found."""
     from distributed import Event, Queue, get_client  # only on workers, only with --cluster
 
+    catalog = _catalog(task.catalog, packed)
     client = get_client()
     queue, stop = Queue(task.queue, client=client), Event(task.stop, client=client)
     try:

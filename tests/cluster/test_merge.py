@@ -68,7 +68,7 @@ FAST = Config(connect_timeout=0.5, retries=0, banner_wait=0.5, probe_wait=0.5,
 
 def test_the_worker_streams_batches_as_records_are_found() -> None:
     plan = make_plan(["127.1.0.141", "127.1.0.142"], [], [("tcp", 2222), ("tcp", 9001)])
-    task = ShardTask(Shard(plan, 1, 1), FAST, "queue", "stop")
+    task = ShardTask(Shard(plan, 1, 1), FAST, "queue", "stop", "")
     sent: list[tuple[float, dict[str, Any]]] = []
     start = time.monotonic()
 
@@ -94,7 +94,7 @@ def test_the_worker_streams_batches_as_records_are_found() -> None:
 def test_the_stop_event_ends_the_shard_and_keeps_what_was_found() -> None:
     plan = make_plan(["127.1.0.143"], [], [("tcp", 2222), ("tcp", 9001)])
     slow = Config(banner_wait=30, endpoint_budget=60)
-    task = ShardTask(Shard(plan, 1, 1), slow, "queue", "stop")
+    task = ShardTask(Shard(plan, 1, 1), slow, "queue", "stop", "")
     sent: list[dict[str, Any]] = []
     start = time.monotonic()
 
