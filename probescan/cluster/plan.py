@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from probescan.model import Endpoint
-from probescan.targets import TargetError, endpoints, iter_hosts, resolve_name, shard
+from probescan.targets import Host, TargetError, endpoints, iter_hosts, resolve_name, shard
 from probescan.targets.hostspec import Resolver
 
 __all__ = ["Shard", "TargetPlan", "make_plan", "split"]
@@ -35,10 +35,12 @@ class TargetPlan:
     names: tuple[tuple[str, tuple[str, ...]], ...] = ()  # hostname -> addresses (client's DNS)
     outer: tuple[int, int] | None = None  # --shard I/N: this cluster scans only that part
 
+    def hosts(self) -> Iterator[Host]:
+        return iter_hosts(list(self.specs), list(self.exclude), resolve=self._resolve)
+
     def endpoints(self) -> Iterator[Endpoint]:
         """The whole endpoint stream, in the one-process scan's order (`--shard` applied)."""
-        hosts = iter_hosts(list(self.specs), list(self.exclude), resolve=self._resolve)
-        stream = endpoints(hosts, self.ports)
+        stream = endpoints(self.hosts(), self.ports)
         if self.outer is not None:
             stream = shard(stream, *self.outer)
         return stream
@@ -63,6 +65,8 @@ class Shard:
         return f"{self.index}/{self.count}"
 
     def endpoints(self) -> Iterator[Endpoint]:
+        if self.by_host and self.plan.outer is None:  # skip hosts, not endpoints: cheaper
+            return endpoints(shard(self.plan.hosts(), self.index, self.count), self.plan.ports)
         stream = self.plan.endpoints()
         if not self.by_host:
             return shard(stream, self.index, self.count)

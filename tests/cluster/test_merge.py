@@ -12,7 +12,7 @@ from probescan.cluster.merge import Merger, batch_message
 from probescan.cluster.plan import Shard, make_plan
 from probescan.cluster.worker import ShardTask, _run
 from probescan.config import Config
-from probescan.model import Endpoint, ServiceRecord
+from probescan.model import Endpoint, Evidence, ServiceRecord, TlsInfo
 from tests.cluster.fakes import fake_servers
 
 
@@ -106,3 +106,21 @@ def test_the_stop_event_ends_the_shard_and_keeps_what_was_found() -> None:
         done = asyncio.run(_run(task, CATALOG, sent.append, stopped))
     assert done.stopped and done.records == 1 and done.batches == len(sent)
     assert time.monotonic() - start < 5
+
+
+def test_records_cross_the_wire_unchanged() -> None:
+    full = ServiceRecord(
+        Endpoint("2001:db8::1", 443, "tcp", "web.example"), "open", service="http",
+        product="nginx", version="1.22.1", info="x", hostname="h", os="Linux", device="d",
+        cpe=("cpe:/a:nginx:nginx:1.22.1",), tunnel="tls",
+        tls=TlsInfo(version="TLSv1.3", sans=("web.example",), self_signed=True),
+        method="probe", confidence=10,
+        evidence=(Evidence("GetRequest", "http-nginx", "probescan:http.toml", b"HTTP/1.1 200",
+                           "tls"),),
+        unmatched=(Evidence("null", None, None, b"\x00\xff"),), timings={"connect": 0.01},
+        error=None)
+    records = [full, ServiceRecord(Endpoint("127.1.0.1", 1, "udp"), "open|filtered")]
+    written: list[ServiceRecord] = []
+    merger = Merger(written.append)
+    merger.batch(batch_message(1, "a", 0, records))
+    assert written == records
