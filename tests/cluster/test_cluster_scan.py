@@ -4,6 +4,7 @@ mid-scan, Ctrl-C keeps what was found, and bad input is one line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -172,3 +173,36 @@ def test_unreachable_scheduler_is_one_line(capsys: pytest.CaptureFixture[str],
     err = one_line_error(capsys, "--cluster", f"tcp://{CLUSTER_HOST}:9")
     assert err.startswith(f"probescan: error: cannot reach the Dask scheduler at "
                           f"tcp://{CLUSTER_HOST}:9: ")
+
+
+def test_a_failing_shard_is_reported_and_the_others_go_on(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from distributed import LocalCluster
+
+    from probescan.catalog import Catalog, load_fingerprints, load_probes
+    from probescan.cluster.merge import Merger
+    from probescan.cluster.plan import TargetPlan
+    from probescan.cluster.run import Outcome, Where, _report
+    from probescan.config import Config
+    from probescan.model import ServiceRecord
+
+    # a plan naming a host the client never resolved: expanding it fails on the worker
+    plan = TargetPlan(("127.1.0.131", "unresolved.example"), (), (("tcp", 1),))
+    written: list[ServiceRecord] = []
+    merger, outcome = Merger(written.append), Outcome()
+
+    async def go() -> None:
+        async with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                protocol="tcp", host=CLUSTER_HOST, dashboard_address=None,
+                                asynchronous=True, silence_logs=50) as lc:
+            await cluster_client.session(
+                Where(address=lc.scheduler_address), plan, None, Config(),
+                Catalog(load_probes(), load_fingerprints()), merger, outcome)
+
+    asyncio.run(go())
+    assert outcome.threads == 2 and outcome.shards == 8
+    assert len(outcome.failures) == 8 and written == []
+    _report(outcome, merger)
+    err = capsys.readouterr().err
+    assert err == ("probescan: error: shards 1/8, 2/8, 3/8, 4/8, 5/8, 6/8, 7/8, 8/8 failed: "
+                   "TargetError: bad target 'unresolved.example': not resolved by the client\n")
