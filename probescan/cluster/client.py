@@ -123,6 +123,8 @@ class _Run:
             await asyncio.sleep(wait)
 
     async def _settle(self) -> None:
+        if self.client.status != "running":  # it lost the scheduler: every future is cancelled
+            raise OSError(f"the client is {self.client.status}")
         for future in [f for f in self.pending if f.done()]:
             self.pending.remove(future)
             shard = self.shards[future.key]
@@ -133,8 +135,10 @@ class _Run:
                 self.outcome.failures.append((str(shard), "cancelled by the cluster"))
             else:
                 error = await future.exception()
-                reason = f"{type(error).__name__}: {error}".rstrip(": ")
-                self.outcome.failures.append((str(shard), reason))
+                reason = " ".join(f"{type(error).__name__}: {error}".split()).rstrip(":")
+                if "deserializ" in reason:  # a worker cannot import the task's code
+                    reason += " (is the same probescan installed on every worker?)"
+                self.outcome.failures.append((str(shard), reason[:500]))
 
     async def collect(self) -> None:
         """Until every shard settled and every batch of the finished ones arrived."""
@@ -170,9 +174,18 @@ class _Run:
                 self.queue.close()
 
 
+def _quiet_dask() -> None:
+    """Dask logs lost connections and closing comms with tracebacks; probescan says what
+    matters in its own lines."""
+    for name in ["distributed", *logging.root.manager.loggerDict]:
+        if name.startswith("distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 async def session(where: Where, plan: TargetPlan, total: int | None, config: Config,
                   catalog: Catalog, merger: Merger, outcome: Outcome) -> None:
     """Scan `plan` on the cluster; records go to `merger`. Cancelled: stops as said above."""
+    _quiet_dask()
     async with connect(where) as client:
         outcome.workers, outcome.threads = await _threads(client, where)
         shards = split(plan, SHARDS_PER_THREAD * outcome.threads, total)
@@ -183,6 +196,9 @@ async def session(where: Where, plan: TargetPlan, total: int | None, config: Con
         try:
             await run.start(shards, config, catalog)
             await run.collect()
+        except OSError as e:  # the scheduler went away (Dask's CommClosedError is an OSError)
+            raise InputError(f"lost the Dask scheduler at {where}: {e}; the records received "
+                             "so far are written") from e
         except asyncio.CancelledError:
             outcome.interrupted = True
             if run.stop is not None:

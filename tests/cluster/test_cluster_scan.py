@@ -206,3 +206,39 @@ def test_a_failing_shard_is_reported_and_the_others_go_on(
     err = capsys.readouterr().err
     assert err == ("probescan: error: shards 1/8, 2/8, 3/8, 4/8, 5/8, 6/8, 7/8, 8/8 failed: "
                    "TargetError: bad target 'unresolved.example': not resolved by the client\n")
+
+
+def test_a_lost_scheduler_is_one_line_and_keeps_the_records(tmp_path: Path) -> None:
+    """With `dask scheduler` and `dask worker` as docs/cluster.md runs them."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    address = f"tcp://{CLUSTER_HOST}:8791"
+    dask = [sys.executable, "-m", "dask"]
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for cmd in ([*dask, "scheduler", "--host", CLUSTER_HOST, "--port", "8791",
+                     "--no-dashboard"],
+                    [*dask, "worker", address, "--host", CLUSTER_HOST, "--nthreads", "1",
+                     "--no-dashboard"]):
+            started.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+        out = tmp_path / "scan.jsonl"
+        with fake_servers([("127.1.0.151", 2222, "ssh"), ("127.1.0.151", 9001, "silent")]):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "probescan", "scan", "127.1.0.151", "-p", "2222,9001",
+                 "--cluster", address, "--no-nmap-db", "--banner-wait", "30", "-q",
+                 "-o", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (out.exists() and out.read_text()):
+                time.sleep(0.1)
+            started[0].kill()  # the scheduler
+            _, err = proc.communicate(timeout=60)
+    finally:
+        for p in started:
+            p.terminate()
+            p.wait(timeout=30)
+    assert proc.returncode == 2, err
+    assert err.startswith(f"probescan: error: lost the Dask scheduler at {address}: ")
+    assert err.count("\n") == 1
+    assert [(r["port"], r["service"]) for r in read(out)] == [(2222, "ssh")]
