@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from distributed import Client, Event, LocalCluster, Queue
+from distributed.comm.core import CommClosedError
 
 from probescan.catalog import Catalog
 from probescan.cli.common import InputError
@@ -124,7 +125,7 @@ class _Run:
 
     async def _settle(self) -> None:
         if self.client.status != "running":  # it lost the scheduler: every future is cancelled
-            raise OSError(f"the client is {self.client.status}")
+            raise CommClosedError(f"the client is {self.client.status}")
         for future in [f for f in self.pending if f.done()]:
             self.pending.remove(future)
             shard = self.shards[future.key]
@@ -196,11 +197,10 @@ async def session(where: Where, plan: TargetPlan, total: int | None, config: Con
         try:
             await run.start(shards, config, catalog)
             await run.collect()
-        except OSError as e:  # the scheduler went away (Dask's CommClosedError is an OSError)
+        except CommClosedError as e:  # the scheduler went away
             raise InputError(f"lost the Dask scheduler at {where}: {e}; the records received "
                              "so far are written") from e
         except asyncio.CancelledError:
-            outcome.interrupted = True
             if run.stop is not None:
                 await run.halt()
             raise

@@ -48,7 +48,6 @@ class Outcome:
     workers: int = 0
     threads: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (shard "I/N", reason)
-    interrupted: bool = False
 
 
 def parse_where(text: str) -> Where:
