@@ -77,6 +77,9 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
                    help="also probe the excluded ports (printers' raw ports 9100-9107 and "
                    "nmap's Exclude list), which may print what they receive")
     s.add_argument("--shard", metavar="I/N", help="scan only shard I of N (1-based)")
+    s.add_argument("--cluster", metavar="local:N|tcp://HOST:PORT",
+                   help="run the scan's shards on a Dask cluster: N local worker processes, "
+                   "or a scheduler's workers; outputs are written here (docs/cluster.md)")
     add_shared_options(s, "scan", "no_progress", "quiet", "nmap_db")
     s.add_argument("--no-nmap-db", action="store_true",
                    help="use only probescan's own probes and fingerprints")
@@ -158,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
                           shown=None if args.all_states else SHOWN_STATES)
     sinks = build_sinks(args, "scan", console)
     console.start()
+    if args.cluster:  # the shards run on a Dask cluster; the outputs stay here
+        from probescan.cluster.run import scan_on_cluster
+        return scan_on_cluster(args, specs, _ports(args), total, config, catalog, sinks)
     interrupted = run_into(sinks, lambda: asyncio.run(_scan(stream, config, catalog, sinks.record)))
     return 130 if interrupted else 0
 
