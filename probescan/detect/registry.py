@@ -50,6 +50,7 @@ FAMILIES = (
     "infra_ctl",
     "infra_tun",
     "infra_mon",
+    "misc_net",
 )
 
 

@@ -1,0 +1,168 @@
+"""Miscellaneous network protocols: AFS's RX, FLUTE file delivery, the MGLNDD probe.
+
+* RX (the AFS remote procedure call transport, OpenAFS `rx/rx_packet.h`; Zeldovich & al.,
+  "RX protocol specification"): a 28-byte big-endian header of epoch, connection id (its
+  low two bits the channel), call number, sequence number, serial number, packet type
+  (1 DATA ... 13 VERSION), flags (CLIENT_INITIATED 1, REQUEST_ACK 2, LAST_PACKET 4,
+  MORE_PACKETS 8, SLOW_START / JUMBO 0x20), user status, security index, a spare word and
+  the service id. Claimed when a packet of each side belongs to one call (same epoch,
+  connection and call number) and exactly one of the two carries CLIENT_INITIATED.
+* FLUTE (RFC 6726) over ALC (RFC 5775) and LCT (RFC 5651): an LCT header of version 1
+  whose CCI, TSI and TOI fields and header extensions fill HDR_LEN exactly; claimed for
+  the File Delivery Table: TOI 0, an EXT_FDT extension (HET 192, FLUTE version 1 or 2)
+  and an XML payload holding an `FDT-Instance`.
+* MGLNDD: the probe `MGLNDD_<address>_<port>` (and a line end) that RIPE Atlas' Magellan
+  measurements send to UDP and TCP ports; nDPI names it RipeAtlas.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from probescan.detect.base import BOTH, UDP, Detection, Detector, Fact, Messages, Result
+
+_LOOK = 6
+
+# --- RX --------------------------------------------------------------------------------
+
+RX_HEADER = 28
+RX_TYPES = {1: "data", 2: "ack", 3: "busy", 4: "abort", 5: "ackall", 6: "challenge",
+            7: "response", 8: "debug", 9: "params", 10: "params", 11: "params",
+            12: "params", 13: "version"}
+_RX_FLAGS = 0x2F  # CLIENT_INITIATED, REQUEST_ACK, LAST_PACKET, MORE_PACKETS, 0x20
+_RX_CLIENT_INITIATED = 0x01
+
+
+def rx_header(p: bytes) -> tuple[bytes, int, int, int] | None:
+    """(epoch + connection id, call number, type, flags) of a plausible RX packet."""
+    if len(p) < RX_HEADER or p[20] not in RX_TYPES or p[21] & ~_RX_FLAGS or p[23] > 7:
+        return None
+    if not any(p[:4]) or not any(p[16:20]):  # an epoch, and serial numbers start at 1
+        return None
+    if p[20] == 1 and not any(p[12:16]):  # DATA packets count from sequence number 1
+        return None
+    return p[:8], int.from_bytes(p[8:12], "big"), p[20], p[21]
+
+
+def rx(msgs: Messages) -> Result:
+    clients = [(p, h) for p in msgs.client[:_LOOK] if (h := rx_header(p)) is not None]
+    if not clients:
+        return None
+    servers = [(p, h) for p in msgs.server[:_LOOK] if (h := rx_header(p)) is not None]
+    for cp, (conn, call, ctype, cflags) in clients:
+        for sp, (sconn, scall, stype, sflags) in servers:
+            if conn != sconn or call != scall:
+                continue
+            if (cflags ^ sflags) & _RX_CLIENT_INITIATED == 0:
+                continue
+            caller = cp if cflags & _RX_CLIENT_INITIATED else sp
+            facts: dict[str, Fact] = {
+                "rx_service": int.from_bytes(caller[26:28], "big"),
+                "rx_types": tuple(sorted({RX_TYPES[ctype], RX_TYPES[stype]})),
+            }
+            return Detection("rx", facts, swapped=not cflags & _RX_CLIENT_INITIATED)
+    return None
+
+
+# --- FLUTE / ALC / LCT -------------------------------------------------------------------
+
+_EXT_FDT = 192
+
+
+def lct_header(p: bytes) -> tuple[int, int, int, list[tuple[int, bytes]]] | None:
+    """(header length, TSI, TOI, extensions) of an LCT header whose fields and extensions
+    fill its HDR_LEN exactly (RFC 5651 §5)."""
+    if len(p) < 8 or p[0] >> 4 != 1 or p[1] & 0x0C:
+        return None
+    cci = 4 * ((p[0] >> 2 & 3) + 1)
+    s, o, h = p[1] >> 7, p[1] >> 5 & 3, p[1] >> 4 & 1
+    tsi_len, toi_len = 4 * s + 2 * h, 4 * o + 2 * h
+    size = 4 * p[2]
+    pos = 4 + cci
+    if size > len(p) or pos + tsi_len + toi_len > size:
+        return None
+    tsi = int.from_bytes(p[pos : pos + tsi_len], "big")
+    pos += tsi_len
+    toi = int.from_bytes(p[pos : pos + toi_len], "big")
+    pos += toi_len
+    extensions = []
+    while pos < size:
+        het = p[pos]
+        ext_len = 4 if het >= 128 else 4 * p[pos + 1] if pos + 1 < size else 0
+        if ext_len == 0 or pos + ext_len > size:
+            return None
+        extensions.append((het, p[pos : pos + ext_len]))
+        pos += ext_len
+    return size, tsi, toi, extensions
+
+
+def _fdt(p: bytes) -> dict[str, Fact] | None:
+    """Facts of an FDT Instance packet: TOI 0, EXT_FDT and an XML FDT-Instance payload."""
+    header = lct_header(p)
+    if header is None:
+        return None
+    size, tsi, toi, extensions = header
+    fdt = [e for het, e in extensions if het == _EXT_FDT]
+    if toi != 0 or len(fdt) != 1 or fdt[0][1] >> 4 not in (1, 2):
+        return None
+    payload = p[size : size + 1024]
+    start = payload.find(b"<?xml")
+    if not 0 <= start <= 16 or b"FDT-Instance" not in payload:
+        return None
+    return {"flute_version": fdt[0][1] >> 4, "flute_tsi": tsi,
+            "flute_fdt_instance": int.from_bytes(fdt[0][1:4], "big") & 0xFFFFF}
+
+
+def flute(msgs: Messages) -> Result:
+    for side in msgs.sides:
+        for p in side[:_LOOK]:
+            if p[:1] and p[0] >> 4 == 1:
+                facts = _fdt(p)
+                if facts:
+                    return Detection("flute", facts)
+    return None
+
+
+# --- MGLNDD ------------------------------------------------------------------------------
+
+_MGLNDD = re.compile(rb"MGLNDD_([0-9A-Fa-f.:]{2,39})_([0-9]{1,5})(?:\r?\n)?")
+
+
+def _mglndd(data: bytes) -> str | None:
+    m = _MGLNDD.fullmatch(data)
+    if m is None or int(m[2]) > 65535:
+        return None
+    try:
+        ipaddress.ip_address(m[1].decode())
+    except ValueError:
+        return None
+    return m[2].decode()
+
+
+def ripeatlas(msgs: Messages) -> Result:
+    for side, is_client in ((msgs.client, True), (msgs.server, False)):
+        if not side or side[0][:7] != b"MGLNDD_":
+            continue
+        data = side[0] if msgs.transport == "udp" else b"".join(side)
+        port = _mglndd(data)
+        if port is not None:
+            return Detection("ripeatlas", {"ripeatlas_probe": "MGLNDD", "ripeatlas_port":
+                                           int(port)}, swapped=not is_client)
+    return None
+
+
+DETECTORS = (
+    Detector("rx", UDP, rx,
+             "both sides: 28-byte RX headers (type 1-13, known flags, security index, "
+             "serial from 1) of one call (epoch, connection id, call number), exactly one "
+             "side CLIENT_INITIATED",
+             "OpenAFS rx/rx_packet.h; RX protocol specification"),
+    Detector("flute", UDP, flute,
+             "either side: an LCT v1 header whose fields and extensions fill HDR_LEN, TOI 0 "
+             "with EXT_FDT (FLUTE v1/v2) and an XML FDT-Instance payload",
+             "RFC 6726 (FLUTE), RFC 5775 (ALC), RFC 5651 (LCT)"),
+    Detector("ripeatlas", BOTH, ripeatlas,
+             "either side: the whole message `MGLNDD_<IP address>_<port>` and a line end",
+             "RIPE Atlas / Magellan MGLNDD probe (as nDPI's ripe_atlas dissector names it)"),
+)
