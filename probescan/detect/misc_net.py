@@ -1,4 +1,5 @@
-"""Miscellaneous network protocols: AFS's RX, FLUTE file delivery, the MGLNDD probe.
+"""Miscellaneous network protocols: AFS's RX, FLUTE file delivery, canonical's Raft
+transport, the MGLNDD probe.
 
 * RX (the AFS remote procedure call transport, OpenAFS `rx/rx_packet.h`; Zeldovich & al.,
   "RX protocol specification"): a 28-byte big-endian header of epoch, connection id (its
@@ -11,6 +12,12 @@
   whose CCI, TSI and TOI fields and header extensions fill HDR_LEN exactly; claimed for
   the File Delivery Table: TOI 0, an EXT_FDT extension (HET 192, FLUTE version 1 or 2)
   and an XML payload holding an `FDT-Instance`.
+* Raft (canonical/raft, the C library under dqlite: `uv_tcp_connect.c`, `uv_encoding.c`):
+  a connecting server sends a handshake of little-endian 64-bit words, protocol version 1,
+  its server id and the size of its address (NUL-terminated, padded to 8 bytes), then
+  messages of a 64-bit type (1 AppendEntries ... 6 TimeoutNow) and a 64-bit header size
+  that the type fixes (RequestVote 32 or 40, its result 16 or 24, AppendEntries 40 or 48
+  and 16 per entry, its result 24, TimeoutNow 24).
 * MGLNDD: the probe `MGLNDD_<address>_<port>` (and a line end) that RIPE Atlas' Magellan
   measurements send to UDP and TCP ports; nDPI names it RipeAtlas.
 """
@@ -20,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from probescan.detect.base import BOTH, UDP, Detection, Detector, Fact, Messages, Result
+from probescan.detect.base import BOTH, TCP, UDP, Detection, Detector, Fact, Messages, Result
 
 _LOOK = 6
 
@@ -124,6 +131,52 @@ def flute(msgs: Messages) -> Result:
     return None
 
 
+# --- Raft (canonical/raft) ----------------------------------------------------------------
+
+RAFT_TYPES = {1: "append-entries", 2: "append-entries-result", 3: "request-vote",
+              4: "request-vote-result", 5: "install-snapshot", 6: "timeout-now"}
+_RAFT_SIZES = {2: (24,), 3: (32, 40), 4: (16, 24), 6: (24,)}
+_RAFT_ADDRESS = re.compile(rb"[!-~]{1,253}:[0-9]{1,5}")
+
+
+def _u64(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at : at + 8], "little")
+
+
+def _raft_message(data: bytes, at: int) -> str | None:
+    """The type of the message whose preamble and header start at `at`, when the header
+    size is the one its type fixes."""
+    kind, size = _u64(data, at), _u64(data, at + 8)
+    if kind == 1:  # AppendEntries: term, previous index and term, commit, batch header
+        entries = _u64(data, at + 48) if at + 56 <= len(data) else -1
+        ok = 0 <= entries <= 4096 and size - 16 * entries in (40, 48)
+    elif kind == 5:  # InstallSnapshot: five words, a configuration, the data size
+        ok = 48 <= size <= 1 << 20 and size % 8 == 0
+    else:
+        ok = size in _RAFT_SIZES.get(kind, ())
+    return RAFT_TYPES[kind] if ok else None
+
+
+def raft(msgs: Messages) -> Result:
+    for side, is_client in ((msgs.client_stream, True), (msgs.server_stream, False)):
+        if len(side) < 40 or side[:8] != b"\x01" + bytes(7):
+            continue
+        server_id, size = _u64(side, 8), _u64(side, 16)
+        if not 0 < server_id < 1 << 32 or not 8 <= size <= 256 or size % 8:
+            continue
+        address, _, padding = side[24 : 24 + size].partition(b"\0")
+        if any(padding) or _RAFT_ADDRESS.fullmatch(address) is None:
+            continue
+        at = 24 + size
+        if len(side) < at + 16:
+            continue
+        kind = _raft_message(side, at)
+        if kind is not None:
+            return Detection("raft", {"raft_server_id": server_id, "raft_message": kind},
+                             swapped=not is_client)
+    return None
+
+
 # --- MGLNDD ------------------------------------------------------------------------------
 
 _MGLNDD = re.compile(rb"MGLNDD_([0-9A-Fa-f.:]{2,39})_([0-9]{1,5})(?:\r?\n)?")
@@ -162,6 +215,10 @@ DETECTORS = (
              "either side: an LCT v1 header whose fields and extensions fill HDR_LEN, TOI 0 "
              "with EXT_FDT (FLUTE v1/v2) and an XML FDT-Instance payload",
              "RFC 6726 (FLUTE), RFC 5775 (ALC), RFC 5651 (LCT)"),
+    Detector("raft", TCP, raft,
+             "either side: the handshake (64-bit LE protocol 1, server id, padded "
+             "NUL-terminated host:port) and a message whose header size its type 1-6 fixes",
+             "canonical/raft: uv_tcp_connect.c (handshake), uv_encoding.c (messages)"),
     Detector("ripeatlas", BOTH, ripeatlas,
              "either side: the whole message `MGLNDD_<IP address>_<port>` and a line end",
              "RIPE Atlas / Magellan MGLNDD probe (as nDPI's ripe_atlas dissector names it)"),
