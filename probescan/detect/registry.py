@@ -51,6 +51,7 @@ FAMILIES = (
     "infra_tun",
     "infra_mon",
     "misc_net",
+    "games_more",
 )
 
 
