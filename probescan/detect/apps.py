@@ -28,6 +28,11 @@ type-0x1F datagrams: a 24-byte header, the peer's IP address as text and a UUID,
 a 4-byte length, and four zero bytes.
 
 ZUG (nDPI's zug dissector): datagrams start `\\x00zUG` and 0x10.
+
+DingTalk (Alibaba's messenger; nDPI's dingtalk dissector records its opening bytes): the
+client's first message is 0x10, a one-byte length of the rest, 0x87 0x80, then TLVs (a type
+byte, a 16-bit length, the value) that fill it exactly, the second of them type 2 holding
+`dk`.
 """
 
 from __future__ import annotations
@@ -287,6 +292,30 @@ def zoom(msgs: Messages) -> Result:
     return None
 
 
+# ---------------------------------------------------------------- DingTalk
+
+
+def _dingtalk(d: bytes) -> int | None:
+    """The number of TLVs of a DingTalk opening message that fill it exactly."""
+    if len(d) < 16 or d[0] != 0x10 or d[1] != len(d) - 4 or d[2:4] != b"\x87\x80":
+        return None
+    pos, types = 4, []
+    while pos < len(d):
+        if pos + 3 > len(d):
+            return None
+        types.append(d[pos])
+        size = int.from_bytes(d[pos + 1 : pos + 3], "big")
+        if types[-1] == 2 and d[pos + 3 : pos + 3 + size] != b"dk":
+            return None
+        pos += 3 + size
+    return len(types) if pos == len(d) and types[:2] == [1, 2] else None
+
+
+def dingtalk(msgs: Messages) -> Result:
+    count = _dingtalk(msgs.client[0]) if msgs.client and msgs.transport == "tcp" else None
+    return Detection("dingtalk", {"dingtalk_tlvs": count}) if count else None
+
+
 # ---------------------------------------------------------------- ZUG
 
 def zug(msgs: Messages) -> Result:
@@ -326,6 +355,9 @@ DETECTORS = (
              "type-0x1F datagram of length-prefixed IP text and UUID filling it",
              "Michel et al., IMC 2022 (Zoom SFU / media encapsulation); nDPI zoom "
              "dissector (P2P setup)"),
+    Detector("dingtalk", TCP, dingtalk,
+             "client: 0x10, length of the rest, 0x87 0x80, TLVs filling the message (type 1, "
+             "then type 2 `dk`)", "nDPI dingtalk dissector (opening bytes)"),
     Detector("zug", UDP, zug,
              "either side, first datagram: `\\x00zUG\\x10`",
              "nDPI zug dissector (ZUG consensus protocol)"),

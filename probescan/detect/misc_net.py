@@ -1,5 +1,5 @@
 """Miscellaneous network protocols: AFS's RX, FLUTE file delivery, canonical's Raft
-transport, the MGLNDD probe.
+transport, Cisco Meraki's cloud tunnel, the MGLNDD probe.
 
 * RX (the AFS remote procedure call transport, OpenAFS `rx/rx_packet.h`; Zeldovich & al.,
   "RX protocol specification"): a 28-byte big-endian header of epoch, connection id (its
@@ -18,6 +18,9 @@ transport, the MGLNDD probe.
   messages of a 64-bit type (1 AppendEntries ... 6 TimeoutNow) and a 64-bit header size
   that the type fixes (RequestVote 32 or 40, its result 16 or 24, AppendEntries 40 or 48
   and 16 per entry, its result 24, TimeoutNow 24).
+* Meraki cloud tunnel (the UDP channel Meraki devices keep to the Meraki cloud; its magic
+  0xFEF72891 as nDPI's merakicloud dissector records it): every datagram starts with the
+  magic, two bytes, and a 16-bit length equal to the datagram.
 * MGLNDD: the probe `MGLNDD_<address>_<port>` (and a line end) that RIPE Atlas' Magellan
   measurements send to UDP and TCP ports; nDPI names it RipeAtlas.
 """
@@ -177,6 +180,22 @@ def raft(msgs: Messages) -> Result:
     return None
 
 
+# --- Meraki cloud tunnel -----------------------------------------------------------------
+
+MERAKI_MAGIC = bytes.fromhex("fef72891")
+
+
+def _meraki(d: bytes) -> bool:
+    return len(d) >= 16 and d[:4] == MERAKI_MAGIC and int.from_bytes(d[6:8], "big") == len(d)
+
+
+def merakicloud(msgs: Messages) -> Result:
+    seen = [d for side in msgs.sides for d in side[:_LOOK]]
+    if len(seen) >= 2 and all(map(_meraki, seen)):
+        return Detection("merakicloud", {"meraki_datagrams": len(seen)})
+    return None
+
+
 # --- MGLNDD ------------------------------------------------------------------------------
 
 _MGLNDD = re.compile(rb"MGLNDD_([0-9A-Fa-f.:]{2,39})_([0-9]{1,5})(?:\r?\n)?")
@@ -219,6 +238,10 @@ DETECTORS = (
              "either side: the handshake (64-bit LE protocol 1, server id, padded "
              "NUL-terminated host:port) and a message whose header size its type 1-6 fixes",
              "canonical/raft: uv_tcp_connect.c (handshake), uv_encoding.c (messages)"),
+    Detector("merakicloud", UDP, merakicloud,
+             "both sides or several datagrams: every one the magic 0xFEF72891, two bytes and "
+             "a 16-bit length equal to the datagram",
+             "Cisco Meraki cloud tunnel (magic as nDPI's merakicloud dissector records it)"),
     Detector("ripeatlas", BOTH, ripeatlas,
              "either side: the whole message `MGLNDD_<IP address>_<port>` and a line end",
              "RIPE Atlas / Magellan MGLNDD probe (as nDPI's ripe_atlas dissector names it)"),
