@@ -4,7 +4,8 @@
   options in delta/length form (numbers known, lengths in range), then 0xFF and a payload;
   a request and its answer share the message id (piggybacked) or the token.
 * NAT-PMP (RFC 6886): version 0; requests of 2 or 12 bytes, answers (opcode + 128) with a
-  result code 0-5 and the seconds since the epoch; a request alone is too short to tell.
+  result code 0-5 and the seconds since the epoch; a request alone is too short to tell,
+  unless it is a mapping request retransmitted unchanged while no answer comes.
   PCP (RFC 6887): version 2, a 24-byte header, opcode ANNOUNCE/MAP/PEER whose body sizes
   add up, options in 4-byte units.
 * HSRP (RFC 2281): version 0, opcode hello/coup/resign, a defined state, hold time not
@@ -162,6 +163,14 @@ def _pcp(d: bytes) -> str | None:
     return ("response" if response else "request") if pos == len(d) else None
 
 
+def _natpmp_retried(side: tuple[bytes, ...]) -> bool:
+    """A mapping request (12 bytes, an internal port) sent again unchanged, as a client
+    retransmits it while no answer comes (RFC 6886 §3.1, §3.3)."""
+    first = side[0]
+    return (len(first) == 12 and first[1] in (1, 2) and first[4:6] != b"\0\0"
+            and len(side) >= 2 and side[1] == first)
+
+
 def natpmp_udp(msgs: Messages) -> Result:
     firsts = [side[0] if side else b"" for side in msgs.sides]
     kinds = []
@@ -176,7 +185,8 @@ def natpmp_udp(msgs: Messages) -> Result:
     if ck is not None and sk is not None and (ck == sk or cv != sv):
         return None
     lone = ck if sk is None else sk if ck is None else None
-    if lone == "request" and (cv if ck is not None else sv) == 0:
+    if lone == "request" and (cv if ck is not None else sv) == 0 and not _natpmp_retried(
+            msgs.client if ck is not None else msgs.server):
         return None  # a NAT-PMP request alone (2 or 12 bytes) is too little; its answer proves it
     version = cv if ck is not None else sv
     return Detection("nat-pmp", {"natpmp_version": version},
@@ -269,7 +279,8 @@ DETECTORS = (
              "RFC 7252, RFC 7641, RFC 7959, RFC 8132"),
     Detector("nat-pmp", UDP, natpmp_udp,
              "either side: NAT-PMP version 0 requests (2 or 12 bytes) and answers (result "
-             "0-5), or PCP version 2 headers whose opcode bodies and options add up",
+             "0-5), a mapping request retransmitted unchanged, or PCP version 2 headers "
+             "whose opcode bodies and options add up",
              "RFC 6886 (NAT-PMP), RFC 6887 (PCP)"),
     Detector("hsrp", UDP, hsrp_udp,
              "either side: the 20-byte HSRPv1 hello/coup/resign (state, timers, reserved, "

@@ -10,14 +10,25 @@ name a flow whose start line is intact when a later header line is not.
 XMPP (RFC 6120 §4): a stream opens with an optional XML declaration and a
 `<stream:stream` element in the `jabber:client` / `jabber:server` namespace; a flow seen
 mid-stream shows stanzas (`<iq`, `<message`, `<presence`) on both sides, or on one side with
-the XMPP namespace or a stream header named.
+the XMPP namespace or a stream header named. A client stream opened `to` a domain of an
+XMPP-based service that nDPI names on its own (Truphone: im.truphone.com) takes that
+service's name.
 """
 
 from __future__ import annotations
 
 import re
 
-from probescan.detect.base import BOTH, NEED_MORE, TCP, Detection, Detector, Messages, Result
+from probescan.detect.base import (
+    BOTH,
+    NEED_MORE,
+    TCP,
+    Detection,
+    Detector,
+    Fact,
+    Messages,
+    Result,
+)
 
 _DECL = re.compile(rb"<\?xml[ \t\r\n][^>]{0,200}\?>\s*")
 _STREAM = re.compile(rb"<stream:stream[ \t\r\n>]")
@@ -41,11 +52,35 @@ def _side(data: bytes) -> str | None:
     return None
 
 
+_TO = re.compile(rb"""\bto=['"]([A-Za-z0-9.-]{1,253})['"]""")
+
+
+def _to_domain(msgs: Messages) -> str | None:
+    """The domain a client's stream header is opened `to`."""
+    head = _start(msgs.client_stream[:_WINDOW].lstrip())
+    if not (_STREAM.match(head) and _NS.search(head)):
+        return None
+    m = _TO.search(head[: head.find(b">") + 1 or _WINDOW])
+    return m[1].lower().decode() if m else None
+
+
+def truphone(msgs: Messages) -> Result:
+    """XMPP opened to Truphone's server (nDPI names it on its own)."""
+    domain = _to_domain(msgs) if msgs.client_stream[:1] == b"<" else None
+    if domain and (domain == "truphone.com" or domain.endswith(".truphone.com")):
+        return Detection("truphone", {"xmpp_seen": "stream", "xmpp_to": domain})
+    return None
+
+
 def xmpp(msgs: Messages) -> Result:
     c, s = msgs.client_stream, msgs.server_stream
     sides = [_side(c) if c else None, _side(s) if s else None]
     if "stream" in sides:
-        return Detection("xmpp", {"xmpp_seen": "stream"})
+        facts: dict[str, Fact] = {"xmpp_seen": "stream"}
+        domain = _to_domain(msgs) if sides[0] == "stream" else None
+        if domain:
+            facts["xmpp_to"] = domain
+        return Detection("xmpp", facts)
     if sides == ["stanza", "stanza"]:
         return Detection("xmpp", {"xmpp_seen": "stanzas"})
     if "stanza" in sides and not (c and s):
@@ -86,6 +121,10 @@ def sip_start(msgs: Messages) -> Result:
 
 
 DETECTORS = (
+    Detector("truphone", TCP, truphone,
+             "client: an XMPP stream header opened `to` im.truphone.com (or another "
+             "truphone.com name)",
+             "RFC 6120 §4.7.2 (the `to` attribute); Truphone's XMPP service name"),
     Detector("xmpp", TCP, xmpp,
              "either side: `<stream:stream` in XMPP's namespace (after an XML declaration), "
              "or stanzas (`<iq`, `<message`, `<presence`) on both sides",
