@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ONE_LINE_ERRORS as e:
         return fail(e)
+    except ModuleNotFoundError as e:  # an optional module missing from a trimmed install
+        return fail(f"the Python package '{(e.name or '?').split('.')[0]}' is not installed "
+                    f"(python3 -m pip install {(e.name or '?').split('.')[0]})")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
