@@ -16,6 +16,7 @@ from probescan.cli.common import (
     InputError,
     add_shared_options,
     build_sinks,
+    describe_outputs,
     on_stop_signals,
     rule_files_of,
     run_into,
@@ -102,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
         args.bpf_keep = file_filter(args.bpf)  # a bad expression: one line, before reading
     files = rule_files_of(args)
     catalog = build_catalog(args.nmap_db, files)
-    console = WatchConsole(live=not (args.quiet or args.json), summary=not args.quiet)
+    console = WatchConsole(live=not (args.quiet or args.json), summary=not args.quiet,
+                           outputs=tuple(describe_outputs(args)))
     sinks = build_sinks(args, "watch", console)
     interrupted = run_into(sinks, lambda: asyncio.run(_watch(args, config, catalog, sinks,
                                                              console, files)))

@@ -214,10 +214,11 @@ class WatchConsole:
     and stderr is a terminal), refreshed at each flush(); then, unless `summary` is False,
     one line of counters on stderr."""
 
-    def __init__(self, *, live: bool, summary: bool) -> None:
+    def __init__(self, *, live: bool, summary: bool, outputs: tuple[str, ...] = ()) -> None:
         self.err = Console(stderr=True)
         self.live = live and self.err.is_terminal
         self.summary = summary
+        self.outputs = outputs  # where the outputs went, said after the summary
         self.watcher: Watcher | None = None
         self._live: Live | None = None
 
@@ -254,3 +255,5 @@ class WatchConsole:
             f"{s.packets} packets ({s.undecoded} not decoded{lost}), {s.flows} flows, "
             f"{s.labeled} labeled, {s.unknown} unknown, {s.no_payload} without payload"
             f"{probes}" + (" (interrupted)" if interrupted else ""))
+        if self.outputs:
+            self.err.print(Text("outputs: " + ", ".join(self.outputs)))
