@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.protocols.fuzz_targets import TARGETS, Target, mutate, run_one
+from tests.protocols.fuzz_targets import BY_NAME, TARGETS, Target, mutate, run_one
 
 EXAMPLES = 120
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
@@ -35,6 +35,18 @@ def test_a_parser_answers_or_declines(target: Target) -> None:
         run_one(target, data)  # anything but a result, NeedMore or ParseError fails here
 
     check()
+
+
+# Inputs the campaign found that broke a parser's contract, kept once fixed.
+FOUND = [
+    # a bind whose first context is cut inside its UUID: uuid.UUID raised ValueError
+    ("dcerpc.parse_co", "05000b03100000002000000002000000b810b810000000000100ffe11f5dc911"),
+]
+
+
+@pytest.mark.parametrize(("name", "hex_input"), FOUND)
+def test_inputs_the_campaign_found(name: str, hex_input: str) -> None:
+    run_one(BY_NAME[name], bytes.fromhex(hex_input))
 
 
 def test_the_mutator_is_deterministic_per_seed() -> None:
