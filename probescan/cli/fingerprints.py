@@ -80,7 +80,10 @@ def run(args: argparse.Namespace) -> int:
         files = RuleFiles() if args.no_user_rules else rule_files(folder=user_dir())
         checked = [*sorted(data_dir("fingerprints").glob("*.toml")), *files.fingerprints]
         problems = []
-    probes, fps = with_user_rules(load_probes(), load_fingerprints(), files)
+    if args.paths and args.action == "stats":  # what the named files hold, alone
+        probes, fps = mine
+    else:  # what a scan would use: the shipped rules with these
+        probes, fps = with_user_rules(load_probes(), load_fingerprints(), files)
     if not args.paths:
         problems = [str(p) for p in (*probes.problems, *fps.problems)]
     if args.nmap_db is not None:
