@@ -95,6 +95,7 @@ ENDPOINT = Shape("endpoint record", (
     Field("port", Kind.PORT, required=True),
     Field("transport", Kind.STR, required=True),
     Field("state", Kind.STR, required=True),
+    Field("reason", Kind.STR, null=True),
     *_strs("service", "product", "version", "info", "host", "os", "device"),
     Field("cpe", Kind.STRINGS),
     Field("tunnel", Kind.STR, null=True),

@@ -217,19 +217,22 @@ def _rule(t: dict[str, Any], source: str, line: int) -> Fingerprint:
     )
 
 
-def load_fingerprint_file(path: Path) -> tuple[list[Fingerprint], list[Problem]]:
-    source = f"probescan:{path.name}"
+def load_fingerprint_file(path: Path, origin: str = "probescan"
+                          ) -> tuple[list[Fingerprint], list[Problem]]:
+    source = f"{origin}:{path.name}"
     return load_tables(path, "fingerprint", lambda table, line: _rule(table, source, line))
 
 
-def load_fingerprints(paths: Iterable[Path] | None = None) -> FingerprintSet:
-    """Load fingerprint files in name order; rules then sort by priority (stable)."""
+def load_fingerprints(paths: Iterable[Path] | None = None, origin: str = "probescan"
+                      ) -> FingerprintSet:
+    """Load fingerprint files in name order; rules then sort by priority (stable). `origin`
+    starts each rule's source (`user:a.toml`)."""
     files = sorted(data_dir("fingerprints").glob("*.toml") if paths is None else paths)
     rules: list[Fingerprint] = []
     problems: list[Problem] = []
     seen: set[str] = set()
     for f in files:
-        got, bad = load_fingerprint_file(f)
+        got, bad = load_fingerprint_file(f, origin)
         problems.extend(bad)
         for r in got:
             if r.id in seen:

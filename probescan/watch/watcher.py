@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from probescan.catalog import Catalog
+from probescan.catalog.user import RuleFiles
 from probescan.config import WatchConfig
 from probescan.model import Endpoint, ServiceRecord
 from probescan.protocols.errors import ParseError
@@ -227,10 +228,12 @@ class Watcher:
         self.stats.recent = [*self.stats.recent[-19:], rec]
         self.on_record(rec)
 
-    def use_worker(self, workers: int, nmap_db: Path | None) -> None:
-        """Identify flows in `workers` other processes (see probescan.watch.workers)."""
+    def use_worker(self, workers: int, nmap_db: Path | None,
+                   files: RuleFiles | None = None) -> None:
+        """Identify flows in `workers` other processes (see probescan.watch.workers), each
+        with the catalogue of `nmap_db` and the user's rule `files`."""
         self.pool = IdentifyPool(self.catalog.probes, self.catalog.fingerprints, nmap_db,
-                                 self._complete, workers)
+                                 self._complete, workers, files=files)
 
     def close(self) -> None:
         """Wait for the worker's last results and stop it."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from probescan.catalog import FingerprintSet, ProbeSet, build_catalog
+from probescan.catalog.user import RuleFiles
 from probescan.model import Transport
 from probescan.watch.flows import Shape
 from probescan.watch.passive import PassiveResult, flow_messages, identify
@@ -42,10 +43,10 @@ MAX_BATCHES = 8  # batches in flight (per worker) before the watcher waits for t
 _catalog: tuple[ProbeSet, FingerprintSet] | None = None
 
 
-def _start_worker(nmap_db: Path | None) -> None:
+def _start_worker(nmap_db: Path | None, files: RuleFiles | None = None) -> None:
     global _catalog
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    catalog = build_catalog(nmap_db)
+    catalog = build_catalog(nmap_db, files)
     _catalog = (catalog.probes, catalog.fingerprints)
 
 
@@ -77,9 +78,10 @@ class IdentifyPool(Generic[T]):
 
     def __init__(self, probes: ProbeSet, rules: FingerprintSet, nmap_db: Path | None,
                  done: Callable[[T, PassiveResult], None], workers: int = 1,
-                 start_after: int = START_AFTER) -> None:
+                 start_after: int = START_AFTER, files: RuleFiles | None = None) -> None:
         self.probes, self.rules, self.done, self.workers = probes, rules, done, workers
         self._nmap_db = nmap_db
+        self._files = files  # the user's own rules: the worker builds the same catalogue
         self._here_first = start_after  # flows still to identify here before starting
         self._started = False
         self._executor: ProcessPoolExecutor | None = None
@@ -100,7 +102,7 @@ class IdentifyPool(Generic[T]):
             self._started = True
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=(self._nmap_db,))
+                initializer=_start_worker, initargs=(self._nmap_db, self._files))
         self._batch.append((tag, job))
         if job[0] or job[1]:
             self._shippable += 1
