@@ -31,7 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import _blocks  # noqa: E402
 from tests.lab import Lab, LabError, Service  # noqa: E402
+
+QUICK_NEEDS = "lab"
 
 SERVERS = [("ssh", "127.1.0.1", 2222), ("nginx", "127.1.0.2", 18080),
            ("redis", "127.1.0.3", 16379), ("vsftpd", "127.1.0.4", 2121)]
@@ -92,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--targets", default="127.1.0.0/16", help="what to scan (inside 127.1/16)")
     ap.add_argument("--runs", type=int, default=1, help="runs of each; the best is shown")
     ap.add_argument("--workers", type=int, default=2, help="local cluster worker processes")
+    ap.add_argument("--quick", action="store_true", help="127.1.0.0/28: checks it runs")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.targets = "127.1.0.0/28"
+    started = time.monotonic()
     ports = ",".join(str(p) for _, _, p in SERVERS)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
     with Lab() as lab, tempfile.TemporaryDirectory() as d:
@@ -107,10 +114,18 @@ def main(argv: list[str] | None = None) -> int:
         big = [args.targets, "-p", ports]
         one = best("one process", big, args.runs, tmp)
         many = best(f"local:{args.workers}", [*big, *cluster], args.runs, tmp)
-    print(f"\n{'run':<24}{'seconds':>9}{'CPU s':>8}{'records':>10}{'records/s':>11}{'open':>6}")
+    lines = [_blocks.data_line("addresses without servers", f"{args.targets} x ports {ports}, "
+                               f"plus {len(services)} Debian servers; no peer (one process "
+                               "is the baseline)."), "",
+             "| run | seconds | CPU s | records | records/s | open |",
+             "|---|---:|---:|---:|---:|---:|"]
     for r in [*fixed, one, many]:
-        print(f"{r.label:<24}{r.seconds:>9.2f}{r.cpu:>8.1f}{r.records:>10}{r.rate:>11.0f}"
-              f"{len(r.open):>6}" + ("" if r.status == 0 else f"  (exit {r.status})"))
+        lines.append(f"| {r.label} | {r.seconds:.2f} | {r.cpu:.1f} | {r.records} | "
+                     f"{r.rate:.0f} | {len(r.open)} |" + ("" if r.status == 0 else
+                                                          f" (exit {r.status})"))
+    lines += ["", f"Load average {os.getloadavg()[0]:.2f} at the end.", "",
+              _blocks.provenance(started)]
+    _blocks.emit("cluster-scan", lines, args.quick)
     same = one.open == many.open
     print(f"\nsame open endpoints, services, products and versions: {'yes' if same else 'NO'}")
     overhead = fixed[1].seconds - fixed[0].seconds
