@@ -81,7 +81,11 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def campaign(args: argparse.Namespace) -> int:
+    from benchmarks import _blocks
     from tests.protocols.fuzz_targets import TARGETS
+
+    started = time.monotonic()
+    rows: list[str] = []
 
     names = [t.name for t in TARGETS if not args.only or any(o in t.name for o in args.only)]
     print(f"# fuzz campaign: {len(names)} parsers, {args.inputs:,} inputs each (seed "
@@ -111,10 +115,11 @@ def campaign(args: argparse.Namespace) -> int:
             failed += 1
             continue
         bugs = sum(r["bugs"].values())
-        print(f"{name:42} {r['inputs']:>10,} {r['ok']:>9,} {r['NeedMore']:>9,} "
-              f"{r['ParseError']:>10,} {bugs:>6,} {r['slowest_ms']:>7.1f}ms {r['slow']:>6,} "
-              f"{r['inputs'] / max(r['cpu_seconds'], 1e-9):>9,.0f} {r['rss_mb']:>8.0f}",
-              flush=True)
+        rows.append(f"{name:42} {r['inputs']:>10,} {r['ok']:>9,} {r['NeedMore']:>9,} "
+                    f"{r['ParseError']:>10,} {bugs:>6,} {r['slowest_ms']:>7.1f}ms "
+                    f"{r['slow']:>6,} {r['inputs'] / max(r['cpu_seconds'], 1e-9):>9,.0f} "
+                    f"{r['rss_mb']:>8.0f}")
+        print(rows[-1], flush=True)
         for kind, n in r["bugs"].items():
             print(f"    {n:,} x {kind} (inputs saved in {args.crashes})")
         total["inputs"] += r["inputs"]
@@ -122,10 +127,16 @@ def campaign(args: argparse.Namespace) -> int:
         total["seconds"] += r["seconds"]
         total["cpu"] = float(total.get("cpu", 0.0)) + r["cpu_seconds"]
         failed += bool(bugs) or r["inputs"] < args.inputs
-    print(f"# total: {total['inputs']:,} inputs in {total['seconds']:.0f} s "
-          f"({float(total.get('cpu', 0.0)):.0f} s CPU), "
-          f"{total['bugs']} contract violations, {failed} parser(s) short of "
-          f"{args.inputs:,} inputs or failing")
+    summary = (f"total: {total['inputs']:,} inputs in {total['seconds']:.0f} s "
+               f"({float(total.get('cpu', 0.0)):.0f} s CPU), "
+               f"{total['bugs']} contract violations, {failed} parser(s) short of "
+               f"{args.inputs:,} inputs or failing")
+    print(f"# {summary}")
+    _blocks.emit("fuzz-campaign", [
+        _blocks.data_line("random and mutated inputs", f"{args.inputs:,} per parser entry "
+                          f"point (seed {args.seed}); no peer: no other tool fuzzes these "
+                          "parsers."), "", "```", head, *rows, "```", "", summary, "",
+        _blocks.provenance(started)], args.quick)
     return 1 if failed else 0
 
 
@@ -139,7 +150,10 @@ def main() -> int:
                    help="only the parsers whose name holds TEXT (repeatable)")
     p.add_argument("--crashes", default="fuzz-crashes", help="where failing inputs go")
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--quick", action="store_true", help="200 inputs per parser: checks it runs")
     args = p.parse_args()
+    if args.quick:
+        args.inputs = 200
     return run_worker(args) if args.worker else campaign(args)
 
 
