@@ -14,6 +14,7 @@ import pytest
 from probescan.cli.main import main
 from probescan.scans import ScanConfig
 from tests.scans.real import (
+    MASSCAN_TIMEOUT,
     TARGET,
     capturing,
     detect,
@@ -66,7 +67,7 @@ def test_nmap_udp(tmp_path: Path) -> None:
 def test_masscan_horizontal(tmp_path: Path) -> None:
     need("masscan")
     with capturing(tmp_path / "masscan.pcap") as pcap:
-        run(masscan("80,443", "127.0.60.0/26", "127.0.61.2"))
+        run(masscan("80,443", "127.0.60.0/26", "127.0.61.2"), MASSCAN_TIMEOUT)
     [r] = detect(pcap)
     assert (r["type"], r["shape"], r["grouping"]) == ("syn", "horizontal", "source")
     assert (r["tool"], r["tool_evidence"]["certainty"]) == ("masscan", "certain")
@@ -77,7 +78,7 @@ def test_masscan_horizontal(tmp_path: Path) -> None:
 def test_masscan_spread_over_a_prefix(tmp_path: Path) -> None:
     need("masscan")
     with capturing(tmp_path / "spread.pcap") as pcap:
-        run(masscan("80,443", "127.0.60.0/26", "127.0.61.20-127.0.61.23"))
+        run(masscan("80,443", "127.0.60.0/26", "127.0.61.20-127.0.61.23"), MASSCAN_TIMEOUT)
     [r] = detect(pcap)
     assert r["grouping"] == "prefix" and r["source"]["ip"] is None
     assert r["source"]["group"] == "127.0.61.0/24"
