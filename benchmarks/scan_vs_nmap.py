@@ -29,8 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import _blocks  # noqa: E402
 from tests.lab import Lab, Service, start_default_lab  # noqa: E402
 from tests.lab.servers_udp import UdpServer  # noqa: E402
+
+# What --quick needs (read by tests/benchmarks/test_quick.py): "lab" = root and the Debian
+# servers of scripts/install-test-deps, started on 127.0.90.x.
+QUICK_NEEDS = "lab"
+# --quick: one banner server on 127.0.90.x (not the lab's 127.0.10.x)
+QUICK_LAB = [("vsftpd", "127.0.90.11", 2121)]
 
 NMAP_NAMES = {
     "xmpp-client": "xmpp",
@@ -127,67 +134,108 @@ def score(tool: str, secs: float, found: dict[tuple[str, int], Found],
     return Score(tool, secs, services, products, len(lab), tuple(misses))
 
 
-def print_results(results: Sequence[Score], with_product: int) -> None:
+def table(results: Sequence[Score], with_product: int) -> list[str]:
     """The Markdown table of scores."""
+    lines = ["| tool | wall time (s) | services named | products named |", "|---|---:|---:|---:|"]
+    lines += [f"| {r.tool} | {r.seconds:.2f} | {r.services}/{r.total} | "
+              f"{r.products}/{with_product} |" for r in results]
+    return lines
+
+
+def print_results(results: Sequence[Score], with_product: int) -> None:
     print()
-    print("| tool | wall time (s) | services named | products named |")
-    print("|---|---:|---:|---:|")
-    for r in results:
-        print(f"| {r.tool} | {r.seconds:.2f} | {r.services}/{r.total} | "
-              f"{r.products}/{with_product} |")
+    print("\n".join(table(results, with_product)))
+
+
+def misses(results: Sequence[Score]) -> list[str]:
+    return [f"{r.tool} miss: {m}" for r in results for m in r.misses]
 
 
 def print_misses(results: Sequence[Score]) -> None:
-    for r in results:
-        for m in r.misses:
-            print(f"  {r.tool} miss: {m}")
+    for line in misses(results):
+        print(f"  {line}")
+
+
+def lab_text(services: Sequence[Service | UdpServer], transport: str) -> str:
+    """Which servers the lab ran, for the block's data line."""
+    names = ", ".join(sorted({s.name for s in services}))
+    return (f"the real-server lab of `tests/lab/` ({len(services)} {transport} endpoints of "
+            f"Debian 12 servers: {names}), the servers probescan's fingerprints were captured "
+            "from and its prober was tuned on; both tools scan the same hosts and ports")
 
 
 def main() -> int:
+    started = time.monotonic()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=1, help="runs per tool; the fastest counts")
     ap.add_argument("--skip-nmap", action="store_true")
+    ap.add_argument("--quick", action="store_true",
+                    help="one lab server on 127.0.90.11 (checks the benchmark runs)")
     args = ap.parse_args()
     if not args.skip_nmap and shutil.which("nmap") is None:
         print("benchmark: nmap is not installed (apt-get install nmap)", file=sys.stderr)
         return 2
     with Lab() as lab, tempfile.TemporaryDirectory() as tmp:
-        services = start_default_lab(lab)
+        services = start_default_lab(lab, QUICK_LAB if args.quick else None)
+        for (kind, ip, port), why in lab.failures.items():
+            print(f"lab: {kind} on {ip}:{port} did not start: {why.splitlines()[0]}",
+                  file=sys.stderr)
+        if not services:
+            return _blocks.skip("no lab server started (scripts/install-test-deps, as root)")
         hosts = sorted({s.ip for s in services})
         ports = sorted({s.port for s in services})
         with_product = sum(1 for s in services if s.product)
         print(f"lab: {len(services)} services ({with_product} with a product) on "
               f"{len(hosts)} addresses; scanning {len(hosts)} x {len(ports)} endpoints")
-        results: list[Score] = []
-        def own_rules_only(
-            h: list[str], p: list[int], o: Path
-        ) -> tuple[float, dict[tuple[str, int], Found]]:
-            return run_probescan(h, p, o, ("--no-nmap-db",))
-
-        tools: list[tuple[str, Runner]] = [
-            ("probescan (with nmap's rules if installed)", run_probescan),
-            ("probescan --no-nmap-db", own_rules_only),
-        ]
-        if not args.skip_nmap:
-            tools.append(("nmap -sV", run_nmap))
-        for name, runner in tools:
-            best: Score | None = None
-            for _ in range(args.runs):
-                secs, found = runner(hosts, ports, Path(tmp))
-                sc = score(name, secs, found, services)
-                if best is None or sc.seconds < best.seconds:
-                    best = sc
-            assert best is not None
-            results.append(best)
-        print_results(results, with_product)
+        results = _run_tools(args.runs, args.skip_nmap, hosts, ports, Path(tmp), services)
+        lines = [_blocks.data_line(_blocks.DEVELOPMENT, lab_text(services, "TCP")) + ".", "",
+                 *table(results, with_product), ""]
         if not args.skip_nmap:
             nmap = results[-1]
             for r in results[:-1]:
                 ratio = nmap.seconds / r.seconds if r.seconds else 0
-                print(f"\n{r.tool}: {ratio:.1f}x faster than nmap -sV on this lab "
-                      f"({r.seconds / nmap.seconds:.0%} of its wall time)")
-        print_misses(results)
+                lines.append(f"{r.tool}: {ratio:.1f}x as fast as {nmap.tool} on this lab "
+                             f"({r.seconds / nmap.seconds:.0%} of its wall time).")
+            lines.append("")
+        lines += [f"- {m}" for m in misses(results)] or ["No misses."]
+        lines += ["", _blocks.provenance(started)]
+        _blocks.emit("scan-tcp", lines, args.quick)
+        ours = results[0]
+        summary = (f"- TCP, {len(services)} lab endpoints ({_blocks.DEVELOPMENT}): probescan "
+                   f"named {ours.services}/{ours.total} services and {ours.products}/"
+                   f"{with_product} products in {ours.seconds:.1f} s")
+        if not args.skip_nmap:
+            nmap = results[-1]
+            summary += (f"; {nmap.tool.removesuffix(' (peer)')}: {nmap.services}/{nmap.total} "
+                        f"and {nmap.products}/{with_product} in {nmap.seconds:.1f} s")
+        _blocks.emit("readme-scan-tcp", [summary + "."], args.quick)
     return 0
+
+
+def _run_tools(runs: int, skip_nmap: bool, hosts: list[str], ports: list[int], tmp: Path,
+               services: list[Service]) -> list[Score]:
+    def own_rules_only(
+        h: list[str], p: list[int], o: Path
+    ) -> tuple[float, dict[tuple[str, int], Found]]:
+        return run_probescan(h, p, o, ("--no-nmap-db",))
+
+    tools: list[tuple[str, Runner]] = [
+        ("probescan (with nmap's rules if installed)", run_probescan),
+        ("probescan --no-nmap-db", own_rules_only),
+    ]
+    if not skip_nmap:
+        tools.append((f"nmap {_blocks.nmap_version()} -sV (peer)", run_nmap))
+    results: list[Score] = []
+    for name, runner in tools:
+        best: Score | None = None
+        for _ in range(runs):
+            secs, found = runner(hosts, ports, tmp)
+            sc = score(name, secs, found, services)
+            if best is None or sc.seconds < best.seconds:
+                best = sc
+        assert best is not None
+        results.append(best)
+    return results
 
 
 if __name__ == "__main__":

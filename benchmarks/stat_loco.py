@@ -2,9 +2,8 @@
 hidden, on nDPI's captures (../shared/pcaps/ndpi), scored by ../shared/tools/ndpi_agreement.py.
 
     python3 benchmarks/stat_loco.py                      # all captures, ~10 minutes
-    python3 benchmarks/stat_loco.py --quick              # 24 held-out captures, ~1 minute
+    python3 benchmarks/stat_loco.py --quick              # 16 captures only: does it run?
     python3 benchmarks/stat_loco.py --compare            # also the alternatives, in process
-    python3 benchmarks/stat_loco.py --peer               # also ndpiReader on the same copies
     python3 benchmarks/stat_loco.py --full-payload       # also: whole captures, with and
                                                          # without the statistical layer
 
@@ -41,6 +40,7 @@ import importlib.util
 import json
 import math
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +53,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import _blocks  # noqa: E402
 from probescan.catalog import build_catalog  # noqa: E402
 from probescan.classify.features import Behaviour, distance, meters, vector  # noqa: E402
 from probescan.classify.profiles import (  # noqa: E402
@@ -66,10 +67,14 @@ from probescan.classify.profiles import (  # noqa: E402
     train,
 )
 
-SHARED = ROOT.parent / "shared"
+# Read by tests/benchmarks/test_quick.py: --quick may skip even in CI, for this reason.
+QUICK_SKIP_ALLOWED = ("nDPI's captures and the scorer live in shared/ beside the checkout, not "
+                      "in the repository (a clean clone has neither)")
+SHARED = next((d / "shared" for d in ROOT.parents if (d / "shared" / "tools").is_dir()),
+              ROOT.parent / "shared")
 ENCRYPTED = ("Tor", "OpenVPN", "WireGuard", "BitTorrent", "Skype_Teams", "QUIC", "DNScrypt")
 MIN_CAPTURES = 2  # as the shipped profiles (docs/classify.md)
-QUICK = 24  # held-out captures in --quick
+QUICK = 16  # captures (learnt from and held out) in --quick
 
 
 def load_scorer(path: Path) -> ModuleType:
@@ -163,7 +168,7 @@ def run_scorer(scorer: Path, headers: Path, profiles: Path | str, json_out: Path
     return rows
 
 
-def table(rows: list[dict[str, Any]], title: str) -> str:
+def table(rows: list[dict[str, Any]], title: str, brief: bool = False) -> str:
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in rows:
         v = per[r["master"]]
@@ -174,13 +179,15 @@ def table(rows: list[dict[str, Any]], title: str) -> str:
     right, named, total = (sum(v[i] for v in per.values()) for i in range(3))
     wrong = Counter(r["label"] for r in rows if r["label"] not in ("", "unknown")
                     and not r["agree"])
-    lines = [f"## {title}", "", "| nDPI protocol | flows | named | right |", "|---|---:|---:|---:|"]
-    lines += [f"| {m} | {v[2]} | {v[1]} | {v[0]} |"
-              for m, v in sorted(per.items(), key=lambda kv: (-kv[1][2], kv[0]))
-              if v[1] or v[2] >= 5]
-    lines += ["", "encrypted and obfuscated:", "", "| nDPI protocol | flows | named | right |",
-              "|---|---:|---:|---:|"]
-    for m in ENCRYPTED:
+    lines = [f"**{title}**"]
+    if not brief:
+        lines += ["", "| nDPI protocol | flows | named | right |", "|---|---:|---:|---:|"]
+        lines += [f"| {m} | {v[2]} | {v[1]} | {v[0]} |"
+                  for m, v in sorted(per.items(), key=lambda kv: (-kv[1][2], kv[0]))
+                  if v[1] or v[2] >= 5]
+        lines += ["", "encrypted and obfuscated:", "", "| nDPI protocol | flows | named | right |",
+                  "|---|---:|---:|---:|"]
+    for m in ENCRYPTED if not brief else ():
         v = per.get(m, [0, 0, 0])
         lines.append(f"| {m} | {v[2]} | {v[1]} | {v[0]} |" if v[2] else
                      f"| {m} | 0 | - | - (no flow nDPI labels by payload) |")
@@ -257,7 +264,7 @@ def compare(names: list[str], samples: dict[str, list[Sample]], headers: Path,
                 f"near-duplicates merged (radius {RADIUS}; shipped)":
                     (RADIUS, MAX_PROTOTYPES, False),
                 "every training flow (nearest neighbour)": (0.0, 10**6, False)}
-    lines = ["## alternatives (in process, same held-out flows)", "",
+    lines = ["**alternatives (in process, same held-out flows)**", "",
              "| method | at the model's settings: right / named "
              "| best recall at ≥80% precision | at ≥90% |",
              "|---|---|---|---|"]
@@ -324,7 +331,7 @@ def full_payload(scorer: Path, held: list[Path], work: Path, profiles: Path) -> 
     right = [sum(bool(r["agree"]) for r in rows) for rows in (payload, with_stats)]
     n = len(payload)
     return "\n".join([
-        "## whole captures (payload kept), ndpi_agreement.py without --ignore-method", "",
+        "**whole captures (payload kept), ndpi_agreement.py without --ignore-method**", "",
         "| layers | agreement |", "|---|---:|",
         f"| rules, parsers | {right[0]}/{n} ({100 * right[0] / max(n, 1):.1f}%) |",
         f"| rules, parsers, statistics | {right[1]}/{n} ({100 * right[1] / max(n, 1):.1f}%) |",
@@ -340,20 +347,24 @@ def main() -> int:
     ap.add_argument("--tools", type=Path, default=SHARED / "tools",
                     help="where ndpi_agreement.py and strip_payload.py are")
     ap.add_argument("--work", type=Path, help="keep the copies and profiles here")
-    ap.add_argument("--quick", action="store_true", help=f"hold out {QUICK} captures only")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"only {QUICK} of the captures, learnt from and held out")
     ap.add_argument("--compare", action="store_true", help="also the alternatives")
-    ap.add_argument("--peer", action="store_true", help="also ndpiReader on the same copies")
+    ap.add_argument("--no-peer", action="store_true",
+                    help="do not run ndpiReader on the same copies")
     ap.add_argument("--full-payload", action="store_true",
                     help="also the whole captures with and without the statistical layer")
     a = ap.parse_args()
     for need in (a.ndpi, a.tools / "ndpi_agreement.py", a.tools / "strip_payload.py"):
         if not need.exists():
-            print(f"stat_loco: {need} not found", file=sys.stderr)
-            return 2
+            return _blocks.skip(f"{need} not found (nDPI's captures and the scorer are not "
+                                "part of this repository)")
     started = time.monotonic()
     work = a.work or Path(tempfile.mkdtemp(prefix="stat-loco-"))
     caps = captures(a.ndpi)
-    held = caps[:: max(1, len(caps) // QUICK)][:QUICK] if a.quick else caps
+    if a.quick:
+        caps = caps[:: max(1, len(caps) // QUICK)][:QUICK]
+    held = caps
     headers = work / "headers"
     strip_all(held, headers, a.tools / "strip_payload.py")
     samples = collect_samples(caps)
@@ -370,25 +381,41 @@ def main() -> int:
             if not link.exists() and (headers / name).exists():
                 link.symlink_to(headers / name)
     rows = run_scorer(a.tools / "ndpi_agreement.py", scored, profiles, work / "rows.json")
-    print(f"# statistical layer, leave-one-capture-out, payload hidden ({len(held)} of "
-          f"{len(caps)} captures held out; profiles from the others, --min-captures "
-          f"{MIN_CAPTURES}; model threshold {model.threshold}, margin {model.margin}, "
-          f"min_packets {model.min_packets})\n")
-    print(table(rows, "probescan watch --no-probe on headers-only copies "
-                "(ndpi_agreement.py --ignore-method table,port)"))
-    if a.peer:
-        out = subprocess.run([sys.executable, str(a.tools / "ndpi_agreement.py"), str(scored),
-                              "--ndpi-reader", "--json", str(work / "peer.json")],
-                             capture_output=True, text=True, check=True)
-        print("\n" + table(json.loads((work / "peer.json").read_text()),
-                           "peer: ndpiReader 4.2 on the same copies (port guesses included)"))
-        print(out.stdout.splitlines()[-1])
+    lines = [
+        _blocks.data_line(_blocks.DEVELOPMENT, f"{len(held)} of nDPI's regression captures "
+                          "(`shared/pcaps/ndpi`, not part of this repository), each cut to its "
+                          "headers by `shared/tools/strip_payload.py`."),
+        "",
+        f"Leave one capture out: each capture is labelled with profiles learnt from the other "
+        f"{len(held) - 1} (protocols seen in at least {MIN_CAPTURES} of them; model threshold "
+        f"{model.threshold}, margin {model.margin}, min_packets {model.min_packets}); scored "
+        "by `shared/tools/ndpi_agreement.py --ignore-method table,port` (flows nDPI labels "
+        "by payload, at most 10 per protocol and capture).",
+        "",
+        table(rows, "probescan watch --no-probe on the headers-only copies"),
+    ]
+    if not a.no_peer:
+        if shutil.which("ndpiReader") is None:
+            lines += ["", "(the peer, ndpiReader, is not installed here)"]
+        else:
+            subprocess.run([sys.executable, str(a.tools / "ndpi_agreement.py"), str(scored),
+                            "--ndpi-reader", "--json", str(work / "peer.json")],
+                           capture_output=True, text=True, check=True)
+            peer = json.loads((work / "peer.json").read_text())
+            lines += ["", table(peer, f"peer: ndpiReader {_blocks.ndpi_version()} on the same "
+                                "copies (its port guesses count)", brief=True)]
+    lines += ["", _blocks.provenance(started)]
+    _blocks.emit("stat-loco", lines, a.quick)
     if a.full_payload:
-        print("\n" + full_payload(a.tools / "ndpi_agreement.py", held, work, profiles))
+        _blocks.emit("stat-full-payload", [
+            full_payload(a.tools / "ndpi_agreement.py", held, work, profiles), "",
+            _blocks.provenance(started)], a.quick)
     if a.compare:
-        print("\n" + compare([c.name for c in held], samples, scored,
-                             load_scorer(a.tools / "ndpi_agreement.py"), model))
-    print(f"\n{time.monotonic() - started:.0f} s; copies and profiles in {work}")
+        _blocks.emit("stat-compare", [
+            compare([c.name for c in held], samples, scored,
+                    load_scorer(a.tools / "ndpi_agreement.py"), model), "",
+            _blocks.provenance(started)], a.quick)
+    print(f"{time.monotonic() - started:.0f} s; copies and profiles in {work}", file=sys.stderr)
     return 0
 
 

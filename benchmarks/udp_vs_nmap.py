@@ -2,9 +2,12 @@
 
 Starts the servers of tests/lab/servers_udp.py (dnsmasq, snmpd, coturn, kamailio, tftpd-hpa, ntpsec,
 memcached -U, nmbd), scans the same hosts and UDP ports with both tools and prints wall time
-and how many services and products each named.
+and how many services and products each named. The lab is development data: probescan's UDP
+fingerprints were captured from these servers. Prints the blocks `scan-udp` and
+`readme-scan-udp` (see benchmarks/_blocks.py).
 
     python3 benchmarks/udp_vs_nmap.py
+    python3 benchmarks/udp_vs_nmap.py --quick     # dnsmasq on 127.0.90.13: does it run?
 """
 
 from __future__ import annotations
@@ -13,32 +16,45 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import _blocks
 from benchmarks.scan_vs_nmap import (
     Score,
-    print_misses,
-    print_results,
+    lab_text,
+    misses,
     run_nmap,
     run_probescan,
     score,
+    table,
 )
 from tests.lab.servers_udp import lab
 
+QUICK_NEEDS = "lab"  # read by tests/benchmarks/test_quick.py
+# --quick: one server on 127.0.90.x (not the lab's 127.0.20.x)
+QUICK_LAB = {"dnsmasq": ("127.0.90.13", 10053)}
+
 
 def main() -> int:
+    started = time.monotonic()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-nmap", action="store_true")
+    ap.add_argument("--quick", action="store_true",
+                    help="one UDP server on 127.0.90.13 (checks the benchmark runs)")
     args = ap.parse_args()
     if not args.skip_nmap and shutil.which("nmap") is None:
         print("benchmark: nmap is not installed (apt-get install nmap)", file=sys.stderr)
         return 2
-    with lab() as (running, failed), tempfile.TemporaryDirectory() as tmp:
+    with lab(QUICK_LAB if args.quick else None) as (running, failed), \
+            tempfile.TemporaryDirectory() as tmp:
         for name, why in failed.items():
             print(f"lab: {name} did not start: {why.splitlines()[0]}", file=sys.stderr)
         servers = list(running.values())
+        if not servers:
+            return _blocks.skip("no UDP lab server started (scripts/install-test-deps, as root)")
         hosts = sorted({s.ip for s in servers})
         ports = sorted({s.port for s in servers})
         with_product = sum(1 for s in servers if s.product)
@@ -50,12 +66,25 @@ def main() -> int:
         results.append(score("probescan -p U:...", secs, found, servers))
         if not args.skip_nmap:
             secs, found = run_nmap(hosts, ports, Path(tmp), ("-sU",))
-            results.append(score("nmap -sU -sV", secs, found, servers))
-        print_results(results, with_product)
-        if len(results) == 2 and results[0].seconds:
-            print(f"\nprobescan took {results[0].seconds / results[1].seconds:.1%} of nmap's "
-                  "wall time")
-        print_misses(results)
+            results.append(score(f"nmap {_blocks.nmap_version()} -sU -sV (peer)", secs, found,
+                                 servers))
+        lines = [_blocks.data_line(_blocks.DEVELOPMENT, lab_text(servers, "UDP")) + ".", "",
+                 *table(results, with_product), ""]
+        if len(results) == 2 and results[1].seconds:
+            lines += [f"probescan took {results[0].seconds / results[1].seconds:.1%} of the "
+                      "peer's wall time.", ""]
+        lines += [f"- {m}" for m in misses(results)] or ["No misses."]
+        lines += ["", _blocks.provenance(started)]
+        _blocks.emit("scan-udp", lines, args.quick)
+        ours = results[0]
+        summary = (f"- UDP, {len(servers)} lab endpoints ({_blocks.DEVELOPMENT}): probescan "
+                   f"named {ours.services}/{ours.total} services and {ours.products}/"
+                   f"{with_product} products in {ours.seconds:.1f} s")
+        if len(results) == 2:
+            nmap = results[1]
+            summary += (f"; {nmap.tool.removesuffix(' (peer)')}: {nmap.services}/{nmap.total} "
+                        f"and {nmap.products}/{with_product} in {nmap.seconds:.1f} s")
+        _blocks.emit("readme-scan-udp", [summary + "."], args.quick)
     return 0
 
 

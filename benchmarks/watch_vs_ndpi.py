@@ -1,27 +1,28 @@
 """Side by side: `probescan watch` and nDPI's `ndpiReader` (Debian's libndpi-bin) on captures.
 
-Four parts (each can be skipped):
+Three parts (`--parts labels,speed,live`, all by default):
 
-(a) lab: starts the lab of tests/lab/ (real Debian servers on 127.0.10.x) and the UDP lab of
-    tests/lab/servers_udp.py when it exists, captures REAL clients talking to it
-    (tests/lab/traffic.py),
+labels: starts the lab of tests/lab/ (real Debian servers on 127.0.10.x) and the UDP lab of
+    tests/lab/servers_udp.py, captures REAL clients talking to it (tests/lab/traffic.py),
     then labels that capture with `probescan watch -r CAP --no-probe` and `ndpiReader -i CAP`;
-    prints how many flows to lab servers each tool names correctly (service) and how many it
-    names with the server's product.
-(b) ndpi: the same on the nDPI project's own regression captures in ../shared/pcaps/ndpi/
-    (when that directory exists), against the labels of their `.out` files, compared by flow
-    5-tuple; only flows whose expected label is from DPI (not a port guess) and maps to a
-    service probescan names.
-(c) speed: a large capture (the lab capture repeated with shifted clients, --packets, default
-    1,000,000) read by `probescan watch -r BIG --no-probe -q` and by `ndpiReader -i BIG`:
-    wall time, packets per second, peak memory.
-(d) live: starts `probescan watch -i lo --scope 127.0.10.0/24 --json`, opens client
-    connections to several lab servers and reports, per flow, the time from the client's
-    connect to the record's arrival on stdout with the server's probe result in it.
+    prints how many flows to lab servers each tool names correctly (service) and how many
+    servers it names with their product.
+speed: large captures (the lab capture; nDPI's Ethernet captures merged; nDPI's ftp.pcap,
+    each repeated with shifted clients to --packets, default 1,000,000) read by
+    `probescan watch -r BIG --no-probe -q` and by `ndpiReader -i BIG`: wall time, packets per
+    second, peak memory (benchmarks/_watch_speed.py).
+live: starts `probescan watch -i lo --scope <the lab's /24> --json`, opens client connections
+    to several lab servers and reports, per flow, the time from the client's connect to the
+    record's arrival on stdout with the server's probe result in it (benchmarks/_watch_live.py).
 
-    python3 benchmarks/watch_vs_ndpi.py                 # all four; needs root (lab, tcpdump)
-    python3 benchmarks/watch_vs_ndpi.py --parts a,b     # labels only
-    python3 benchmarks/watch_vs_ndpi.py --parts c --packets 200000
+All of it is development data: the lab servers are those probescan's fingerprints were
+captured from, and nDPI's captures are those its detectors were scored against (the
+agreement with nDPI's own labels over all of them: benchmarks/ndpi_agreement.py).
+
+    python3 benchmarks/watch_vs_ndpi.py                  # all three; needs root (lab, tcpdump)
+    python3 benchmarks/watch_vs_ndpi.py --parts labels
+    python3 benchmarks/watch_vs_ndpi.py --parts speed --packets 200000 --runs 1
+    python3 benchmarks/watch_vs_ndpi.py --quick          # a small lab on 127.0.90.x
 
 Names: nDPI's protocol names are mapped onto probescan's (SSH -> ssh, FTP_CONTROL -> ftp,
 HTTP.HTTP_Proxy -> http-proxy, Jabber -> xmpp, TLS -> tls, ...; an application name such as
@@ -29,7 +30,8 @@ HTTP.Google counts as its master protocol). A flow's service counts when it equa
 expected one (HTTPS endpoints: http or https; `tls` alone does not name the application);
 a product counts when the expected product appears, case-insensitively, in the tool's product
 and version (probescan) or in the `[Server: ...]` field of ndpiReader's flow line (the only
-place nDPI 4.2 reports server software).
+place nDPI 4.2 reports server software). Prints the blocks `watch-lab`, `readme-watch-lab`,
+`watch-speed`, `readme-watch-speed` and `watch-live` (see benchmarks/_blocks.py).
 """
 
 from __future__ import annotations
@@ -42,13 +44,9 @@ import os
 import re
 import shlex
 import shutil
-import socket
-import statistics
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,18 +54,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import _blocks  # noqa: E402
+from benchmarks._watch_live import part_live  # noqa: E402
+from benchmarks._watch_speed import Source, merge_ethernet_pcaps, part_speed  # noqa: E402
 from tests.lab import Lab, Service, start_default_lab  # noqa: E402
 from tests.lab.traffic import (  # noqa: E402
     Expected,
     LabEndpoint,
     capture_client_traffic,
     capture_filter,
-    make_large_capture,
     service_ok,
     tcpdump_argv,
 )
 
-NDPI_DIR = ROOT.parent / "shared" / "pcaps" / "ndpi"
+QUICK_NEEDS = "lab"  # read by tests/benchmarks/test_quick.py
+# --quick: a small lab on 127.0.90.x (not the lab's 127.0.10.x and 127.0.20.x)
+QUICK_TCP = [("vsftpd", "127.0.90.21", 2121), ("redis", "127.0.90.22", 16379)]
+QUICK_UDP = {"dnsmasq": ("127.0.90.23", 10053)}
+QUICK_NDPI = ("ftp.pcap", "ssh.pcap", "dns_long_domainname.pcap")
 
 # nDPI protocol name -> probescan service name
 NDPI_NAMES: dict[str, str] = {
@@ -80,13 +84,6 @@ NDPI_NAMES: dict[str, str] = {
     "SMBv1": "smb", "SMBv23": "smb", "NetBIOS": "netbios", "MongoDB": "mongodb",
     "AMQP": "amqp", "IRC": "irc", "VNC": "vnc", "RTP": "rtp", "FTP_DATA": "ftp-data",
 }
-# Services probescan names (a flow of the nDPI captures counts only when its label is one).
-OUR_SERVICES = frozenset({
-    "ssh", "http", "http-proxy", "tls", "ftp", "smtp", "imap", "pop3", "redis", "memcached",
-    "mysql", "postgresql", "mqtt", "ldap", "xmpp", "dns", "snmp", "stun", "sip", "tftp",
-    "ntp", "telnet", "rdp", "smb", "mongodb", "amqp", "irc", "vnc",
-})
-
 FlowKey = tuple[str, frozenset[tuple[str, int]]]  # transport, both endpoints
 
 
@@ -239,8 +236,9 @@ def score_lab(labels: dict[FlowKey, Label], flows: dict[FlowKey, Expected]) -> T
     return t
 
 
-def part_lab(services: list[Service], udp: list[LabEndpoint], tmp: Path) -> Path:
-    print("\n## (a) real client traffic against the lab\n")
+def part_lab(services: list[Service], udp: list[LabEndpoint], tmp: Path, started: float,
+             quick: bool) -> Path:
+    print("\n## labels: real client traffic against the lab\n", flush=True)
     pcap = tmp / "lab.pcap"
     log: list[str] = []
     expected = capture_client_traffic(services, pcap, udp, log=log)
@@ -256,30 +254,46 @@ def part_lab(services: list[Service], udp: list[LabEndpoint], tmp: Path) -> Path
             e = by_end.get((ip, port, key[0]))
             if e is not None:
                 flows.setdefault(key, e)
-    endpoints = len(expected)
     wire = sum(e.wire_product for e in expected)
-    print(f"lab: {endpoints} server endpoints ({wire} show their product to our clients), "
+    print(f"lab: {len(expected)} server endpoints ({wire} show their product to our clients), "
           f"{len(flows)} client flows to them; capture {pcap.stat().st_size} bytes")
     for line in log:
         if line.startswith(("missing", "no client", "tcpdump")):
             print(f"  {line}")
-    print()
-    print("| tool | flows | service right (flows) | product named (servers showing it) | "
-          "HTTPS as plain tls | time (s) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    rows = [("probescan watch", p_secs, score_lab(p_labels, flows)),
-            ("ndpiReader 4.2", n_secs, score_lab(n_labels, flows))]
-    for name, secs, t in rows:
-        print(f"| {name} | {t.flows} | {t.services}/{t.flows} | {t.products}/{t.product_flows} "
-              f"| {t.tls_only} | {secs:.2f} |")
+    peer = f"ndpiReader {_blocks.ndpi_version()}"
+    rows = [("probescan watch --no-probe", p_secs, score_lab(p_labels, flows)),
+            (f"{peer} (the peer)", n_secs, score_lab(n_labels, flows))]
+    table = ["| tool | flows | service right (flows) | product named (servers showing it) | "
+             "HTTPS as plain tls | time (s) |", "|---|---:|---:|---:|---:|---:|"]
+    table += [f"| {name} | {t.flows} | {t.services}/{t.flows} | {t.products}/{t.product_flows} "
+              f"| {t.tls_only} | {secs:.2f} |" for name, secs, t in rows]
+    print("\n".join(table))
     _per_endpoint(flows, p_labels, n_labels)
-    for name, _, t in rows:
-        for miss in t.misses:
-            print(f"  {name} miss: {miss}")
-    print("\ncommands:")
-    for c in commands:
-        print(f"  {c}")
+    missed = [f"- {name} miss: {miss}" for name, _, t in rows for miss in t.misses]
+    kinds = ", ".join(sorted({e.kind or e.service for e in expected}))
+    lines = [
+        _blocks.data_line(_blocks.DEVELOPMENT, f"real clients (curl, ssh-keyscan, redis-cli, "
+                          f"dig, ...) against {len(expected)} server endpoints of the "
+                          f"real-server lab ({kinds}), the servers probescan's fingerprints "
+                          "were captured from; both tools read the same capture.") + "",
+        "", *table, "", *(missed or ["No misses."]), "",
+        "Commands: " + "; ".join(f"`{_generic(c, tmp)}`" for c in commands), "",
+        _blocks.provenance(started),
+    ]
+    _blocks.emit("watch-lab", lines, quick)
+    (_, _, ours), (_, _, theirs) = rows
+    _blocks.emit("readme-watch-lab", [
+        f"- Real clients against the lab ({_blocks.DEVELOPMENT}, {ours.flows} flows): probescan "
+        f"named {ours.services}/{ours.flows} flows' services and {ours.products}/"
+        f"{ours.product_flows} servers' products from the capture alone; {peer}: "
+        f"{theirs.services}/{theirs.flows} and {theirs.products}/{theirs.product_flows}."],
+        quick)
     return pcap
+
+
+def _generic(command: str, tmp: Path) -> str:
+    """A command as one would type it: no temporary directory, no interpreter path."""
+    return command.replace(f"{tmp}/", "").replace(sys.executable, "python3")
 
 
 def _per_endpoint(flows: dict[FlowKey, Expected], a: dict[FlowKey, Label],
@@ -309,319 +323,15 @@ def _per_endpoint(flows: dict[FlowKey, Expected], a: dict[FlowKey, Label],
               f"{show(b, groups[name])} |")
 
 
-# --------------------------------------------------------------------------- (b) nDPI's pcaps
-
-
-def part_ndpi(tmp: Path, directory: Path) -> None:
-    print(f"\n## (b) nDPI's regression captures ({directory})\n")
-    if not directory.is_dir():
-        print(f"skipped: {directory} does not exist")
-        return
-    commands: list[str] = []
-    total_p = total_n = total = 0
-    skipped: dict[str, int] = {}
-    skipped_other = 0
-    print("| capture | flows compared | probescan | ndpiReader 4.2 | expected (nDPI newer) |")
-    print("|---|---:|---:|---:|---|")
-    misses: list[str] = []
-    for out in sorted(directory.glob("*.out")):
-        pcap = out.with_suffix("")
-        if not pcap.is_file():
-            continue
-        expected: dict[FlowKey, tuple[str, str]] = {}
-        for f in parse_ndpi_flows(out.read_text(errors="replace")):
-            service = ndpi_service(f.proto)
-            if f.confidence and f.confidence != "DPI":
-                skipped[f.confidence] = skipped.get(f.confidence, 0) + 1
-                continue
-            if service not in OUR_SERVICES:
-                skipped_other += 1
-                continue
-            expected[f.key] = (service, f.proto)
-        if not expected:
-            continue
-        _, p_labels = run_probescan(pcap, tmp / (pcap.name + ".jsonl"), commands)
-        _, n_labels = run_ndpi(pcap, commands)
-        p_ok = n_ok = 0
-        for key, (service, proto) in expected.items():
-            p, n = p_labels.get(key), n_labels.get(key)
-            p_right = p is not None and (
-                p.service == service or (service == "tls" and p.service == "https"))
-            p_ok += p_right
-            n_ok += n is not None and n.service == service
-            if not p_right:
-                ends = " <-> ".join(f"{ip}:{port}" for ip, port in sorted(key[1]))
-                misses.append(f"{pcap.name} {key[0]} {ends}: want {service} ({proto}), "
-                              f"probescan {p.service if p else 'no flow'}")
-        kinds = sorted({s for s, _ in expected.values()})
-        print(f"| {pcap.name} | {len(expected)} | {p_ok} | {n_ok} | {', '.join(kinds)} |")
-        total += len(expected)
-        total_p += p_ok
-        total_n += n_ok
-    print(f"| **all** | {total} | {total_p} | {total_n} | |")
-    why = ", ".join(f"{n} '{c}'" for c, n in sorted(skipped.items()))
-    print(f"\nleft out: flows whose expected label is not from DPI ({why}); "
-          f"{skipped_other} flows of protocols probescan does not name")
-    for m in misses:
-        print(f"  probescan miss: {m}")
-    print("\ncommands (for each capture):")
-    for c in commands[:2]:
-        print(f"  {c}")
-
-
-# --------------------------------------------------------------------------- (c) speed
-
-
-@dataclass
-class Timing:
-    seconds: float
-    max_rss_kb: int
-    output: str
-
-
-def timed(argv: list[str]) -> Timing:
-    t0 = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    output = proc.stdout.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    secs = time.monotonic() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {output[-2000:]}")
-    return Timing(secs, int(usage.ru_maxrss), output)
-
-
-def merge_ethernet_pcaps(srcs: list[Path], out: Path) -> int:
-    """One classic pcap of every Ethernet frame of the given classic pcap files, each file's
-    timestamps moved to follow the previous one's; returns the number of frames."""
-    from scapy.utils import RawPcapReader
-
-    n, base = 0, 1_700_000_000.0
-    with out.open("wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
-        for src in srcs:
-            try:
-                reader = RawPcapReader(str(src))
-            except Exception:  # pcapng or damaged: left out
-                continue
-            if getattr(reader, "linktype", None) != 1:
-                reader.close()
-                continue
-            first: float | None = None
-            last = base
-            for data, _meta in reader:
-                # order kept, gaps squeezed to 1 ms: some captures span months, and the
-                # copies made from this file must still fit pcap's 32-bit seconds
-                t = base + 0.001 * n
-                first = t if first is None else first
-                last = t
-                f.write(struct.pack("<IIII", int(t), int((t % 1) * 1e6), len(data), len(data)))
-                f.write(data)
-                n += 1
-            reader.close()
-            base = last + 1.0
-    return n
-
-
-def part_speed(src: Path, tmp: Path, packets: int, runs: int, label: str = "") -> None:
-    print(f"\n## (c) packets per second ({packets:,} packets or more){label}\n")
-    frames = _count_frames(src)
-    copies = max(1, -(-packets // frames))
-    big = tmp / f"big-{src.stem}.pcap"
-    t0 = time.monotonic()
-    written = make_large_capture(src, big, copies)
-    print(f"built {big.name}: {written:,} packets ({copies} copies of {frames} from "
-          f"{src.name}), {big.stat().st_size / 1e6:.0f} MB, in {time.monotonic() - t0:.1f} s")
-    tools = [
-        ("probescan watch", [sys.executable, "-m", "probescan", "watch", "-r", str(big),
-                             "--no-probe", "-q"]),
-        ("ndpiReader 4.2", ["ndpiReader", "-i", str(big)]),
-    ]
-    print()
-    print("| tool | wall time (s) | packets/s | peak RSS (MB) |")
-    print("|---|---:|---:|---:|")
-    ndpi_own = ""
-    for name, argv in tools:
-        best: Timing | None = None
-        for _ in range(runs):
-            t = timed(argv)
-            if best is None or t.seconds < best.seconds:
-                best = t
-        assert best is not None
-        print(f"| {name} | {best.seconds:.2f} | {written / best.seconds:,.0f} | "
-              f"{best.max_rss_kb / 1024:.0f} |")
-        if name.startswith("ndpi"):
-            m = re.search(r"nDPI throughput:\s+(.*)", best.output)
-            ndpi_own = m.group(1).strip() if m else ""
-    if ndpi_own:
-        print(f"\nndpiReader's own figure (packet processing only): {ndpi_own}")
-    print(f"\nbest of {runs}; wall time includes start-up (Python imports, loading the "
-          "fingerprints; nDPI's setup)")
-    print("commands:")
-    for _, argv in tools:
-        print(f"  {_cmd_text(argv)}")
-
-
-def _count_frames(pcap: Path) -> int:
-    from scapy.utils import RawPcapReader
-
-    with RawPcapReader(str(pcap)) as reader:
-        return sum(1 for _ in reader)
-
-
-# --------------------------------------------------------------------------- (d) live
-
-
-@dataclass
-class LiveFlow:
-    name: str
-    server: tuple[str, int]
-    client: tuple[str, int] | None = None
-    started: float = 0.0  # time.time() just before connect()
-    arrived: float | None = None
-    record: dict[str, object] | None = None
-
-
-def _talk(ip: str, port: int, send: bytes | None, flow: LiveFlow) -> None:
-    flow.started = time.time()
-    try:
-        with socket.create_connection((ip, port), timeout=3) as s:
-            flow.client = s.getsockname()[:2]
-            if send:
-                s.sendall(send)
-            s.settimeout(1.0)
-            with contextlib.suppress(OSError):
-                s.recv(65536)
-    except OSError as e:
-        print(f"  client {flow.name}: {e}")
-
-
-LIVE_CLIENTS: dict[str, bytes | None] = {
-    "ssh": b"SSH-2.0-OpenSSH_9.2p1 probescan-bench\r\n",
-    "http": b"GET / HTTP/1.1\r\nHost: probescan-lab.test\r\nUser-Agent: bench\r\n\r\n",
-    "ftp": None, "smtp": None, "imap": None, "pop3": None, "mysql": None,
-    "redis": b"*1\r\n$4\r\nPING\r\n",
-    "memcached": b"version\r\n",
-    "mqtt": bytes.fromhex("101000044d5154540402003c0004626e6368"),
-}
-
-
-def part_live(services: list[Service], flows_wanted: int, timeout: float) -> None:
-    print("\n## (d) live: connection -> record with probe evidence\n")
-    candidates = [s for s in services if s.service in LIVE_CLIENTS and not s.tls]
-    seen: set[str] = set()
-    chosen: list[Service] = []
-    for s in candidates:  # one per service first, then more endpoints
-        if s.service not in seen:
-            chosen.append(s)
-            seen.add(s.service)
-    spare = [s for s in candidates if s not in chosen]
-    chosen = (chosen + spare)[:flows_wanted]
-    # The warm-up endpoint gets probed (then not again for --probe-ttl): not one measured.
-    warm = next((s for s in spare if s not in chosen), chosen[0] if chosen else None)
-    argv = [sys.executable, "-m", "probescan", "watch", "-i", "lo", "--scope",
-            "127.0.10.0/24", "--bpf", "net 127.0.10.0/24", "--json"]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    records: list[tuple[float, dict[str, object]]] = []
-    lock = threading.Lock()
-    got_one = threading.Event()
-
-    def reader() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            now = time.time()
-            with contextlib.suppress(ValueError):
-                rec = json.loads(raw)
-                with lock:
-                    records.append((now, rec))
-                got_one.set()
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    try:
-        # Warm-up: connect until the watcher writes a record (it is capturing by then).
-        deadline = time.monotonic() + 30
-        while warm is not None and not got_one.is_set() and time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            _talk(warm.ip, warm.port, LIVE_CLIENTS[warm.service], LiveFlow("warm-up", (
-                warm.ip, warm.port)))
-            got_one.wait(2.0)
-        if not got_one.is_set():
-            err = proc.stderr.read().decode() if proc.poll() is not None and proc.stderr else ""
-            print(f"the watcher wrote no record within 30 s; skipped. {err[-1500:]}")
-            return
-        time.sleep(1.0)
-        measured = [s for s in chosen if s is not warm]
-        flows = [LiveFlow(f"{s.name} {s.ip}:{s.port}", (s.ip, s.port)) for s in measured]
-        for s, f in zip(measured, flows, strict=True):
-            _talk(s.ip, s.port, LIVE_CLIENTS[s.service], f)
-            time.sleep(0.2)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not all(_match(f, records, lock) for f in flows):
-            time.sleep(0.1)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    print("| flow | service | method | probe of the server | latency (s) |")
-    print("|---|---|---|---|---:|")
-    latencies: list[float] = []
-    for f in flows:
-        rec = f.record
-        if rec is None or f.arrived is None:
-            print(f"| {f.name} | (no record) | | | |")
-            continue
-        probes = rec.get("probes")
-        server_probe = probes.get("server") if isinstance(probes, dict) else None
-        lat = f.arrived - f.started
-        if server_probe:
-            latencies.append(lat)
-        probe_text = "yes" if server_probe else "none"
-        print(f"| {f.name} | {rec.get('service')} {rec.get('product') or ''} | "
-              f"{rec.get('method')} | {probe_text} | {lat:.3f} |")
-    if latencies:
-        print(f"\nwith probe evidence: {len(latencies)}/{len(flows)} flows; latency median "
-              f"{statistics.median(latencies):.3f} s, max {max(latencies):.3f} s")
-    else:
-        print(f"\nno record with probe evidence out of {len(flows)} flows")
-    print(f"command: {_cmd_text(argv)}")
-
-
-def _match(f: LiveFlow, records: list[tuple[float, dict[str, object]]],
-           lock: threading.Lock) -> bool:
-    if f.record is not None:
-        return True
-    if f.client is None:
-        return True  # the connection failed: nothing to wait for
-    with lock:
-        snapshot = list(records)
-    for when, rec in snapshot:
-        c, s = rec.get("client"), rec.get("server")
-        if not isinstance(c, dict) or not isinstance(s, dict):
-            continue
-        if (c.get("ip"), c.get("port")) == f.client and (s.get("ip"), s.get("port")) == f.server:
-            f.record, f.arrived = rec, when
-            return True
-    return False
-
-
 # --------------------------------------------------------------------------- main
 
 
-def _start_udp_lab(stack: contextlib.ExitStack) -> list[LabEndpoint]:
-    """The UDP servers of tests/lab/servers_udp.py (stopped with the stack); [] when unavailable."""
-    try:
-        from tests.lab import servers_udp as udp_lab
-    except ImportError:
-        return []
-    plan = {name: where for name, where in udp_lab.DEFAULT_UDP_LAB.items()
+def _start_udp_lab(stack: contextlib.ExitStack, quick: bool) -> list[LabEndpoint]:
+    """The UDP servers of tests/lab/servers_udp.py (stopped with the stack)."""
+    from tests.lab import servers_udp as udp_lab
+
+    plan = QUICK_UDP if quick else udp_lab.DEFAULT_UDP_LAB
+    plan = {name: where for name, where in plan.items()
             if not udp_lab.missing_binary(udp_lab.SPECS[name])}
     running, failed = stack.enter_context(udp_lab.lab(plan))
     print(f"UDP lab: {len(running)} servers up"
@@ -629,27 +339,63 @@ def _start_udp_lab(stack: contextlib.ExitStack) -> list[LabEndpoint]:
     return list(running.values())
 
 
+def _speed_sources(lab_pcap: Path, ndpi_dir: Path, tmp: Path, quick: bool) -> list[Source]:
+    sources = [Source("short flows", "lab clients' one-request connections (~11 packets a "
+                      "flow)", lab_pcap)]
+    ndpi = sorted(ndpi_dir.glob("*.pcap")) if ndpi_dir.is_dir() else []
+    if quick:
+        ndpi = [p for p in ndpi if p.name in QUICK_NDPI]
+    if ndpi:
+        mix = tmp / "ndpi-mix.pcap"
+        merge_ethernet_pcaps(ndpi, mix)
+        scan = ("; incl. an nmap SYN scan: 1-2 packets a flow"
+                if any(p.name == "synscan.pcap" for p in ndpi) else "")
+        sources.append(Source("mixed", f"nDPI's {len(ndpi)} Ethernet captures merged (a "
+                              f"real-network mix{scan})", mix))
+    else:
+        print(f"speed: nDPI's captures not found in {ndpi_dir} (not part of this repository); "
+              "only the lab capture is measured")
+    bulk = ndpi_dir / "ftp.pcap"
+    if bulk.is_file():
+        sources.append(Source("bulk", "nDPI's ftp.pcap (FTP control and data connections)",
+                              bulk))
+    return sources
+
+
 def main() -> int:
+    started = time.monotonic()
+    from benchmarks.ndpi_agreement import shared_dir
+
+    shared = shared_dir()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--parts", default="a,b,c,d", help="which parts to run (default a,b,c,d)")
+    ap.add_argument("--parts", default="labels,speed,live",
+                    help="which parts to run (default labels,speed,live)")
     ap.add_argument("--packets", type=int, default=1_000_000,
-                    help="(c) packets in the large capture (default 1,000,000)")
-    ap.add_argument("--runs", type=int, default=1, help="(c) runs per tool; the fastest counts")
-    ap.add_argument("--live-flows", type=int, default=10, help="(d) flows to measure")
+                    help="speed: packets in each large capture (default 1,000,000)")
+    ap.add_argument("--runs", type=int, default=3, help="speed: runs per tool; the fastest counts")
+    ap.add_argument("--live-flows", type=int, default=10, help="live: flows to measure")
     ap.add_argument("--live-timeout", type=float, default=30.0,
-                    help="(d) seconds to wait for the records")
-    ap.add_argument("--ndpi-dir", type=Path, default=NDPI_DIR, help="(b) nDPI's captures")
+                    help="live: seconds to wait for the records")
+    ap.add_argument("--ndpi-dir", type=Path,
+                    default=shared / "pcaps" / "ndpi" if shared else Path("shared/pcaps/ndpi"),
+                    help="speed: nDPI's captures (default: shared/pcaps/ndpi)")
     ap.add_argument("--keep", type=Path, help="keep the captures in this directory")
+    ap.add_argument("--quick", action="store_true", help="a small lab on 127.0.90.x, 5,000 "
+                    "packets, one run, 2 live flows: checks the benchmark runs")
     args = ap.parse_args()
+    if args.quick:
+        args.packets, args.runs, args.live_flows, args.live_timeout = 5_000, 1, 2, 15.0
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    if shutil.which("ndpiReader") is None and parts & {"a", "b", "c"}:
+    if parts - {"labels", "speed", "live"}:
+        print(f"benchmark: unknown part(s) {sorted(parts - {'labels', 'speed', 'live'})}",
+              file=sys.stderr)
+        return 2
+    if shutil.which("ndpiReader") is None and parts & {"labels", "speed"}:
         print("benchmark: ndpiReader is not installed (apt-get install libndpi-bin)",
               file=sys.stderr)
         return 2
-    if os.geteuid() != 0 and parts & {"a", "c", "d"}:
-        print("benchmark: parts a, c and d need root (lab servers, tcpdump, live capture)",
-              file=sys.stderr)
-        return 2
+    if os.geteuid() != 0:
+        return _blocks.skip("the lab's servers, tcpdump and a live capture need root")
     print(f"# probescan watch vs ndpiReader ({time.strftime('%Y-%m-%d %H:%M')}, "
           f"{os.cpu_count()} CPUs)")
     with contextlib.ExitStack() as stack:
@@ -658,38 +404,25 @@ def main() -> int:
             tmp = args.keep
         else:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="watch-bench-")))
-        lab: Lab | None = None
-        services: list[Service] = []
-        if parts & {"a", "c", "d"}:
-            lab = stack.enter_context(Lab())
-            services = start_default_lab(lab)
-            print(f"lab: {len(services)} TCP servers up"
-                  + (f", {len(lab.failures)} failed: {sorted(k for k, _, _ in lab.failures)}"
-                     if lab.failures else ""))
-        pcap: Path | None = None
-        if "a" in parts:
-            pcap = part_lab(services, _start_udp_lab(stack), tmp)
-        elif "c" in parts:  # the TCP lab's traffic is enough to repeat
-            pcap = tmp / "lab.pcap"
+        lab = stack.enter_context(Lab())
+        services = start_default_lab(lab, QUICK_TCP if args.quick else None)
+        print(f"lab: {len(services)} TCP servers up"
+              + (f", {len(lab.failures)} failed: {sorted(k for k, _, _ in lab.failures)}"
+                 if lab.failures else ""))
+        if not services:
+            return _blocks.skip("no lab server started (scripts/install-test-deps, as root)")
+        pcap = tmp / "lab.pcap"
+        if "labels" in parts:
+            pcap = part_lab(services, _start_udp_lab(stack, args.quick), tmp, started,
+                            args.quick)
+        elif "speed" in parts:  # the TCP lab's traffic is enough to repeat
             capture_client_traffic(services, pcap)
-        if "b" in parts:
-            part_ndpi(tmp, args.ndpi_dir)
-        if "c" in parts and pcap is not None:
-            part_speed(pcap, tmp, args.packets, args.runs,
-                       " — short flows: real clients' one-request connections to the lab")
-            ndpi = sorted(p for p in args.ndpi_dir.glob("*.pcap")) if args.ndpi_dir.is_dir() \
-                else []
-            if ndpi:
-                mix = tmp / "ndpi-mix.pcap"
-                merge_ethernet_pcaps(ndpi, mix)
-                part_speed(mix, tmp, args.packets, args.runs,
-                           " — real-network mix: nDPI's Ethernet captures merged")
-            bulk = args.ndpi_dir / "ftp.pcap"
-            if bulk.is_file():
-                part_speed(bulk, tmp, args.packets, args.runs,
-                           " — bulk transfers: nDPI's ftp.pcap (FTP data connections)")
-        if "d" in parts:
-            part_live(services, args.live_flows, args.live_timeout)
+        if "speed" in parts:
+            part_speed(_speed_sources(pcap, args.ndpi_dir, tmp, args.quick), tmp, args.packets,
+                       args.runs, time.monotonic(), args.quick)
+        if "live" in parts:
+            part_live(services, args.live_flows, args.live_timeout, time.monotonic(),
+                      args.quick)
     return 0
 
 

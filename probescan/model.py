@@ -120,6 +120,22 @@ class Evidence:
         }
 
 
+# Why a port has its state, in nmap's words (its --reason), by transport and state; a record
+# may say otherwise (`ServiceRecord.reason`), e.g. "host-timeout": open, but the endpoint's
+# time budget ran out before the service was named.
+STATE_REASONS: dict[tuple[str, str], str] = {
+    ("tcp", "open"): "syn-ack",
+    ("tcp", "closed"): "conn-refused",
+    ("tcp", "filtered"): "no-response",
+    ("tcp", "open|filtered"): "no-response",
+    ("udp", "open"): "udp-response",
+    ("udp", "closed"): "port-unreach",
+    ("udp", "filtered"): "no-response",
+    ("udp", "open|filtered"): "no-response",
+}
+HOST_TIMEOUT = "host-timeout"
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceRecord:
     endpoint: Endpoint
@@ -140,6 +156,12 @@ class ServiceRecord:
     unmatched: tuple[Evidence, ...] = ()  # raw responses of an unidentified service
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    reason: str | None = None  # None: the usual one of its state (STATE_REASONS)
+
+    @property
+    def why(self) -> str:
+        """Why the port has its state: the record's own reason, else its state's usual one."""
+        return self.reason or STATE_REASONS.get((self.endpoint.transport, self.state), "unknown")
 
     def to_dict(self) -> dict[str, Any]:
         """The endpoint record: the shape probescan.schema.ENDPOINT states, keys in its
@@ -150,6 +172,7 @@ class ServiceRecord:
             "port": self.endpoint.port,
             "transport": self.endpoint.transport,
             "state": self.state,
+            "reason": self.why,
             "service": self.service,
             "product": self.product,
             "version": self.version,

@@ -1,13 +1,15 @@
 """The JSON shape of probescan's records, stated once.
 
-Two records leave probescan as JSON (JSON Lines, the SQLite store, the report's input):
+Three records leave probescan as JSON (JSON Lines, the SQLite store, the report's input):
 
 * the endpoint record, `ServiceRecord.to_dict()` (probescan/model.py, docs/output.md), with
   its TLS object (`TlsInfo.to_dict()`) and evidence (`Evidence.to_dict()`);
 * the flow record, `FlowRecord.to_dict()` (probescan/watch/label.py, docs/watch.md), whose
-  `probes.server` / `probes.client` are endpoint records.
+  `probes.server` / `probes.client` are endpoint records;
+* the scan record, `ScanRecord.to_dict()` (probescan/scans/record.py, docs/output.md):
+  what one scanning source, /24 or AS did.
 
-`ENDPOINT` and `FLOW` below list every field in the order the writers write it, with its
+`ENDPOINT`, `FLOW` and `SCAN` below list every field in the order the writers write it, with its
 kind and whether it may be null. The writers stay hand-written (they run for every record
 of a scan or a capture); tests/test_schema.py holds them to these shapes with `mismatches`.
 The report's input checks (probescan/report/schema.py) are generated from the same shapes,
@@ -94,6 +96,7 @@ ENDPOINT = Shape("endpoint record", (
     Field("port", Kind.PORT, required=True),
     Field("transport", Kind.STR, required=True),
     Field("state", Kind.STR, required=True),
+    Field("reason", Kind.STR, null=True),
     *_strs("service", "product", "version", "info", "host", "os", "device"),
     Field("cpe", Kind.STRINGS),
     Field("tunnel", Kind.STR, null=True),
@@ -182,7 +185,65 @@ FLOW = Shape("flow record", (
     Field("probes", Kind.OBJECT, shape=PROBES),
 ))
 
-RECORDS = (ENDPOINT, FLOW)
+SOURCE = Shape("source", (
+    Field("ip", Kind.STR, null=True),  # null for a grouped scan: see `members`
+    Field("group", Kind.STR),
+    Field("asn", Kind.INT, null=True),
+    Field("as_name", Kind.STR, null=True),
+))
+
+TELL = Shape("tell", (
+    Field("tell", Kind.STR),
+    Field("packets", Kind.INT),
+    Field("of", Kind.INT),
+))
+
+TOOL_EVIDENCE = Shape("tool evidence", (
+    Field("certainty", Kind.STR, default="none"),
+    Field("tells", Kind.OBJECTS, shape=TELL),
+))
+
+TARGETS = Shape("targets", (
+    Field("count", Kind.INT, default=0),
+    Field("estimated", Kind.BOOL),
+    Field("sample", Kind.STRINGS),
+))
+
+PORT_PROBES = Shape("port", (
+    Field("port", Kind.PORT, required=True),
+    Field("transport", Kind.STR, required=True),
+    Field("probes", Kind.INT, default=0),
+))
+
+PORTS = Shape("ports", (
+    Field("count", Kind.INT, default=0),
+    Field("sample", Kind.STRINGS),
+    Field("top", Kind.OBJECTS, shape=PORT_PROBES),
+))
+
+SCAN = Shape("scan record", (
+    Field("kind", Kind.TAG, default="scan"),
+    Field("id", Kind.INT),
+    Field("source", Kind.OBJECT, shape=SOURCE),
+    Field("grouping", Kind.STR, default="source"),
+    Field("members", Kind.STRINGS),
+    Field("type", Kind.STR, required=True),
+    Field("types", Kind.NUMBERS),
+    Field("shape", Kind.STR, required=True),
+    Field("tool", Kind.STR, default="unknown"),
+    Field("tool_evidence", Kind.OBJECT, shape=TOOL_EVIDENCE),
+    Field("targets", Kind.OBJECT, shape=TARGETS),
+    Field("ports", Kind.OBJECT, shape=PORTS),
+    Field("first_seen", Kind.TIME),
+    Field("last_seen", Kind.TIME),
+    Field("packets", Kind.INT, default=0),
+    Field("attempts", Kind.INT, default=0),
+    Field("rate", Kind.NUMBER),
+    Field("replies", Kind.NUMBERS),
+    Field("detected_by", Kind.STR),
+))
+
+RECORDS = (ENDPOINT, FLOW, SCAN)
 
 
 def mismatches(shape: Shape, data: object, where: str = "") -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from probescan.catalog.fingerprints import FingerprintSet, load_fingerprints
 from probescan.catalog.ports import port_names
 from probescan.catalog.probes import ProbeSet, load_probes
+from probescan.catalog.user import RuleFiles, with_user_rules
 
 PortKey = tuple[str, int]  # (transport, port)
 
@@ -40,14 +41,17 @@ def no_probe_ports(exclude_tcp: frozenset[int] = frozenset(),
     return PRINTER_PORTS | {("tcp", p) for p in exclude_tcp} | {("udp", p) for p in exclude_udp}
 
 
-def build_catalog(nmap_db: Path | None) -> Catalog:
-    """Our probes and fingerprints, plus nmap's from `nmap_db` (ours first); problems in the
-    data files are reported in one warning line each, never fatal."""
+def build_catalog(nmap_db: Path | None, files: RuleFiles | None = None) -> Catalog:
+    """Our probes and fingerprints with the user's `files` (catalog/user.py), plus nmap's from
+    `nmap_db` (ours first); problems in the data files are reported in one warning line, never
+    fatal; an nmap database that cannot be read or holds no probe and no rule raises
+    CatalogError."""
     # Imported here: the nmap reader is only needed by the commands (importing
     # probescan.catalog stays cheap).
     from probescan.catalog.nmap import load_nmap_db
 
-    probes, fingerprints = load_probes(), load_fingerprints()
+    probes, fingerprints = with_user_rules(load_probes(), load_fingerprints(),
+                                           files or RuleFiles())
     problems = [*probes.problems, *fingerprints.problems]
     if problems:
         print(f"probescan: warning: {len(problems)} problem(s) in probe/fingerprint files, "
@@ -61,6 +65,9 @@ def build_catalog(nmap_db: Path | None) -> Catalog:
         nprobes, nrules, stats = load_nmap_db(nmap_db, intensity=9)
     except OSError as e:
         raise CatalogError(f"cannot read nmap database '{nmap_db}': {e.strerror}") from e
+    if not nprobes.probes and not nrules.rules:
+        raise CatalogError(f"bad nmap database '{nmap_db}': no Probe or match line "
+                           "(not an nmap-service-probes file)")
     if stats.skipped_rules:
         print(f"probescan: warning: {stats.skipped_rules} rule(s) of {nmap_db} cannot be "
               "used and were skipped", file=sys.stderr)

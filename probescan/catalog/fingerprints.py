@@ -26,7 +26,7 @@ _KEYS = {
     "id", "service", "pattern", "flags", "probes", "soft", "priority", "cpe", "examples",
     "description", *FIELDS,
 }
-_EXAMPLE_KEYS = {"text", "hex", "probe", "service", "cpe", *FIELDS}
+_EXAMPLE_KEYS = {"text", "hex", "probe", "service", "cpe", "captured", *FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,9 @@ class Example:
     probe: str | None
     expect: dict[str, str]  # field -> expected value (service, product, ...)
     cpe: tuple[str, ...] | None
+    # From which real program the bytes were captured ("OpenSSH 9.2p1, Debian 12 openssh-server,
+    # greeting"); None for an example written by hand.
+    captured: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +171,10 @@ def _example(t: dict[str, Any], service: str) -> Example:
     expect = {k: str(t[k]) for k in ("service", *FIELDS) if k in t}
     expect.setdefault("service", service)
     cpe = tuple(str(c) for c in t["cpe"]) if "cpe" in t else None
-    return Example(data=data, probe=t.get("probe"), expect=expect, cpe=cpe)
+    captured = t.get("captured")
+    if captured is not None and not (isinstance(captured, str) and captured.strip()):
+        raise ValueError("example's 'captured' must name the program the bytes came from")
+    return Example(data=data, probe=t.get("probe"), expect=expect, cpe=cpe, captured=captured)
 
 
 def _rule(t: dict[str, Any], source: str, line: int) -> Fingerprint:
@@ -211,19 +217,22 @@ def _rule(t: dict[str, Any], source: str, line: int) -> Fingerprint:
     )
 
 
-def load_fingerprint_file(path: Path) -> tuple[list[Fingerprint], list[Problem]]:
-    source = f"probescan:{path.name}"
+def load_fingerprint_file(path: Path, origin: str = "probescan"
+                          ) -> tuple[list[Fingerprint], list[Problem]]:
+    source = f"{origin}:{path.name}"
     return load_tables(path, "fingerprint", lambda table, line: _rule(table, source, line))
 
 
-def load_fingerprints(paths: Iterable[Path] | None = None) -> FingerprintSet:
-    """Load fingerprint files in name order; rules then sort by priority (stable)."""
+def load_fingerprints(paths: Iterable[Path] | None = None, origin: str = "probescan"
+                      ) -> FingerprintSet:
+    """Load fingerprint files in name order; rules then sort by priority (stable). `origin`
+    starts each rule's source (`user:a.toml`)."""
     files = sorted(data_dir("fingerprints").glob("*.toml") if paths is None else paths)
     rules: list[Fingerprint] = []
     problems: list[Problem] = []
     seen: set[str] = set()
     for f in files:
-        got, bad = load_fingerprint_file(f)
+        got, bad = load_fingerprint_file(f, origin)
         problems.extend(bad)
         for r in got:
             if r.id in seen:

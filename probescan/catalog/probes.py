@@ -155,19 +155,20 @@ def _ports(value: Any) -> frozenset[int]:
     return frozenset(out)
 
 
-def load_probe_file(path: Path) -> tuple[list[Probe], list[Problem]]:
-    source = f"probescan:{path.name}"
+def load_probe_file(path: Path, origin: str = "probescan") -> tuple[list[Probe], list[Problem]]:
+    source = f"{origin}:{path.name}"
     return load_tables(path, "probe", lambda table, _line: _probe_from_table(table, source))
 
 
-def load_probes(paths: Iterable[Path] | None = None) -> ProbeSet:
-    """Load every probes/*.toml file; a broken file or entry is reported and skipped."""
+def load_probes(paths: Iterable[Path] | None = None, origin: str = "probescan") -> ProbeSet:
+    """Load every probes/*.toml file (or `paths`); a broken file or entry is reported and
+    skipped. `origin` starts each probe's source (`user:my.toml`)."""
     files = sorted(paths) if paths is not None else sorted(data_dir("probes").glob("*.toml"))
     probes: list[Probe] = []
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     for f in files:
-        got, bad = load_probe_file(f)
+        got, bad = load_probe_file(f, origin)
         problems.extend(bad)
         for p in got:
             key = (p.transport, p.name)

@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from probescan.catalog import CatalogError
+from probescan.catalog.user import RuleFiles, RulePathError, rule_files, user_dir
+from probescan.output.grepable import GrepableText
 from probescan.output.html import HtmlSink
 from probescan.output.jsonl import JsonlSink
 from probescan.output.nmapxml import NmapXmlWriter
+from probescan.output.normal import NormalText
 from probescan.output.sink import SHOWN_STATES, OutputError, Sink, Sinks, StateFilter
 from probescan.output.store import Store
 from probescan.targets import TargetError
+from probescan.targets.reverse import reverse_names
 
 Command = Literal["scan", "watch"]
 FLUSH_EVERY = 0.25  # seconds: watch flushes its outputs at most this often (and at the end)
@@ -46,10 +50,16 @@ def fail(error: object) -> int:
 _STORE_TRUE: dict[str, Any] = {"action": "store_true"}
 SHARED_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any], dict[Command, str]]] = {
     "output": (("-o", "--output"), {"metavar": "FILE.jsonl"}, {
-        "scan": "write JSON Lines records here",
-        "watch": "write flow records here"}),
+        "scan": "write JSON Lines records here ('-': standard output)",
+        "watch": "write flow records here ('-': standard output)"}),
     "xml_output": (("-oX",), {"dest": "xml_output", "metavar": "FILE.xml"}, {
-        "scan": "write nmap XML (readable by ndiff, Metasploit, IVRE)"}),
+        "scan": "write nmap XML (readable by ndiff, Metasploit, IVRE; '-': standard output)"}),
+    "normal_output": (("-oN",), {"dest": "normal_output", "metavar": "FILE"}, {
+        "scan": "write nmap's normal text, host by host ('-': standard output)"}),
+    "grepable_output": (("-oG",), {"dest": "grepable_output", "metavar": "FILE"}, {
+        "scan": "write nmap's grepable lines, one host a line ('-': standard output)"}),
+    "all_outputs": (("-oA",), {"dest": "all_outputs", "metavar": "BASE"}, {
+        "scan": "write BASE.nmap, BASE.gnmap, BASE.xml and BASE.jsonl"}),
     "db": (("--db",), {"metavar": "FILE", "type": Path}, {
         "scan": "also store records in this SQLite file (read by report and watch)",
         "watch": "also store flows and endpoint results in this SQLite file"}),
@@ -60,16 +70,40 @@ SHARED_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any], dict[Command, s
         "scan": "stream JSON Lines records to stdout",
         "watch": "stream flow records to stdout"}),
     "all_states": (("--all-states",), _STORE_TRUE, {
-        "scan": "also emit closed and filtered ports (default: open only)"}),
+        "scan": "also emit closed and filtered ports (default: open and open|filtered "
+                "only)"}),
     "no_progress": (("--no-progress",), _STORE_TRUE, {"scan": "no progress bar"}),
     "quiet": (("-q", "--quiet"), _STORE_TRUE, {
         "scan": "no progress bar and no table",
         "watch": "no live view or summary"}),
+    "probes": (("--probes",), {"metavar": "PATH", "type": Path, "action": "append",
+                               "default": []}, {
+        "scan": "also use the probes of this TOML file or folder (repeatable; see "
+                "docs/fingerprint-format.md)",
+        "watch": "also use the probes of this TOML file or folder (repeatable)"}),
+    "fingerprints": (("--fingerprints",), {"metavar": "PATH", "type": Path, "action": "append",
+                                           "default": []}, {
+        "scan": "also match with the fingerprints of this TOML file or folder (repeatable); "
+                "yours run first and replace a shipped rule of the same id",
+        "watch": "also match with the fingerprints of this TOML file or folder (repeatable)"}),
+    "no_user_rules": (("--no-user-rules",), _STORE_TRUE, {
+        "scan": "do not read your folder $XDG_CONFIG_HOME/probescan/ (probes/, fingerprints/)",
+        "watch": "do not read your folder $XDG_CONFIG_HOME/probescan/"}),
     "nmap_db": (("--nmap-db",), {"metavar": "PATH", "type": Path}, {
         "scan": "also use this nmap-service-probes file (default: the one of an installed "
                 "nmap, if any)",
         "watch": "also match with this nmap-service-probes file (slower)"}),
 }
+
+
+def rule_files_of(args: argparse.Namespace) -> RuleFiles:
+    """The user's own rule files for this run: the user folder (unless --no-user-rules), then
+    --probes and --fingerprints."""
+    try:
+        return rule_files(args.probes, args.fingerprints,
+                          folder=None if args.no_user_rules else user_dir())
+    except RulePathError as e:
+        raise InputError(str(e)) from e
 
 
 def add_shared_options(parser: argparse.ArgumentParser, command: Command, *names: str) -> None:
@@ -86,22 +120,99 @@ def open_output(path: str | Path) -> IO[str]:
         raise InputError(f"cannot write output file '{path}': {e.strerror}") from e
 
 
+STDOUT = "-"
+# The file outputs: option dest -> (what it is, -oA's suffix)
+FILE_OUTPUTS: dict[str, tuple[str, str]] = {
+    "output": ("JSON Lines", "jsonl"),
+    "xml_output": ("nmap XML", "xml"),
+    "normal_output": ("nmap normal text", "nmap"),
+    "grepable_output": ("nmap grepable", "gnmap"),
+}
+
+
+def output_paths(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """(dest, what, path) of every file output asked for, -oA's four included; '-' is
+    standard output, which only one output (or --json) may take."""
+    out = [(dest, what, str(getattr(args, dest))) for dest, (what, _) in FILE_OUTPUTS.items()
+           if getattr(args, dest, None) is not None]
+    base = getattr(args, "all_outputs", None)
+    if base is not None:
+        if base == STDOUT:
+            raise InputError("-oA -: four outputs cannot share standard output (give -oN -, "
+                             "-oG -, -oX - or -o -)")
+        out += [(dest, what, f"{base}.{suffix}")
+                for dest, (what, suffix) in FILE_OUTPUTS.items()]
+    for dest, _, path in out:
+        if not path:
+            raise InputError(f"{_FLAGS[dest]} '': give a file name ('-': standard output)")
+    to_stdout = [d for d, _, p in out if p == STDOUT] + (["json"] if args.json else [])
+    if len(to_stdout) > 1:
+        raise InputError(f"{' and '.join(_FLAGS[d] for d in to_stdout)} all write to standard "
+                         "output: give it to one of them")
+    return out
+
+
+_FLAGS = {"output": "-o", "xml_output": "-oX", "normal_output": "-oN",
+          "grepable_output": "-oG", "json": "--json"}
+
+
+def describe_outputs(args: argparse.Namespace) -> list[str]:
+    """Where the outputs go, for the last line of the run: `scan.xml (nmap XML)`."""
+    shown = [f"{'standard output' if p == STDOUT else p} ({what})"
+             for _, what, p in output_paths(args)]
+    shown += [f"{p} ({what})" for what, p in (("SQLite", getattr(args, "db", None)),
+                                              ("HTML report", getattr(args, "html", None)))
+              if p is not None]
+    return shown
+
+
+def writes_stdout(args: argparse.Namespace) -> bool:
+    """Does an output take standard output (so the table must not)?"""
+    return bool(args.json) or any(p == STDOUT for _, _, p in output_paths(args))
+
+
+def shown_states(args: argparse.Namespace) -> frozenset[str] | None:
+    """The states of the records the listed outputs and the table get (None: every state):
+    open and open|filtered; every state with --all-states; -sn: open and closed (a port that
+    accepts or refuses proves its host up)."""
+    if getattr(args, "all_states", False):
+        return None
+    if getattr(args, "ping_scan", False):
+        return frozenset({"open", "closed"})
+    return SHOWN_STATES
+
+
+def _stream(path: str) -> tuple[IO[str], bool]:
+    """The stream of an output and whether its sink closes it (not standard output)."""
+    return (sys.stdout, False) if path == STDOUT else (open_output(path), True)
+
+
 def build_sinks(args: argparse.Namespace, command: Command, terminal: Sink) -> Sinks:
     """The outputs the shared options name, then the terminal. Scan flushes JSON Lines and
     commits the store at every record; watch at most every FLUSH_EVERY seconds, plus when its
-    loop calls flush(). Without --all-states, the records of closed and filtered ports go
-    only to nmap XML (which counts them) and the terminal (which counts them as scanned)."""
+    loop calls flush(). Outside `shown_states`, the records go only to the outputs that
+    count them (nmap XML, normal, grepable) and the terminal (which counts them as scanned)."""
     scan = command == "scan"
     flush_every = 0.0 if scan else FLUSH_EVERY
-    all_states: bool = getattr(args, "all_states", False)  # scan only, as is -oX
+    states = shown_states(args)
     listed: list[Sink] = []
-    if args.output:
-        listed.append(JsonlSink(open_output(args.output), flush_every=flush_every))
     every: list[Sink] = []
-    if getattr(args, "xml_output", None):
-        every.append(NmapXmlWriter(open_output(args.xml_output), args.command_line, time.time(),
-                                   list_states=None if all_states else SHOWN_STATES,
-                                   close_stream=True))
+    names = reverse_names if getattr(args, "reverse_dns", False) else None
+    ping = getattr(args, "ping_scan", False)
+    reason = getattr(args, "reason", False) or getattr(args, "verbose", 0) > 0
+    for dest, _, path in output_paths(args):
+        stream, close = _stream(path)
+        if dest == "output":
+            listed.append(JsonlSink(stream, flush_every=flush_every, close_stream=close))
+        elif dest == "xml_output":
+            every.append(NmapXmlWriter(stream, args.command_line, time.time(),
+                                       list_states=states, close_stream=close))
+        elif dest == "normal_output":
+            every.append(NormalText(stream, args.command_line, listed=states, reason=reason,
+                                    ping=ping, names=names, close_stream=close))
+        else:
+            every.append(GrepableText(stream, args.command_line, listed=states, ping=ping,
+                                      names=names, close_stream=close))
     if args.json:
         listed.append(JsonlSink(sys.stdout, flush_every=flush_every, ascii_only=not scan,
                                 close_stream=False))
@@ -109,7 +220,7 @@ def build_sinks(args: argparse.Namespace, command: Command, terminal: Sink) -> S
         listed.append(Store(args.db, commit_every=flush_every))
     if args.html:
         listed.append(HtmlSink(args.html, title=f"probescan {command}"))
-    shown: Sink = Sinks(listed) if all_states else StateFilter(Sinks(listed), SHOWN_STATES)
+    shown: Sink = Sinks(listed) if states is None else StateFilter(Sinks(listed), states)
     return Sinks([shown, *every, terminal])
 
 

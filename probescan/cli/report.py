@@ -54,10 +54,13 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         return fail(f"{output}: cannot write: {e.strerror or e}")
     flows = sum(1 for r in records if r.get("kind") == "flow")
-    endpoints = [r for r in records if r.get("kind") != "flow"]
+    scans = sum(1 for r in records if r.get("kind") == "scan")
+    endpoints = [r for r in records if r.get("kind") not in ("flow", "scan")]
     hosts = len({r["ip"] for r in endpoints})
     counts = f"{len(endpoints)} records, {hosts} hosts"
     if flows:
         counts += f", {flows} flows"
+    if scans:
+        counts += f", {scans} scans"
     print(f"probescan: wrote {output}: {counts}", file=sys.stderr)
     return 0

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from probescan.catalog import Catalog, build_catalog
+from probescan.catalog.user import RuleFiles
 from probescan.classify.layers import LAYERS, parse_classifiers
 from probescan.classify.statistical import StatisticalLayer
 from probescan.cli.common import (
@@ -17,9 +18,12 @@ from probescan.cli.common import (
     InputError,
     add_shared_options,
     build_sinks,
+    describe_outputs,
     on_stop_signals,
+    rule_files_of,
     run_into,
 )
+from probescan.cli.nmapflags import duration, duration_or_zero
 from probescan.cli.profiles import load_profiles
 from probescan.config import Network, WatchConfig
 from probescan.engine.conn import SocketRegistry
@@ -27,7 +31,9 @@ from probescan.engine.limits import Limits
 from probescan.engine.prober import Prober
 from probescan.output.console import WatchConsole
 from probescan.output.sink import Sinks
+from probescan.scans import ScanConfig, ScanDetector
 from probescan.watch.active import ActiveProber, parse_scope
+from probescan.watch.bpf import file_filter, filtered
 from probescan.watch.capture import CaptureError, live, read_file
 
 BASE_BPF = "tcp or udp or (vlan and (tcp or udp))"
@@ -37,13 +43,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("-i", dest="iface", metavar="IFACE", help="watch a live interface")
     src.add_argument("-r", dest="read", metavar="FILE", type=Path, help="read a pcap/pcapng file")
-    p.add_argument("--bpf", metavar="EXPR", default="", help="extra capture filter (BPF)")
+    p.add_argument("--bpf", metavar="EXPR", default="",
+                   help="capture filter (BPF, tcpdump's syntax), live and on a file")
     p.add_argument("--scope", action="append", default=[], metavar="CIDRS",
                    help="only probe addresses inside these networks (default live: the "
                    "watched interface's networks; a pcap: none)")
     p.add_argument("--no-probe", action="store_true", help="passive only: never probe")
-    p.add_argument("--probe-ttl", type=float, default=3600.0, metavar="SECONDS",
-                   help="probe an endpoint at most once in this time (default 3600)")
+    p.add_argument("--probe-ttl", type=duration_or_zero, default=3600.0, metavar="TIME",
+                   help="probe an endpoint at most once in this time (default 1h; times take "
+                   "ms, s, m, h)")
     p.add_argument("--probe-rate", type=float, default=50.0, metavar="N",
                    help="endpoint probes started per second (default 50)")
     p.add_argument("--queue", type=int, default=1000, metavar="N",
@@ -53,8 +61,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="processes that identify flows beside the capture, started after "
                         "the first 2,000 flows (default: 1 with two or more CPUs, else 0: "
                         "all in one process)")
-    p.add_argument("--duration", type=float, metavar="SECONDS",
-                   help="live: stop after this long")
+    p.add_argument("--duration", type=duration, metavar="TIME",
+                   help="live: stop after this long (10s, 2m, 1h)")
+    p.add_argument("--all-flows", action="store_true",
+                   help="also write a flow record for each probe of a scan (default: a scan's "
+                        "probes are folded into its scan record)")
     p.add_argument("--classifiers", default=",".join(LAYERS), metavar="LAYERS",
                    help="the layers that name flows, in order: rules (fingerprints), parsers "
                    "(protocol parsers and payload detectors), statistics (sizes and timing "
@@ -62,7 +73,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profiles", action="append", type=Path, metavar="FILE",
                    help="the statistical layer's profiles (default: the shipped ones; made "
                    "by 'probescan profiles train')")
-    add_shared_options(p, "watch", "output", "json", "db", "html", "nmap_db", "quiet")
+    add_shared_options(p, "watch", "output", "json", "db", "html", "probes", "fingerprints",
+                       "no_user_rules", "nmap_db", "quiet")
 
 
 def interface_networks(iface: str) -> list[Network]:
@@ -106,24 +118,30 @@ def _run(args: argparse.Namespace) -> int:
     config = watch_config(args)
     if args.read is not None and not args.read.is_file():
         raise InputError(f"cannot read capture '{args.read}': no such file")
-    catalog = build_catalog(args.nmap_db)
+    if args.read is not None and args.bpf:
+        args.bpf_keep = file_filter(args.bpf)  # a bad expression: one line, before reading
+    files = rule_files_of(args)
+    catalog = build_catalog(args.nmap_db, files)
     statistics = None
     if "statistics" in config.classifiers:
         statistics = StatisticalLayer(load_profiles(args.profiles))
-    console = WatchConsole(live=not (args.quiet or args.json), summary=not args.quiet)
+    console = WatchConsole(live=not (args.quiet or args.json), summary=not args.quiet,
+                           outputs=tuple(describe_outputs(args)))
     sinks = build_sinks(args, "watch", console)
     interrupted = run_into(sinks, lambda: asyncio.run(_watch(args, config, catalog, sinks,
-                                                             console, statistics)))
+                                                             console, files, statistics)))
     return 130 if interrupted else 0
 
 
 async def _watch(args: argparse.Namespace, config: WatchConfig, catalog: Catalog, sinks: Sinks,
-                 console: WatchConsole, statistics: StatisticalLayer | None) -> bool:
+                 console: WatchConsole, files: RuleFiles,
+                 statistics: StatisticalLayer | None) -> bool:
     """Capture until the end of the file, --duration or a signal. True when interrupted."""
     from probescan.watch.watcher import Watcher  # the watcher's parsers load only for `watch`
     from probescan.watch.workers import worth_a_worker
 
     loop = asyncio.get_running_loop()
+    keep = getattr(args, "bpf_keep", None)
     registry = SocketRegistry()
     active: ActiveProber | None = None
     if config.probing:
@@ -131,15 +149,19 @@ async def _watch(args: argparse.Namespace, config: WatchConfig, catalog: Catalog
         prober = Prober(probe, catalog, Limits(probe.concurrency, probe.per_host, 0), registry)
         active = ActiveProber(prober, config)
     watcher = Watcher(catalog, sinks.flow, active, registry.owns if config.probing else None,
-                      config=config, statistics=statistics)
+                      config=config, scans=ScanDetector(ScanConfig(), sinks.scan),
+                      all_flows=args.all_flows, statistics=statistics)
     workers = config.workers if config.workers is not None else int(worth_a_worker())
     if workers:
-        watcher.use_worker(workers, args.nmap_db)
+        watcher.use_worker(workers, args.nmap_db, files)
     stop = on_stop_signals()
     console.follow(watcher)
     try:
         if args.read is not None:
-            task = asyncio.ensure_future(watcher.run_offline(read_file(args.read)))
+            frames = read_file(args.read)
+            if keep is not None:
+                frames = filtered(frames, keep)
+            task = asyncio.ensure_future(watcher.run_offline(frames))
         else:
             # the user's expression first: BPF's `vlan` shifts the offsets of every term
             # after it, so it must come last

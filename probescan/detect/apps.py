@@ -23,13 +23,21 @@ GETIP, DOWNLOAD, UPLOAD lines.
 Zoom (Michel et al., IMC 2022, "Enabling passive measurement of Zoom performance", and its
 Wireshark dissector): the client's type-1 and the server's type-2 datagrams share a 2-byte
 field and a 16-byte transaction id; media (type 5) carries a 1-byte inner type with RTP /
-RTCP at a fixed offset.
+RTCP at a fixed offset. Peer-to-peer calls (as nDPI's zoom dissector reads them) open with
+type-0x1F datagrams: a 24-byte header, the peer's IP address as text and a UUID, each behind
+a 4-byte length, and four zero bytes.
 
 ZUG (nDPI's zug dissector): datagrams start `\\x00zUG` and 0x10.
+
+DingTalk (Alibaba's messenger; nDPI's dingtalk dissector records its opening bytes): the
+client's first message is 0x10, a one-byte length of the rest, 0x87 0x80, then TLVs (a type
+byte, a 16-bit length, the value) that fill it exactly, the second of them type 2 holding
+`dk`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from probescan.detect.base import (
@@ -248,8 +256,32 @@ def _zoom_media(d: bytes) -> bytes | None:
     return None
 
 
+_UUID = re.compile(rb"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
+
+
+def _zoom_p2p(d: bytes) -> bool:
+    """A peer-to-peer setup datagram: type 0x1F, a 24-byte header, then 4-byte lengths
+    before the peer's IP address as text and a UUID, and four zero bytes, filling it."""
+    if len(d) < 40 or d[0] != 0x1F or d[-4:] != b"\0\0\0\0":
+        return False
+    ip_len = int.from_bytes(d[24:28], "big")
+    if not 7 <= ip_len <= 45 or 32 + ip_len > len(d):
+        return False
+    try:
+        ipaddress.ip_address(d[28 : 28 + ip_len].decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    at = 28 + ip_len
+    uuid_len = int.from_bytes(d[at : at + 4], "big")
+    return (uuid_len == 36 and at + 4 + uuid_len + 4 == len(d)
+            and _UUID.fullmatch(d[at + 4 : at + 40]) is not None)
+
+
 def zoom(msgs: Messages) -> Result:
     c, s = msgs.client, msgs.server
+    for dgrams in (c, s):
+        if dgrams and _zoom_p2p(dgrams[0]):
+            return Detection("zoom", {"zoom_seen": "p2p-setup"})
     if (c and s and len(c[0]) >= 40 and len(s[0]) >= 44 and c[0][1:19] == s[0][1:19]
             and (c[0][0], s[0][0]) in ((1, 2), (2, 1))):
         return Detection("zoom", {"zoom_seen": "sfu-handshake"}, swapped=c[0][0] == 2)
@@ -258,6 +290,30 @@ def zoom(msgs: Messages) -> Result:
         if len(ssrcs) >= 2 and len(set(ssrcs)) == 1 and len(ssrcs) == min(len(dgrams), 4):
             return Detection("zoom", {"zoom_seen": "media"})
     return None
+
+
+# ---------------------------------------------------------------- DingTalk
+
+
+def _dingtalk(d: bytes) -> int | None:
+    """The number of TLVs of a DingTalk opening message that fill it exactly."""
+    if len(d) < 16 or d[0] != 0x10 or d[1] != len(d) - 4 or d[2:4] != b"\x87\x80":
+        return None
+    pos, types = 4, []
+    while pos < len(d):
+        if pos + 3 > len(d):
+            return None
+        types.append(d[pos])
+        size = int.from_bytes(d[pos + 1 : pos + 3], "big")
+        if types[-1] == 2 and d[pos + 3 : pos + 3 + size] != b"dk":
+            return None
+        pos += 3 + size
+    return len(types) if pos == len(d) and types[:2] == [1, 2] else None
+
+
+def dingtalk(msgs: Messages) -> Result:
+    count = _dingtalk(msgs.client[0]) if msgs.client and msgs.transport == "tcp" else None
+    return Detection("dingtalk", {"dingtalk_tlvs": count}) if count else None
 
 
 # ---------------------------------------------------------------- ZUG
@@ -295,8 +351,13 @@ DETECTORS = (
              "Ookla speedtest TCP protocol as taganaka/SpeedTest implements it"),
     Detector("zoom", UDP, zoom,
              "both sides: type-1 / type-2 datagrams sharing bytes 1-18; or several type-5 "
-             "media datagrams whose inner RTP/RTCP keeps one SSRC",
-             "Michel et al., IMC 2022 (Zoom SFU / media encapsulation)"),
+             "media datagrams whose inner RTP/RTCP keeps one SSRC; either side: a P2P "
+             "type-0x1F datagram of length-prefixed IP text and UUID filling it",
+             "Michel et al., IMC 2022 (Zoom SFU / media encapsulation); nDPI zoom "
+             "dissector (P2P setup)"),
+    Detector("dingtalk", TCP, dingtalk,
+             "client: 0x10, length of the rest, 0x87 0x80, TLVs filling the message (type 1, "
+             "then type 2 `dk`)", "nDPI dingtalk dissector (opening bytes)"),
     Detector("zug", UDP, zug,
              "either side, first datagram: `\\x00zUG\\x10`",
              "nDPI zug dissector (ZUG consensus protocol)"),

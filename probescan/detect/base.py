@@ -56,6 +56,18 @@ class Messages:
     def sides(self) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
         return self.client, self.server
 
+    def interleaved(self, count: int = 2) -> list[tuple[bytes, bool]]:
+        """(message, sent by the recorded client?) for the first `count` messages of each
+        side, alternating client and server (a later datagram may be whole where the first
+        was damaged)."""
+        out = []
+        for i in range(count):
+            if i < len(self.client):
+                out.append((self.client[i], True))
+            if i < len(self.server):
+                out.append((self.server[i], False))
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class Detection:

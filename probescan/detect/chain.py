@@ -1,4 +1,4 @@
-"""Cryptocurrency networks: Stratum mining, Monero (Levin) and Ethereum (devp2p).
+"""Cryptocurrency networks: Stratum mining, Monero (Levin), Ethereum (devp2p) and Nano.
 
 * Mining (Stratum v1 and its Ethereum/Monero variants): a JSON-RPC line whose method is a
   pool method (`mining.subscribe`, `mining.authorize`, `eth_submitLogin`, ... or a `login`
@@ -9,6 +9,12 @@
   auth), whose ECIES message starts with an uncompressed secp256k1 public key that must lie
   on the curve; over UDP a discovery v4 packet whose Keccak-256 hash covers the rest and
   whose RLP payload fills the datagram.
+* Nano node protocol (docs.nano.org, "Protocol design: networking", message header): `R`,
+  a network id (`A` dev, `B` beta, `C` live, `X` test), the maximum, used and minimum
+  protocol versions, the message type and 16 bits of extensions; a connection opens with a
+  node id handshake (a 32-byte cookie when the query flag is set, a 96-byte v1 or 160-byte
+  v2 response when the response flag is) or a keepalive of eight 18-byte peers, whose size
+  the header fixes.
 """
 
 from __future__ import annotations
@@ -140,6 +146,43 @@ def ethereum(msgs: Messages) -> Result:
     return by_stream(msgs, "ethereum", _rlpx)
 
 
+# ---- Nano --------------------------------------------------------------------------------
+
+_NANO_NETWORKS = {0x41: "dev", 0x42: "beta", 0x43: "live", 0x58: "test"}
+_NANO_KEEPALIVE, _NANO_HANDSHAKE = 0x02, 0x0A
+
+
+def _nano_size(d: bytes) -> int | None:
+    """The size of the keepalive / node id handshake message the header announces."""
+    kind, ext = d[5], int.from_bytes(d[6:8], "little")
+    if kind == _NANO_KEEPALIVE:
+        return 8 + 8 * 18 if ext == 0 else None
+    if kind != _NANO_HANDSHAKE or not ext & 0x3 or ext & ~0x7:
+        return None
+    query = 32 if ext & 0x1 else 0
+    response = (160 if ext & 0x4 else 96) if ext & 0x2 else 0
+    return 8 + query + response
+
+
+def _nano(d: bytes) -> SideResult:
+    if len(d) < 8:
+        return NEED_MORE if d[:1] == b"R" and (len(d) < 2 or d[1] in _NANO_NETWORKS) else None
+    if d[0] != 0x52 or d[1] not in _NANO_NETWORKS or not 1 <= d[4] <= d[3] <= d[2] <= 64:
+        return None
+    size = _nano_size(d)
+    if size is None:
+        return None
+    if len(d) < size:
+        return NEED_MORE
+    kind = "node-id-handshake" if d[5] == _NANO_HANDSHAKE else "keepalive"
+    return Hit({"nano_network": _NANO_NETWORKS[d[1]], "nano_message": kind,
+                "nano_version": d[3]})
+
+
+def nano(msgs: Messages) -> Result:
+    return by_stream(msgs, "nano", _nano)
+
+
 DETECTORS = (
     Detector("mining", TCP, mining,
              "either side: a JSON-RPC line calling a Stratum pool method",
@@ -151,4 +194,8 @@ DETECTORS = (
              "TCP: RLPx auth/ack whose ECIES public key lies on secp256k1; UDP: discovery v4 "
              "packet whose Keccak-256 hash and RLP length hold",
              "devp2p RLPx (EIP-8) and Node Discovery Protocol v4 (github.com/ethereum/devp2p)"),
+    Detector("nano", TCP, nano,
+             "either side: `R` + network id, versions min <= using <= max, then a node id "
+             "handshake or keepalive of the size its type and extension flags fix",
+             "Nano protocol design: networking (message header, node_id_handshake)"),
 )

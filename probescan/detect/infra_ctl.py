@@ -4,7 +4,8 @@
   options in delta/length form (numbers known, lengths in range), then 0xFF and a payload;
   a request and its answer share the message id (piggybacked) or the token.
 * NAT-PMP (RFC 6886): version 0; requests of 2 or 12 bytes, answers (opcode + 128) with a
-  result code 0-5 and the seconds since the epoch; a request alone is too short to tell.
+  result code 0-5 and the seconds since the epoch; a request alone is too short to tell,
+  unless it is a mapping request retransmitted unchanged while no answer comes.
   PCP (RFC 6887): version 2, a 24-byte header, opcode ANNOUNCE/MAP/PEER whose body sizes
   add up, options in 4-byte units.
 * HSRP (RFC 2281): version 0, opcode hello/coup/resign, a defined state, hold time not
@@ -14,6 +15,8 @@
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from probescan.detect.base import UDP, Detection, Detector, Fact, Messages, Result
 
@@ -36,8 +39,16 @@ _COAP_OPTIONS = {
 }  # fmt: skip
 
 
-def _coap(d: bytes) -> tuple[int, int, bytes, int] | None:
-    """(code, message id, token, option count) of a well-formed CoAP message, or None."""
+class _CoapMessage(NamedTuple):
+    code: int
+    mid: int
+    token: bytes
+    options: frozenset[int]  # option numbers present
+    payload: bool  # a payload marker and bytes after it
+
+
+def _coap(d: bytes) -> _CoapMessage | None:
+    """A well-formed CoAP message's header, options and whether it carries a payload."""
     if len(d) < 4 or d[0] >> 6 != 1:
         return None
     tkl, code = d[0] & 0x0F, d[1]
@@ -47,14 +58,15 @@ def _coap(d: bytes) -> tuple[int, int, bytes, int] | None:
     if (kind == 3 and code) or (kind == 2 and code in COAP_REQUESTS) or (kind == 1 and not code):
         return None  # a reset is empty, an ACK never a request, an empty message no NON
     if code == 0:  # an empty message is the 4-byte header alone
-        return (0, int.from_bytes(d[2:4], "big"), b"", 0) if len(d) == 4 else None
-    pos, number, count = 4 + tkl, 0, 0
+        return _CoapMessage(0, int.from_bytes(d[2:4], "big"), b"", frozenset(), False) if (
+            len(d) == 4) else None
+    pos, number, numbers = 4 + tkl, 0, set[int]()
     if pos > len(d):
         return None
     while pos < len(d):
         if d[pos] == 0xFF:
-            return (code, int.from_bytes(d[2:4], "big"), d[4 : 4 + tkl], count) if (
-                pos + 1 < len(d)) else None
+            return _CoapMessage(code, int.from_bytes(d[2:4], "big"), d[4 : 4 + tkl],
+                                frozenset(numbers), True) if pos + 1 < len(d) else None
         delta, length = d[pos] >> 4, d[pos] & 0x0F
         pos += 1
         for nibble in (delta, length):
@@ -79,8 +91,13 @@ def _coap(d: bytes) -> tuple[int, int, bytes, int] | None:
         if bounds is None or not bounds[0] <= ext[1] <= bounds[1] or pos + ext[1] > len(d):
             return None
         pos += ext[1]
-        count += 1
-    return code, int.from_bytes(d[2:4], "big"), d[4 : 4 + tkl], count
+        numbers.add(number)
+    return _CoapMessage(code, int.from_bytes(d[2:4], "big"), d[4 : 4 + tkl], frozenset(numbers),
+                        False)
+
+
+_COAP_URI = frozenset({3, 11, 15})  # Uri-Host, Uri-Path, Uri-Query (RFC 7252 §5.10)
+_COAP_CONTENT_FORMAT = 12
 
 
 def _coap_code(code: int) -> str:
@@ -101,7 +118,11 @@ def coap_udp(msgs: Messages) -> Result:
             return Detection("coap", {"coap_code": _coap_code(code)},
                              swapped=a[0] not in COAP_REQUESTS and b[0] in COAP_REQUESTS)
     m, from_client = found[0]
-    if m[3] == 0:  # alone, a message must carry options to be told from noise
+    # Alone, a message must carry enough to be told from noise (a text line can parse as a
+    # header and one option): a request naming its resource (Uri-Host, Uri-Path or
+    # Uri-Query), a payload with its Content-Format, or two options or more.
+    if not ((m.code in COAP_REQUESTS and m.options & _COAP_URI) or len(m.options) >= 2 or (
+            m.payload and _COAP_CONTENT_FORMAT in m.options)):
         return None
     swapped = from_client and m[0] not in COAP_REQUESTS and not msgs.server
     return Detection("coap", {"coap_code": _coap_code(m[0])}, swapped=swapped)
@@ -142,6 +163,14 @@ def _pcp(d: bytes) -> str | None:
     return ("response" if response else "request") if pos == len(d) else None
 
 
+def _natpmp_retried(side: tuple[bytes, ...]) -> bool:
+    """A mapping request (12 bytes, an internal port) sent again unchanged, as a client
+    retransmits it while no answer comes (RFC 6886 §3.1, §3.3)."""
+    first = side[0]
+    return (len(first) == 12 and first[1] in (1, 2) and first[4:6] != b"\0\0"
+            and len(side) >= 2 and side[1] == first)
+
+
 def natpmp_udp(msgs: Messages) -> Result:
     firsts = [side[0] if side else b"" for side in msgs.sides]
     kinds = []
@@ -156,7 +185,8 @@ def natpmp_udp(msgs: Messages) -> Result:
     if ck is not None and sk is not None and (ck == sk or cv != sv):
         return None
     lone = ck if sk is None else sk if ck is None else None
-    if lone == "request" and (cv if ck is not None else sv) == 0:
+    if lone == "request" and (cv if ck is not None else sv) == 0 and not _natpmp_retried(
+            msgs.client if ck is not None else msgs.server):
         return None  # a NAT-PMP request alone (2 or 12 bytes) is too little; its answer proves it
     version = cv if ck is not None else sv
     return Detection("nat-pmp", {"natpmp_version": version},
@@ -249,7 +279,8 @@ DETECTORS = (
              "RFC 7252, RFC 7641, RFC 7959, RFC 8132"),
     Detector("nat-pmp", UDP, natpmp_udp,
              "either side: NAT-PMP version 0 requests (2 or 12 bytes) and answers (result "
-             "0-5), or PCP version 2 headers whose opcode bodies and options add up",
+             "0-5), a mapping request retransmitted unchanged, or PCP version 2 headers "
+             "whose opcode bodies and options add up",
              "RFC 6886 (NAT-PMP), RFC 6887 (PCP)"),
     Detector("hsrp", UDP, hsrp_udp,
              "either side: the 20-byte HSRPv1 hello/coup/resign (state, timers, reserved, "

@@ -23,16 +23,6 @@ import itertools
 
 from probescan.detect.base import UDP, Detection, Detector, Messages, Result
 
-
-def _datagrams(msgs: Messages, count: int = 2) -> list[tuple[bytes, bool]]:
-    out = []
-    for i in range(count):
-        for side, from_client in ((msgs.client, True), (msgs.server, False)):
-            if i < len(side):
-                out.append((side[i], from_client))
-    return out
-
-
 # --- NetFlow / IPFIX ---------------------------------------------------------------------
 
 _FIXED = {1: (16, 48), 5: (24, 48), 7: (24, 52)}  # version: (header, record size)
@@ -69,7 +59,7 @@ def _netflow(d: bytes) -> int | None:
 
 
 def netflow(msgs: Messages) -> Result:
-    for d, _ in _datagrams(msgs):
+    for d, _ in msgs.interleaved(2):
         version = _netflow(d)
         if version is not None:
             return Detection("netflow", {"netflow_version": version})
@@ -101,7 +91,7 @@ def _sflow(d: bytes) -> int | None:
 
 
 def sflow(msgs: Messages) -> Result:
-    for d, _ in _datagrams(msgs):
+    for d, _ in msgs.interleaved(2):
         version = _sflow(d)
         if version is not None:
             return Detection("sflow", {"sflow_version": version})
@@ -153,7 +143,7 @@ def _rmcp(d: bytes) -> str | None:
 
 
 def rmcp(msgs: Messages) -> Result:
-    for d, _ in _datagrams(msgs):
+    for d, _ in msgs.interleaved(2):
         kind = _rmcp(d)
         if kind is not None:
             return Detection("rmcp", {"rmcp_class": kind})
@@ -184,7 +174,7 @@ def _ptp(d: bytes) -> str | None:
 
 
 def ptp(msgs: Messages) -> Result:
-    for d, _ in _datagrams(msgs):
+    for d, _ in msgs.interleaved(2):
         kind = _ptp(d)
         if kind is not None:
             return Detection("ptpv2", {"ptp_message": kind})
@@ -222,7 +212,7 @@ def _roughtime(d: bytes) -> list[bytes] | None:
 
 
 def roughtime(msgs: Messages) -> Result:
-    for d, from_client in _datagrams(msgs):
+    for d, from_client in msgs.interleaved(2):
         tags = _roughtime(d)
         if tags is not None and (b"NONC" in tags or b"SREP" in tags or b"SIG\0" in tags):
             return Detection("roughtime", {"roughtime_tags": len(tags)},

@@ -21,15 +21,6 @@ from __future__ import annotations
 from probescan.detect.base import UDP, Detection, Detector, Fact, Messages, Result
 
 
-def _datagrams(msgs: Messages, count: int = 2) -> list[tuple[bytes, bool]]:
-    out = []
-    for i in range(count):
-        for side, from_client in ((msgs.client, True), (msgs.server, False)):
-            if i < len(side):
-                out.append((side[i], from_client))
-    return out
-
-
 def _ip_packet(d: bytes) -> bool:
     """An IPv4 or IPv6 header whose length fills `d` exactly."""
     if len(d) >= 40 and d[0] >> 4 == 6:
@@ -60,7 +51,7 @@ def _teredo(d: bytes) -> bool:
 
 
 def teredo(msgs: Messages) -> Result:
-    for d, _ in _datagrams(msgs):
+    for d, _ in msgs.interleaved(2):
         if _teredo(d):
             return Detection("teredo", {})
     return None
@@ -94,7 +85,7 @@ def _capwap(d: bytes) -> str | None:
 
 
 def capwap(msgs: Messages) -> Result:
-    for d, _ in _datagrams(msgs):
+    for d, _ in msgs.interleaved(2):
         kind = _capwap(d)
         if kind is not None:
             return Detection("capwap", {"capwap_kind": kind})
@@ -193,7 +184,7 @@ def _lisp(d: bytes) -> str | None:
 
 
 def lisp(msgs: Messages) -> Result:
-    for d, _ in _datagrams(msgs):
+    for d, _ in msgs.interleaved(2):
         kind = _lisp(d)
         if kind is not None:
             return Detection("lisp", {"lisp_type": kind})
@@ -245,7 +236,7 @@ def _gtp(d: bytes) -> str | None:
 
 
 def gtp(msgs: Messages) -> Result:
-    for d, _ in _datagrams(msgs):
+    for d, _ in msgs.interleaved(2):
         kind = _gtp(d)
         if kind is not None:
             return Detection("gtp", {"gtp_kind": kind})
@@ -274,7 +265,7 @@ def _pfcp(d: bytes) -> int | None:
 
 
 def pfcp(msgs: Messages) -> Result:
-    for d, _ in _datagrams(msgs):
+    for d, _ in msgs.interleaved(2):
         kind = _pfcp(d)
         if kind is not None:
             facts: dict[str, Fact] = {"pfcp_message": kind}

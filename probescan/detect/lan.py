@@ -34,18 +34,6 @@ NBNS_PORT, DNS_PORT = 137, 53
 _CLASSES = frozenset({1, 3, 4, 254, 255})  # IN CH HS NONE ANY
 
 
-def _first_messages(msgs: Messages, count: int = 3) -> list[tuple[bytes, bool]]:
-    """(message, sent by the recorded client?): the first `count` of each side, alternating
-    (a later datagram may be whole where the first was damaged)."""
-    out = []
-    for i in range(count):
-        if i < len(msgs.client):
-            out.append((msgs.client[i], True))
-        if i < len(msgs.server):
-            out.append((msgs.server[i], False))
-    return out
-
-
 # --- DNS, mDNS, LLMNR ------------------------------------------------------------------
 
 def _dns_plausible(m: dns.DnsMessage) -> bool:
@@ -98,7 +86,7 @@ def dns_family(msgs: Messages) -> Result:
     tcp = msgs.transport == "tcp"
     waiting = False
     sides = [(msgs.client_stream, True), (msgs.server_stream, False)] if tcp else (
-        _first_messages(msgs, 2))
+        msgs.interleaved(2))
     found: list[tuple[dns.DnsMessage, bool]] = []
     for data, from_client in sides:
         if not data:
@@ -130,7 +118,7 @@ def dns_family(msgs: Messages) -> Result:
 # --- DHCP (BOOTP) ------------------------------------------------------------------------
 
 def dhcp_udp(msgs: Messages) -> Result:
-    for data, from_client in _first_messages(msgs):
+    for data, from_client in msgs.interleaved(3):
         if not data or data[0] not in (1, 2):
             continue
         try:
@@ -182,7 +170,7 @@ def _v6_options(data: bytes) -> list[int] | None:
 
 
 def dhcpv6_udp(msgs: Messages) -> Result:
-    for data, from_client in _first_messages(msgs):
+    for data, from_client in msgs.interleaved(3):
         if len(data) < 8 or data[0] not in DHCPV6_TYPES:
             continue
         relay = data[0] in (12, 13)
@@ -202,7 +190,7 @@ def netbios_ns(msgs: Messages) -> Result:
     ports = (msgs.client_port, msgs.server_port)
     if DNS_PORT in ports and NBNS_PORT not in ports:
         return None  # DNS shares the name service's format: its port breaks the tie
-    for data, from_client in _first_messages(msgs):
+    for data, from_client in msgs.interleaved(3):
         if len(data) < 12 + 34:
             continue
         try:
@@ -218,7 +206,7 @@ def netbios_ns(msgs: Messages) -> Result:
 
 
 def netbios_dgm(msgs: Messages) -> Result:
-    for data, _ in _first_messages(msgs):
+    for data, _ in msgs.interleaved(3):
         if not data or data[0] not in netbios.DGM_TYPES:
             continue
         try:

@@ -30,16 +30,6 @@ from probescan.detect.base import (
 MAX_HEAD = 4096
 
 
-def _messages(msgs: Messages, count: int = 2) -> list[tuple[bytes, bool]]:
-    out = []
-    for i in range(count):
-        if i < len(msgs.client):
-            out.append((msgs.client[i], True))
-        if i < len(msgs.server):
-            out.append((msgs.server[i], False))
-    return out
-
-
 # --- SSDP --------------------------------------------------------------------------------
 
 _SSDP_STARTS = (b"M-SEARCH * HTTP/1.", b"NOTIFY * HTTP/1.", b"HTTP/1.1 200 OK\r\n",
@@ -67,7 +57,7 @@ def _http_headers(data: bytes) -> tuple[bytes, dict[str, str]] | None:
 
 
 def ssdp_udp(msgs: Messages) -> Result:
-    for data, from_client in _messages(msgs):
+    for data, from_client in msgs.interleaved(2):
         if not data.startswith(_SSDP_STARTS):
             continue
         parsed = _http_headers(data)
@@ -140,7 +130,7 @@ def _slp(data: bytes, stream: bool) -> Result:
 def svrloc(msgs: Messages) -> Result:
     stream = msgs.transport == "tcp"
     sides = [(msgs.client_stream, True), (msgs.server_stream, False)] if stream else (
-        _messages(msgs))
+        msgs.interleaved(2))
     best: Result = None
     for data, from_client in sides:
         r = _slp(data, stream)
@@ -161,7 +151,7 @@ _WSD_ACTIONS = (b"Hello", b"Bye", b"ProbeMatches", b"Probe", b"ResolveMatches", 
 
 
 def wsd_udp(msgs: Messages) -> Result:
-    for data, _ in _messages(msgs):
+    for data, _ in msgs.interleaved(2):
         text = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
         if not text.startswith(b"<"):
             continue
@@ -181,7 +171,7 @@ def wsd_udp(msgs: Messages) -> Result:
 # --- Dropbox LAN sync discovery ----------------------------------------------------------
 
 def dropbox_udp(msgs: Messages) -> Result:
-    for data, _ in _messages(msgs):
+    for data, _ in msgs.interleaved(2):
         if not data.startswith(b"{") or b'"host_int"' not in data:
             continue
         try:
@@ -201,7 +191,7 @@ def dropbox_udp(msgs: Messages) -> Result:
 # --- TiVoConnect -------------------------------------------------------------------------
 
 def tivoconnect(msgs: Messages) -> Result:
-    for data, _ in _messages(msgs):
+    for data, _ in msgs.interleaved(2):
         if data[:12].lower() != b"tivoconnect=":
             continue
         lines = data.rstrip(b"\n").split(b"\n")

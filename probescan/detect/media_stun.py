@@ -12,6 +12,10 @@ they must have, or when a request and a response on the flow share the transacti
 TURN ChannelData (RFC 8656 §12): a 2-byte channel number 0x4000-0x7FFF (RFC 5766; RFC
 8656 narrows it to 0x4FFF), a 2-byte length and the data; claimed for flows of several
 such datagrams of one channel (a capture begun after the Allocate / ChannelBind exchange).
+
+A UDP flow whose STUN checks are followed by an RTP stream on one side (RFC 7983: STUN,
+DTLS and SRTP share the 5-tuple, told apart by the first byte) is left to the media
+detectors: what the checks set up is the flow's protocol.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from probescan.detect.base import (
     Messages,
     Result,
 )
+from probescan.detect.media import rtp_stream
 
 COOKIE = b"\x21\x12\xa4\x42"
 HEADER = 20
@@ -180,6 +185,8 @@ def stun(msgs: Messages) -> Result:
                 return r
             best = best or r
         return best
+    if any(rtp_stream(side) for side in msgs.sides):
+        return None  # RFC 7983: the media the STUN checks set up is the flow's protocol
     for datagrams in msgs.sides:
         for data in datagrams[:_LOOK]:
             if data[:1] >= b"\x40":

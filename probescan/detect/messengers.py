@@ -26,6 +26,14 @@ Viber (nDPI's viber dissector lists the opening types): a relay datagram starts 
 2-byte channel and a 2-byte little-endian type; the client's opening (type 1 followed by
 0x0005, or a 34-byte type 0x19 / 0x1b) carries an 8-byte id that the relay's reply on the
 same channel repeats at the same offset.
+
+Threema's chat server protocol (Threema Cryptography Whitepaper, "Chat Protocol"; the
+open-source clients' CSP handshake): the client hello is 48 bytes (temporary public key,
+cookie), the server hello 80 (cookie, a NaCl box of key and client cookie), the login a
+box of at least 160 bytes, the login ack a 32-byte box; then both sides send frames of a
+2-byte little-endian length and a box (a 16-byte MAC and at least a 4-byte type). Claimed
+when both sides' segments fit: 48, the login, frames filling the client's stream; 80, then
+the ack and frames filling the server's.
 """
 
 from __future__ import annotations
@@ -314,6 +322,30 @@ def viber(msgs: Messages) -> Result:
     return Detection("viber", {"viber_message": c[2]})
 
 
+# --- Threema ---------------------------------------------------------------------------
+
+
+def _threema_frames(data: bytes) -> bool:
+    """One or more frames (2-byte little-endian length, a box of MAC and type) filling
+    `data` exactly."""
+    pos = 0
+    while pos < len(data):
+        size = int.from_bytes(data[pos : pos + 2], "little")
+        if pos + 2 > len(data) or size < 20:
+            return False
+        pos += 2 + size
+    return pos == len(data) and pos > 0
+
+
+def threema(msgs: Messages) -> Result:
+    c, s = msgs.client, msgs.server
+    if len(c) < 3 or not s or len(c[0]) != 48 or len(s[0]) != 80 or not 160 <= len(c[1]) <= 1024:
+        return None
+    if _threema_frames(b"".join(c[2:])) and _threema_frames(b"".join(s)[112:]):
+        return Detection("threema", {"threema_login": len(c[1])})
+    return None
+
+
 DETECTORS = (
     Detector("whatsapp", TCP, whatsapp,
              "client: optional `ED\\x00\\x01` + 3-byte routing length, `WA` + version, then "
@@ -336,4 +368,9 @@ DETECTORS = (
              "both sides: the client's opening datagram (type 1 / 0x19 / 0x1b) and the relay's "
              "reply on the same 2-byte channel carrying the client's 8-byte id",
              "nDPI viber dissector (message types)"),
+    Detector("threema", TCP, threema,
+             "both sides: segments of 48 (client hello) and a login box, 80 (server hello); "
+             "after them and the 32-byte login ack, 2-byte little-endian framed boxes filling "
+             "each stream",
+             "Threema Cryptography Whitepaper (chat protocol); CSP handshake"),
 )

@@ -1,5 +1,5 @@
-"""Industrial and vehicle data protocols: OPC UA, TRDP, SOME/IP, CNP/IP (LonWorks) and GE
-Ethernet Global Data.
+"""Industrial and vehicle data protocols: OPC UA, TRDP, SOME/IP, CNP/IP (LonWorks), GE
+Ethernet Global Data and Saia's Ether-S-I/O.
 
 * OPC UA Connection Protocol (IEC 62541-6 §7.1): `HEL`, `ACK`, `ERR`, `RHE`, `OPN`, `MSG`,
   `CLO` with a chunk type and a size; Hello's endpoint URL length adds up, Acknowledge is 28
@@ -13,6 +13,10 @@ Ethernet Global Data.
   session in sequence.
 * EGD (GE Ethernet Global Data): PDU type 13 version 1, then two productions of one
   exchange with consecutive request ids.
+* Ether-S-I/O (Saia Burgess Controls; Wireshark's esio dissector documents it): `ESIO`, a
+  16-bit telegram type (1 data transfer, 2 status), version 0, a length equal to the
+  datagram and a transaction id; a data transfer telegram's transfers (id, destination,
+  16-bit length and data) fill it exactly.
 """
 
 from __future__ import annotations
@@ -212,6 +216,33 @@ def egd(msgs: Messages) -> Result:
     return by_packets(msgs, "ethernetglobaldata", _egd)
 
 
+# ---- Ether-S-I/O ------------------------------------------------------------------------
+
+_ESIO_TYPES = {1: "data-transfer", 2: "status"}
+
+
+def _esio(d: bytes) -> SideResult:
+    if len(d) < 20 or d[:4] != b"ESIO" or d[4] or d[5] not in _ESIO_TYPES or any(d[6:8]):
+        return None
+    if int.from_bytes(d[8:10], "big") != len(d):
+        return None
+    if d[5] == 1:  # telegram id, source station, number of transfers, flags, transfers
+        pos, count = 22, d[20]
+        for _ in range(count):
+            if pos + 10 > len(d):
+                return None
+            pos += 10 + int.from_bytes(d[pos + 8 : pos + 10], "big")
+        if count == 0 or pos != len(d):
+            return None
+    elif len(d) != 24:  # status type, size, source station, RIO status, lost, diag, flags
+        return None
+    return Hit({"esio_telegram": _ESIO_TYPES[d[5]]})
+
+
+def ethersio(msgs: Messages) -> Result:
+    return by_datagram(msgs, "ethersio", _esio)
+
+
 DETECTORS = (
     Detector("opc-ua", TCP, opcua,
              "either side: UA TCP message type and chunk type, size; Hello URL length, "
@@ -230,4 +261,8 @@ DETECTORS = (
     Detector("ethernetglobaldata", UDP, egd,
              "either side: two productions, PDU type 13 version 1, same producer and "
              "exchange, consecutive request ids", "GE Fanuc GFK-2373 (Ethernet Global Data)"),
+    Detector("ethersio", UDP, ethersio,
+             "either side: `ESIO`, telegram type 1/2, version 0, length = datagram; a data "
+             "transfer's transfers fill it exactly",
+             "Saia Burgess Ether-S-I/O (Wireshark esio dissector)"),
 )

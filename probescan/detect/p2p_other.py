@@ -14,7 +14,8 @@
   32-byte device id.
 * KCP (skywind3000/kcp, "protocol.md"): segments of a 24-byte little-endian header (conv,
   cmd 81-84, frg, wnd, ts, sn, una, len) and len bytes of data, filling the datagram;
-  the flow's first datagram and at least one more of the same conversation id.
+  the flow's first datagram and at least one more of the same conversation id, or a flow
+  of one datagram that starts with a push segment carrying data and an open window.
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ KCP_COMMANDS = {81: "push", 82: "ack", 83: "window_probe", 84: "window_tell"}
 
 def _kcp_conv(data: bytes) -> bytes | None:
     """The conversation id of a datagram of whole KCP segments of one conversation."""
+    if len(data) < KCP_HEADER:
+        return None
     pos = 0
     conv = data[:4]
     while pos < len(data):
@@ -171,9 +174,16 @@ def kcp(msgs: Messages) -> Result:
     if not first or _kcp_conv(first[0]) is None:
         return None
     found = [c for side in msgs.sides for d in side[:_LOOK] if (c := _kcp_conv(d)) is not None]
-    if len(found) >= 2 and len(set(found)) == 1:
-        return Detection("kcp", {"kcp_conv": int.from_bytes(found[0], "little")})
+    if (len(found) >= 2 and len(set(found)) == 1) or (
+            len(msgs.client) + len(msgs.server) == 1 and _kcp_lone(first[0])):
+        return Detection("kcp", {"kcp_conv": int.from_bytes(first[0][:4], "little")})
     return None
+
+
+def _kcp_lone(data: bytes) -> bool:
+    """A flow's only datagram: one push segment (or more) whose data fills it, with a
+    window open (a lone ack or probe is too little to tell)."""
+    return len(data) > KCP_HEADER and data[4] == 81 and data[6:8] != b"\0\0"
 
 
 DETECTORS = (
@@ -193,5 +203,6 @@ DETECTORS = (
              "Syncthing Local Discovery Protocol v4"),
     Detector("kcp", UDP, kcp,
              "every datagram (two or more) whole KCP segments of one conversation id, "
-             "commands 81-84, lengths filling it", "KCP protocol.md (skywind3000/kcp)"),
+             "commands 81-84, lengths filling it; a flow's only datagram when it starts "
+             "with a push carrying data", "KCP protocol.md (skywind3000/kcp)"),
 )

@@ -50,6 +50,8 @@ FAMILIES = (
     "infra_ctl",
     "infra_tun",
     "infra_mon",
+    "misc_net",
+    "games_more",
 )
 
 

@@ -1,5 +1,5 @@
 """Proxies and remote access: SOCKS 4/4a/5, the PROXY protocol, Telnet, rsh, NoMachine,
-TeamViewer.
+TeamViewer, Radmin.
 
 SOCKS5 (RFC 1928, RFC 1929): the client's greeting (version 5, methods) followed by its
 request, or answered by the server's choice of one of the offered methods; the server's
@@ -7,7 +7,9 @@ choice followed by its reply. SOCKS4 (and 4a): a CONNECT/BIND request whose user
 4a host name) end with NUL. PROXY protocol (HAProxy): the v1 text line or the v2 binary
 signature ahead of the client's bytes. Telnet (RFC 854/855): option negotiation, two or more
 IAC commands from either side. rsh (RFC 1282's rcmd): the client's stderr port and three
-NUL-terminated strings.
+NUL-terminated strings. Radmin (Famatech; no public specification, the messages as nmap's
+Radmin probe and its answers show them): messages of a 32-bit little-endian 1, a length
+byte, a byte, a zero byte, then the rest; both sides' first segments one such message each.
 """
 
 from __future__ import annotations
@@ -275,6 +277,23 @@ def teamviewer_detect(msgs: Messages) -> Result:
     return None
 
 
+# --- Radmin -----------------------------------------------------------------------------
+
+
+def _radmin(d: bytes) -> bool:
+    return len(d) >= 10 and d[:4] == b"\x01\0\0\0" and d[4] == len(d) - 9 and d[6] == 0
+
+
+def radmin_detect(msgs: Messages) -> Result:
+    if not (msgs.client and msgs.server and _radmin(msgs.client[0]) and _radmin(msgs.server[0])):
+        return None
+    reply = msgs.server[0]
+    facts: dict[str, Fact] = {}
+    if reply[4] == 0x25 and reply[7] in (1, 2) and reply[8] in (0x10, 0x12) and reply[9] == 8:
+        facts["radmin_version"] = str(reply[7] + 1)
+    return Detection("radmin", facts)
+
+
 DETECTORS = (
     Detector("socks5", TCP, socks_detect,
              "client: a SOCKS5 greeting and request (RFC 1929 credentials between), or the "
@@ -298,4 +317,9 @@ DETECTORS = (
              "either side: a first segment made only of TeamViewer messages (0x1724 or 0x1130 "
              "headers whose lengths fill it)",
              "TeamViewer framing (no public specification; magic values as publicly analysed)"),
+    Detector("radmin", TCP, radmin_detect,
+             "both sides: a first segment that is one message: 32-bit LE 1, a length byte "
+             "for the rest after 9 bytes, a zero at offset 6",
+             "Famatech Radmin (no public specification; messages as nmap's Radmin probe and "
+             "matches show them)"),
 )

@@ -1,16 +1,34 @@
-"""Text protocols whose first line is not a banner a fingerprint reads: XMPP streams.
+"""Text protocols whose first line is not a banner a fingerprint reads: XMPP streams, and
+HTTP and SIP known by their start lines when the rest of the head is damaged.
+
+HTTP/1.x (RFC 9112 §3, §4): a request line (method, target, `HTTP/1.0|1.1`, CRLF) or a
+status line (`HTTP/1.x`, three digits, reason). SIP (RFC 3261 §7.1, §7.2): a request line
+with a SIP method, a sip:/sips:/tel: URI and `SIP/2.0`, or a status line `SIP/2.0 NNN`.
+The parsers of probescan.protocols.http read whole, well-formed heads; these detectors
+name a flow whose start line is intact when a later header line is not.
 
 XMPP (RFC 6120 §4): a stream opens with an optional XML declaration and a
 `<stream:stream` element in the `jabber:client` / `jabber:server` namespace; a flow seen
 mid-stream shows stanzas (`<iq`, `<message`, `<presence`) on both sides, or on one side with
-the XMPP namespace or a stream header named.
+the XMPP namespace or a stream header named. A client stream opened `to` a domain of an
+XMPP-based service that nDPI names on its own (Truphone: im.truphone.com) takes that
+service's name.
 """
 
 from __future__ import annotations
 
 import re
 
-from probescan.detect.base import NEED_MORE, TCP, Detection, Detector, Messages, Result
+from probescan.detect.base import (
+    BOTH,
+    NEED_MORE,
+    TCP,
+    Detection,
+    Detector,
+    Fact,
+    Messages,
+    Result,
+)
 
 _DECL = re.compile(rb"<\?xml[ \t\r\n][^>]{0,200}\?>\s*")
 _STREAM = re.compile(rb"<stream:stream[ \t\r\n>]")
@@ -34,11 +52,35 @@ def _side(data: bytes) -> str | None:
     return None
 
 
+_TO = re.compile(rb"""\bto=['"]([A-Za-z0-9.-]{1,253})['"]""")
+
+
+def _to_domain(msgs: Messages) -> str | None:
+    """The domain a client's stream header is opened `to`."""
+    head = _start(msgs.client_stream[:_WINDOW].lstrip())
+    if not (_STREAM.match(head) and _NS.search(head)):
+        return None
+    m = _TO.search(head[: head.find(b">") + 1 or _WINDOW])
+    return m[1].lower().decode() if m else None
+
+
+def truphone(msgs: Messages) -> Result:
+    """XMPP opened to Truphone's server (nDPI names it on its own)."""
+    domain = _to_domain(msgs) if msgs.client_stream[:1] == b"<" else None
+    if domain and (domain == "truphone.com" or domain.endswith(".truphone.com")):
+        return Detection("truphone", {"xmpp_seen": "stream", "xmpp_to": domain})
+    return None
+
+
 def xmpp(msgs: Messages) -> Result:
     c, s = msgs.client_stream, msgs.server_stream
     sides = [_side(c) if c else None, _side(s) if s else None]
     if "stream" in sides:
-        return Detection("xmpp", {"xmpp_seen": "stream"})
+        facts: dict[str, Fact] = {"xmpp_seen": "stream"}
+        domain = _to_domain(msgs) if sides[0] == "stream" else None
+        if domain:
+            facts["xmpp_to"] = domain
+        return Detection("xmpp", facts)
     if sides == ["stanza", "stanza"]:
         return Detection("xmpp", {"xmpp_seen": "stanzas"})
     if "stanza" in sides and not (c and s):
@@ -49,9 +91,48 @@ def xmpp(msgs: Messages) -> Result:
     return None
 
 
+_HTTP_REQUEST = re.compile(
+    rb"(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]{1,2048} HTTP/1\.[01]\r?\n")
+_HTTP_STATUS = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9](?: [^\r\n]{0,256})?\r?\n")
+_SIP_REQUEST = re.compile(
+    rb"(?:INVITE|REGISTER|ACK|BYE|CANCEL|OPTIONS|SUBSCRIBE|NOTIFY|MESSAGE|INFO|PRACK|UPDATE|"
+    rb"REFER|PUBLISH) (?:sips?|tel):[!-~]{1,1024} SIP/2\.0\r?\n")
+_SIP_STATUS = re.compile(rb"SIP/2\.0 [1-6][0-9][0-9](?: [^\r\n]{0,256})?\r?\n")
+
+
+def _start_line(msgs: Messages, request: re.Pattern[bytes], status: re.Pattern[bytes],
+                name: str) -> Result:
+    """A side whose first message starts with a request or status line of the protocol."""
+    for i, side in enumerate(msgs.sides):
+        first = side[0] if side else b""
+        if request.match(first):
+            return Detection(name, {f"{name}_start": "request"}, swapped=i == 1)
+        if status.match(first):
+            return Detection(name, {f"{name}_start": "status"}, swapped=i == 0)
+    return None
+
+
+def http_start(msgs: Messages) -> Result:
+    return _start_line(msgs, _HTTP_REQUEST, _HTTP_STATUS, "http")
+
+
+def sip_start(msgs: Messages) -> Result:
+    return _start_line(msgs, _SIP_REQUEST, _SIP_STATUS, "sip")
+
+
 DETECTORS = (
+    Detector("truphone", TCP, truphone,
+             "client: an XMPP stream header opened `to` im.truphone.com (or another "
+             "truphone.com name)",
+             "RFC 6120 §4.7.2 (the `to` attribute); Truphone's XMPP service name"),
     Detector("xmpp", TCP, xmpp,
              "either side: `<stream:stream` in XMPP's namespace (after an XML declaration), "
              "or stanzas (`<iq`, `<message`, `<presence`) on both sides",
              "RFC 6120 §4 (XML streams), §8 (stanzas)"),
+    Detector("http", TCP, http_start,
+             "either side: an HTTP/1.x request line (method, target, version) or status line "
+             "at the start of the first message", "RFC 9112 §3, §4"),
+    Detector("sip", BOTH, sip_start,
+             "either side: a SIP request line (method, sip:/sips:/tel: URI, SIP/2.0) or "
+             "status line at the start of the first message", "RFC 3261 §7.1, §7.2"),
 )

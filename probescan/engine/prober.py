@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 from probescan.catalog import Catalog
 from probescan.config import Config
@@ -18,7 +19,7 @@ from probescan.engine.conn import Conn, ConnectFailed, Dialer, SocketRegistry, t
 from probescan.engine.limits import Limits
 from probescan.engine.schedule import EndpointRun, Schedule
 from probescan.engine.udp import UdpProber
-from probescan.engine.verdict import guessed, port_guess, tcp_record
+from probescan.engine.verdict import budget_spent, guessed, port_guess, tcp_record, tcpwrapped
 from probescan.model import Endpoint, ServiceRecord, TlsInfo
 
 
@@ -46,9 +47,11 @@ class Prober:
         try:
             conn = await self.dialer.connect(ep)
         except ConnectFailed as e:
+            timings = {"connect": time.monotonic() - t0}
+            if e.detail == "reset":  # accepted, then reset at once: a wrapper refused us
+                return tcpwrapped(ep, timings)
             return ServiceRecord(
-                ep, "closed" if e.state == "closed" else "filtered",
-                timings={"connect": time.monotonic() - t0},
+                ep, "closed" if e.state == "closed" else "filtered", timings=timings,
                 error=None if e.state != "error" else e.detail,
             )
         t_connect = time.monotonic() - t0
@@ -60,28 +63,36 @@ class Prober:
             return guessed(ep, "open", port_guess(self.catalog.port_names, ep),
                            {"connect": t_connect},
                            error="not probed: excluded port (use --allports)")
+        layers = Layers(EndpointRun(self.catalog, None))
         try:
             return await asyncio.wait_for(
-                self._identify(ep, conn, t0, t_connect), self.config.endpoint_budget
+                self._identify(ep, conn, layers, t0, t_connect), self.config.endpoint_budget
             )
         except TimeoutError:
             conn.abort()
-            return ServiceRecord(
-                ep, "open", service="unknown", error="endpoint time budget exhausted",
-                timings={"connect": t_connect, "total": time.monotonic() - t0},
-            )
+            return budget_spent(ep, layers.plain, layers.inner, layers.tls, layers.plain.banner,
+                                self.catalog.port_names,
+                                {"connect": t_connect, "total": time.monotonic() - t0})
 
     async def _identify(
-        self, ep: Endpoint, conn: Conn, t0: float, t_connect: float
+        self, ep: Endpoint, conn: Conn, layers: Layers, t0: float, t_connect: float
     ) -> ServiceRecord:
-        """The schedule on the plain connection, then inside TLS when a handshake succeeded."""
-        plain = EndpointRun(self.catalog, None)
+        """The schedule on the plain connection, then inside TLS when a handshake succeeded;
+        `layers` keeps what is found as it is found (the budget may end this at any time)."""
+        plain = layers.plain
         tls_conn = await self.schedule.run_layer(ep, plain, conn, tls_first=True)
-        tls_info: TlsInfo | None = None
-        inner: EndpointRun | None = None
         if tls_conn is not None:
-            tls_info = tls_facts(tls_conn)
-            inner = EndpointRun(self.catalog, "tls")
-            await self.schedule.run_layer(ep, inner, tls_conn, tls_first=False)
+            layers.tls = tls_facts(tls_conn)
+            layers.inner = EndpointRun(self.catalog, "tls")
+            await self.schedule.run_layer(ep, layers.inner, tls_conn, tls_first=False)
         timings = {"connect": t_connect, "total": time.monotonic() - t0}
-        return tcp_record(ep, plain, inner, tls_info, self.catalog.port_names, timings)
+        return tcp_record(ep, plain, layers.inner, layers.tls, self.catalog.port_names, timings)
+
+
+@dataclass(slots=True)
+class Layers:
+    """An endpoint's layers as probing goes: plain, then TLS facts and the run inside TLS."""
+
+    plain: EndpointRun
+    inner: EndpointRun | None = None
+    tls: TlsInfo | None = None

@@ -21,7 +21,7 @@ from typing import Literal
 from probescan.catalog import Catalog, Probe
 from probescan.catalog.aliases import ALIASED_PROBES, NULL_PROBE
 from probescan.config import Config
-from probescan.engine.conn import Conn, ConnectFailed, Dialer, exchange
+from probescan.engine.conn import Conn, ConnectFailed, Dialer, Outcome, exchange
 from probescan.engine.verdict import TLS_SERVICES, Found
 from probescan.match import match_response
 from probescan.model import Endpoint, Transcript
@@ -194,9 +194,12 @@ class Schedule:
             signals = [asyncio.create_task(run.hard.wait())]
             if until_soft:
                 signals.append(asyncio.create_task(run.soft.wait()))
-            done, _ = await asyncio.wait([*tasks, *signals], return_when=asyncio.FIRST_COMPLETED)
-            for sig in signals:
-                sig.cancel()
+            try:
+                done, _ = await asyncio.wait([*tasks, *signals],
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when the endpoint's budget cancels the wait: no task left behind
+                for sig in signals:
+                    sig.cancel()
             tasks.difference_update(done)
             if until_one and done - set(signals):
                 return
@@ -247,10 +250,10 @@ class Schedule:
             try:
                 conn = await self.dialer.connect(ep, tls=run.tunnel == "tls")
             except ConnectFailed as e:
-                run.transcripts.append(
-                    Transcript(probe.name, b"", b"", "refused" if e.state == "closed" else "error",
-                               time.monotonic() - start, run.tunnel, e.detail)
-                )
+                outcome: Outcome = "refused" if e.state == "closed" else (
+                    "reset" if e.detail == "reset" else "error")  # reset: accepted, then reset
+                run.transcripts.append(Transcript(probe.name, b"", b"", outcome,
+                                                  time.monotonic() - start, run.tunnel, e.detail))
                 return
         wait = probe.wait_ms / 1000 if probe.name != NULL_PROBE else self.config.banner_wait
         payload = probe.render(ep.hostname or ep.ip)

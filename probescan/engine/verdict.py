@@ -28,12 +28,13 @@ A reply to the NULL probe (nothing sent, a banner awaited) is a `banner`. A flow
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal, NamedTuple, Protocol
 
 from probescan.catalog.aliases import NULL_PROBE
 from probescan.model import (
     EVIDENCE_KEPT_BYTES,
+    HOST_TIMEOUT,
     Endpoint,
     Evidence,
     Match,
@@ -171,15 +172,42 @@ def tcp_record(ep: Endpoint, plain: Layer, inner: Layer | None, tls: TlsInfo | N
     if not raw:
         if transcripts and all(t.outcome in ("eof", "reset") for t in transcripts
                                if t.probe != "tls"):
-            rule = SCAN["tcpwrapped"]
-            return ServiceRecord(ep, "open", service="tcpwrapped", method=rule.method,
-                                 confidence=rule.confidence, timings=timings)
+            return tcpwrapped(ep, timings)
         guess = port_guess(port_names, ep)
         if guess:
             return guessed(ep, "open", guess, timings)
     rule = SCAN["nothing"]
     return ServiceRecord(ep, "open", service="unknown", method=rule.method,
                          confidence=rule.confidence, unmatched=raw, timings=timings)
+
+
+BUDGET_SPENT = "endpoint time budget exhausted"
+
+
+def budget_spent(ep: Endpoint, plain: Layer, inner: Layer | None, tls: TlsInfo | None,
+                 banner: bytes, port_names: Mapping[tuple[str, int], str],
+                 timings: dict[str, float]) -> ServiceRecord:
+    """The record of an open TCP endpoint whose time budget ran out (reason `host-timeout`):
+    what was found so far (a match, TLS facts) as tcp_record says it; with nothing found,
+    `unknown` with the replies so far, the banner still being read among them."""
+    if plain.best is not None or tls is not None or (inner is not None and inner.best):
+        record = tcp_record(ep, plain, inner, tls, port_names, timings)
+    else:
+        raw = unmatched(plain.transcripts)
+        if banner and not any(e.probe == NULL_PROBE for e in raw):
+            raw = (Evidence(NULL_PROBE, None, None, banner[:EVIDENCE_KEPT_BYTES]), *raw)
+        rule = SCAN["nothing"]
+        record = ServiceRecord(ep, "open", service="unknown", method=rule.method,
+                               confidence=rule.confidence, unmatched=raw[:MAX_UNMATCHED],
+                               timings=timings)
+    return replace(record, error=BUDGET_SPENT, reason=HOST_TIMEOUT)
+
+
+def tcpwrapped(ep: Endpoint, timings: dict[str, float]) -> ServiceRecord:
+    """Every connection was closed or reset without a byte."""
+    rule = SCAN["tcpwrapped"]
+    return ServiceRecord(ep, "open", service="tcpwrapped", method=rule.method,
+                         confidence=rule.confidence, timings=timings)
 
 
 def udp_record(ep: Endpoint, transcripts: list[Transcript],

@@ -4,7 +4,8 @@ results at the end; watch a live view of the latest flows and a line of counters
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -21,17 +22,13 @@ from rich.table import Table
 from rich.text import Text
 
 from probescan.model import ServiceRecord
+from probescan.output.text import record_key, safe
+from probescan.output.verbose import debug_lines, discovered
 
 if TYPE_CHECKING:
+    from probescan.output.hosts import Names
     from probescan.watch.label import FlowRecord
     from probescan.watch.watcher import Watcher
-
-
-def safe(value: str | None) -> str:
-    """Banners are untrusted: drop control characters before they reach a terminal."""
-    if not value:
-        return ""
-    return "".join(c if c.isprintable() else "?" for c in value)
 
 
 def progress(console: Console) -> Progress:
@@ -46,16 +43,36 @@ def progress(console: Console) -> Progress:
     )
 
 
-def results_table(records: Iterable[ServiceRecord]) -> Table:
+@dataclass(frozen=True, slots=True)
+class TableOptions:
+    """What the scan's terminal shows beyond the defaults (nmap's flags)."""
+
+    reason: bool = False  # --reason, -v: a reason column
+    verbose: int = 0  # -v: open ports as found (stderr); -vv: every port, in the table too
+    debug: int = 0  # -d: each record's details as found; -dd: its unmatched replies too
+    ping: bool = False  # -sn: hosts up, not ports
+    outputs: tuple[str, ...] = ()  # where the outputs went, for the last line
+    names: Names | None = None  # -R: addresses -> DNS names, asked once at the end
+
+
+def endpoint_text(r: ServiceRecord, names: Mapping[str, str]) -> str:
+    """`192.0.2.10:443/tcp (web.example)`: the name the user gave, else -R's."""
+    name = r.endpoint.hostname or names.get(r.endpoint.ip)
+    return f"{r.endpoint} ({safe(name)})" if name else str(r.endpoint)
+
+
+def results_table(records: Iterable[ServiceRecord], reason: bool = False,
+                  names: Mapping[str, str] | None = None) -> Table:
+    """One row a record, in numeric address, transport and port order; a reason column with
+    `reason`, a note column when a record says why it is partial (its `error`)."""
+    rows = sorted(records, key=record_key)
+    notes = any(r.error for r in rows)
     table = Table(title="probescan results", show_lines=False, header_style="bold")
     table.add_column("endpoint", no_wrap=True)
-    for col in ("state", "service", "product", "version", "info", "tls", "method"):
+    for col in ("state", *(["reason"] if reason else []), "service", "product", "version",
+                "info", "tls", "method", *(["note"] if notes else [])):
         table.add_column(col, overflow="fold")
-
-    def order(r: ServiceRecord) -> tuple[str, int]:
-        return (r.endpoint.ip, r.endpoint.port)
-
-    for r in sorted(records, key=order):
+    for r in rows:
         service = safe(r.service)
         if r.tunnel:
             service = f"{r.tunnel}/{service}"
@@ -63,28 +80,55 @@ def results_table(records: Iterable[ServiceRecord]) -> Table:
         if r.tls is not None:
             tls = safe(" ".join(x for x in (r.tls.version, r.tls.subject) if x))
         table.add_row(
-            Text(str(r.endpoint)), Text(r.state), Text(service), Text(safe(r.product)),
+            Text(endpoint_text(r, names or {})), Text(r.state),
+            *([Text(r.why)] if reason else []), Text(service), Text(safe(r.product)),
             Text(safe(r.version)), Text(safe(r.info)), Text(tls),
-            Text(f"{r.method} ({r.confidence})"),
+            Text(f"{r.method} ({r.confidence})"), *([Text(safe(r.error))] if notes else []),
         )
     return table
 
 
+def hosts_table(records: Iterable[ServiceRecord], names: Mapping[str, str]) -> Table:
+    """-sn: each host that answered, and the port that proved it."""
+    table = Table(title="probescan: hosts up", header_style="bold")
+    for col in ("host", "name", "proof"):
+        table.add_column(col, overflow="fold")
+    seen: dict[str, ServiceRecord] = {}
+    for r in sorted(records, key=record_key):
+        seen.setdefault(r.endpoint.ip, r)
+    for ip, r in seen.items():
+        name = r.endpoint.hostname or names.get(ip) or ""
+        table.add_row(Text(ip), Text(safe(name)),
+                      Text(f"{r.endpoint.port}/{r.endpoint.transport} {r.state} ({r.why})"))
+    return table
+
+
+def state_counts(counts: Mapping[str, int]) -> str:
+    """`2 open, 1 open|filtered, 997 closed`: each state apart, open ones first."""
+    order = ("open", "open|filtered", "closed", "filtered")
+    keys = [k for k in order if counts.get(k)] + sorted(k for k in counts if k not in order)
+    return ", ".join(f"{counts[k]} {k}" for k in keys) or "no ports"
+
+
 class ScanConsole:
     """The terminal of a scan, as a sink: a progress bar on stderr while it runs (when `bar`
-    and stderr is a terminal), then, unless `table` is False, the table of the records in
-    `shown` states (every state if None) and a count on stdout."""
+    and stderr is a terminal), the lines -v and -d ask for as records come (stderr), then,
+    unless `table` is False, the table of the records in `shown` states (every state if None)
+    and a line of counts, each state apart, and where the outputs went."""
 
     def __init__(self, total: int | None, *, bar: bool, table: bool,
-                 shown: Collection[str] | None) -> None:
+                 shown: Collection[str] | None, options: TableOptions | None = None) -> None:
         self.total = total
         self.table = table
-        self.shown = None if shown is None else frozenset(shown)
+        self.options = options or TableOptions()
+        everything = self.options.verbose >= 2 and not self.options.ping
+        self.shown = None if shown is None or everything else frozenset(shown)
         self.records: list[ServiceRecord] = []
+        self.counts: dict[str, int] = {}
         self.opened = 0
         self.started = time.monotonic()
-        err = Console(stderr=True)
-        self._bar = progress(err) if bar and err.is_terminal else None
+        self.err = Console(stderr=True, highlight=False)
+        self._bar = progress(self.err) if bar and self.err.is_terminal else None
         self._task: TaskID | None = None
 
     def start(self) -> None:
@@ -95,12 +139,23 @@ class ScanConsole:
         self.started = time.monotonic()
 
     def record(self, record: ServiceRecord) -> None:
-        if record.state in ("open", "open|filtered"):
+        self.counts[record.state] = self.counts.get(record.state, 0) + 1
+        if record.state == "open":
             self.opened += 1
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=1, open=self.opened)
         if self.shown is None or record.state in self.shown:
             self.records.append(record)
+        o = self.options
+        if o.verbose >= 2 or (o.verbose and record.state == "open"):
+            self.say(discovered(record))
+        if o.debug:
+            for line in debug_lines(record, o.debug):
+                self.say(line)
+
+    def say(self, line: str) -> None:
+        """One line on stderr (above the progress bar); never read as markup."""
+        self.err.print(Text(line), soft_wrap=True)
 
     def flow(self, flow: FlowRecord) -> None:
         pass
@@ -113,11 +168,23 @@ class ScanConsole:
             self._bar.stop()
         if failed or not self.table:
             return
+        o = self.options
         elapsed = time.monotonic() - self.started
+        ips = sorted({r.endpoint.ip for r in self.records if not r.endpoint.hostname})
+        names = dict(o.names(ips)) if o.names is not None and ips else {}
         con = Console() if Console().is_terminal else Console(width=160)
-        con.print(results_table(self.records))
-        con.print(f"{len(self.records)} record(s), {self.opened} open port(s) in {elapsed:.2f} s"
-                  + (" (interrupted)" if interrupted else ""))
+        if o.ping:
+            con.print(hosts_table(self.records, names))
+            up = len({r.endpoint.ip for r in self.records})
+            line = f"{up} host(s) up in {elapsed:.2f} s"
+        else:
+            con.print(results_table(self.records, o.reason, names))
+            hosts = len({r.endpoint.ip for r in self.records})
+            line = (f"{len(self.records)} record(s) shown on {hosts} host(s); ports: "
+                    f"{state_counts(self.counts)}; in {elapsed:.2f} s")
+        con.print(Text(line + (" (interrupted)" if interrupted else "")))
+        if o.outputs:
+            con.print(Text("outputs: " + ", ".join(o.outputs)))
 
 
 def watch_view(w: Watcher) -> Table:
@@ -147,10 +214,11 @@ class WatchConsole:
     and stderr is a terminal), refreshed at each flush(); then, unless `summary` is False,
     one line of counters on stderr."""
 
-    def __init__(self, *, live: bool, summary: bool) -> None:
+    def __init__(self, *, live: bool, summary: bool, outputs: tuple[str, ...] = ()) -> None:
         self.err = Console(stderr=True)
         self.live = live and self.err.is_terminal
         self.summary = summary
+        self.outputs = outputs  # where the outputs went, said after the summary
         self.watcher: Watcher | None = None
         self._live: Live | None = None
 
@@ -187,3 +255,5 @@ class WatchConsole:
             f"{s.packets} packets ({s.undecoded} not decoded{lost}), {s.flows} flows, "
             f"{s.labeled} labeled, {s.unknown} unknown, {s.no_payload} without payload"
             f"{probes}" + (" (interrupted)" if interrupted else ""))
+        if self.outputs:
+            self.err.print(Text("outputs: " + ", ".join(self.outputs)))

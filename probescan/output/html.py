@@ -10,6 +10,7 @@ from probescan.model import ServiceRecord
 from probescan.output.sink import OutputError
 
 if TYPE_CHECKING:
+    from probescan.scans.record import ScanRecord
     from probescan.watch.label import FlowRecord
 
 
@@ -26,6 +27,9 @@ class HtmlSink:
 
     def flow(self, flow: FlowRecord) -> None:
         self.records.append(flow.to_dict())
+
+    def scan(self, record: ScanRecord) -> None:
+        self.records.append(record.to_dict())
 
     def flush(self) -> None:
         pass

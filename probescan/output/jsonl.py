@@ -1,5 +1,5 @@
-"""JSON Lines: one record a line (an endpoint's or a flow's), written as soon as it is known,
-to a file or to standard output."""
+"""JSON Lines: one record a line (an endpoint's, a flow's or a scan's), written as soon as it
+is known, to a file or to standard output."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import orjson
 from probescan.model import ServiceRecord
 
 if TYPE_CHECKING:
+    from probescan.scans.record import ScanRecord
     from probescan.watch.label import FlowRecord
 
 
@@ -58,6 +59,9 @@ class JsonlSink:
 
     def flow(self, flow: FlowRecord) -> None:
         self._write(flow.to_dict())
+
+    def scan(self, record: ScanRecord) -> None:
+        self._write(record.to_dict())
 
     def _write(self, d: dict[str, Any]) -> None:
         self._stream.write(json_line(d, ascii_only=self.ascii_only) + "\n")

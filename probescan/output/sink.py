@@ -1,6 +1,9 @@
 """One shape for every output: a `Sink` is handed each record the moment it is known and
 closed once at the end; `Sinks` hands every record to several.
 
+Scan records (`probescan scans`, and `watch` when it finds a scan) go to the sinks that have
+a `scan(record)` method (JSON Lines, the store, the HTML report); the others never see them.
+
 A sink owns its output: its options, its file (opened by the caller, closed by the sink),
 when it flushes, and what it writes at the end. Scan hands out endpoint records
 (`record`), watch flow records (`flow`); a sink ignores what it has no use for.
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from probescan.model import ServiceRecord
 
 if TYPE_CHECKING:
+    from probescan.scans.record import ScanRecord
     from probescan.watch.label import FlowRecord
 
 SHOWN_STATES = frozenset({"open", "open|filtered"})  # what a scan lists without --all-states
@@ -53,6 +57,13 @@ class Sinks:
         for sink in self.sinks:
             sink.flow(flow)
 
+    def scan(self, record: ScanRecord) -> None:
+        """A scan record, to each sink that takes scan records."""
+        for sink in self.sinks:
+            method = getattr(sink, "scan", None)
+            if method is not None:
+                method(record)
+
     def flush(self) -> None:
         for sink in self.sinks:
             sink.flush()
@@ -83,6 +94,11 @@ class StateFilter:
 
     def flow(self, flow: FlowRecord) -> None:
         self.sink.flow(flow)
+
+    def scan(self, record: ScanRecord) -> None:
+        method = getattr(self.sink, "scan", None)
+        if method is not None:
+            method(record)
 
     def flush(self) -> None:
         self.sink.flush()

@@ -1,16 +1,19 @@
 """SQLite store of flows and endpoint results, readable by a later `watch` or `report`.
 
-Schema (version 1):
+Schema (version 1; the scans table was added later, and a store without it reads as one
+without scans):
   endpoints(ip, port, transport, state, service, product, version, confidence, method,
             seen REAL, record TEXT JSON)             -- one row per endpoint, latest wins
   flows(id INTEGER PK, first_seen, last_seen, transport, client_ip, client_port, server_ip,
         server_port, service, product, version, confidence, method, anomalies TEXT JSON,
         record TEXT JSON)
+  scans(id INTEGER PK, first_seen, last_seen, source_ip, source_group, type, shape, tool,
+        record TEXT JSON)                              -- one row per scan record
 Rows are committed as they are written (WAL journal), or with `commit_every` seconds at
 most every so often plus by `commit()` (watch: a commit per flow would cost more than
 labeling it); `close()` commits the rest, so an interrupted run keeps everything stored.
 `Store` is a sink (probescan.output.sink): `record` stores an endpoint, `flow` a flow and its
-endpoints' probe results.
+endpoints' probe results, `scan` a scan record.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from probescan.output.jsonl import json_line
 from probescan.output.sink import OutputError
 
 if TYPE_CHECKING:
+    from probescan.scans.record import ScanRecord
     from probescan.watch.label import FlowRecord
 
 SCHEMA = """
@@ -45,6 +49,11 @@ CREATE TABLE IF NOT EXISTS flows (
   confidence INTEGER, method TEXT, anomalies TEXT, record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server_ip, server_port);
+CREATE TABLE IF NOT EXISTS scans (
+  rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+  first_seen REAL, last_seen REAL, source_ip TEXT, source_group TEXT, type TEXT, shape TEXT,
+  tool TEXT, record TEXT NOT NULL
+);
 """
 
 
@@ -73,6 +82,15 @@ class Store:
         for probe in (flow.server_probe, flow.client_probe):
             if probe is not None:
                 self.add_endpoint(probe)
+
+    def scan(self, record: ScanRecord) -> None:
+        d = record.to_dict()
+        self.db.execute(
+            "INSERT INTO scans (first_seen, last_seen, source_ip, source_group, type, shape, "
+            "tool, record) VALUES (?,?,?,?,?,?,?,?)",
+            (d["first_seen"], d["last_seen"], d["source"]["ip"], d["source"]["group"],
+             d["type"], d["shape"], d["tool"], json_line(d)))
+        self._written()
 
     def add_endpoint(self, record: ServiceRecord) -> None:
         d = record.to_dict()
@@ -126,3 +144,19 @@ def read_store(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     except sqlite3.DatabaseError as e:
         raise StoreError(f"cannot read probescan store '{path}': {e}") from e
     return eps, flows
+
+
+def read_scans(path: Path) -> list[dict[str, Any]]:
+    """The scan records of a store, in the order written (none in a store without them)."""
+    try:
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            if "scans" not in tables:
+                return []
+            rows = db.execute("SELECT record FROM scans ORDER BY rowid")
+            return [json.loads(r[0]) for r in rows]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"cannot read probescan store '{path}': {e}") from e

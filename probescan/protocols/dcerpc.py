@@ -97,7 +97,7 @@ def _contexts(data: bytes, pos: int, end: int, order: Order) -> str | None:
     pos += 4
     first = None
     for _ in range(count):
-        if pos + 4 > end:
+        if pos + 24 > end:  # id, transfer count, then the abstract syntax (UUID, version)
             raise ParseError("dcerpc: bind cut")
         transfers = data[pos + 2]
         if not transfers:

@@ -21,6 +21,7 @@ from probescan.protocols.errors import ParseError
 # pcap link types (LINKTYPE_*)
 LINK_NULL = 0
 LINK_ETHERNET = 1
+LINK_C_HDLC = 104  # Cisco HDLC: address, control, a 2-byte ethertype
 LINK_RAW = 101
 LINK_LOOP = 108
 LINK_LINUX_SLL = 113
@@ -100,6 +101,10 @@ def _ip_payload(data: bytes, link: int) -> tuple[int, bytes, int | None]:
         if len(data) < 20:
             raise ParseError("short SLL2 header")
         return struct.unpack_from("!H", data, 0)[0], data[20:], None
+    if link == LINK_C_HDLC:
+        if len(data) < 4:
+            raise ParseError("short Cisco HDLC header")
+        return struct.unpack_from("!H", data, 2)[0], data[4:], None
     if link in (LINK_RAW, LINK_IPV4, LINK_IPV6):
         if not data:
             raise ParseError("empty raw IP frame")
@@ -174,6 +179,8 @@ def _fast_ethernet_ipv4(data: bytes, ts: float) -> Packet | None:
                               payload, None, size if size > len(payload) else len(payload)))
     if proto == UDP:
         sport, dport, length = _UDP_HEAD.unpack_from(data, 34)
+        if sport in UDP_TUNNELS or dport in UDP_TUNNELS:
+            return None  # maybe a tunnel: the general path unwraps it
         uend = 34 + length if 8 <= length <= end - 34 else end
         payload = data[42:uend]
         size = (length or total - 20) - 8
@@ -192,7 +199,59 @@ def parse_frame(data: bytes, link: int, ts: float = 0.0) -> Packet:
         etype, ip = _pppoe_session(ip)
     src, dst, proto, seg, wire = _network(etype, ip)
     sport, dport, flags, seq, payload, size = _transport(proto, seg, wire)
+    for _ in range(MAX_TUNNELS):  # a UDP tunnel (VXLAN, GTP-U): the flow is the inner one
+        if proto != UDP or not (sport in UDP_TUNNELS or dport in UDP_TUNNELS):
+            break
+        inner = _udp_tunnel(sport, dport, payload)
+        if inner is None:
+            break
+        try:
+            i_src, i_dst, i_proto, i_seg, i_wire = _network(*inner)
+            i_transport = _transport(i_proto, i_seg, i_wire)
+        except ParseError:
+            break  # not a tunnelled IP packet after all: the outer packet stands
+        src, dst, proto = i_src, i_dst, i_proto
+        sport, dport, flags, seq, payload, size = i_transport
     return Packet(ts, src, dst, proto, sport, dport, flags, seq, bytes(payload), vlan, size)
+
+
+VXLAN_PORT, GTP_U_PORT = 4789, 2152
+UDP_TUNNELS = frozenset({VXLAN_PORT, GTP_U_PORT})
+
+
+def _udp_tunnel(sport: int, dport: int, data: bytes) -> tuple[int, bytes] | None:
+    """(ethertype, inner IP packet) of a VXLAN (RFC 7348; VXLAN-GPE's next-protocol byte
+    too) or GTP-U G-PDU (3GPP TS 29.281 §5) datagram, or None when it is not one."""
+    if VXLAN_PORT in (sport, dport) and len(data) >= 8 + 20 and data[0] & 0x08:
+        inner = data[8:]
+        if data[0] & 0x04 and data[3] in (1, 2):  # VXLAN-GPE carrying IPv4 / IPv6 directly
+            return (ETH_IPV4 if data[3] == 1 else ETH_IPV6), inner
+        if data[0] & 0x04 and data[3] != 3:  # GPE: 3 is Ethernet, the rest is not IP
+            return None
+        try:
+            etype, ip, _vlan = _ip_payload(inner, LINK_ETHERNET)
+        except ParseError:
+            return None
+        return (etype, ip) if etype in (ETH_IPV4, ETH_IPV6) else None
+    if GTP_U_PORT in (sport, dport) and len(data) >= 8 and data[0] >> 4 == 0x3 and (
+            data[1] == 0xFF):  # version 1, protocol type GTP, G-PDU
+        pos = 8
+        if data[0] & 0x07:  # sequence number, N-PDU number, next extension header type
+            if len(data) < 12:
+                return None
+            pos, ext = 12, data[11]
+            while ext:  # extension headers: a length in 4-byte units, the next type last
+                if pos >= len(data) or data[pos] == 0:
+                    return None
+                end = pos + 4 * data[pos]
+                if end > len(data):
+                    return None
+                ext, pos = data[end - 1], end
+        inner = data[pos:]
+        version = inner[0] >> 4 if inner else 0
+        if version in (4, 6):
+            return (ETH_IPV4 if version == 4 else ETH_IPV6), inner
+    return None
 
 
 _IPIP, _IPV6_IN_IP, _GRE = 4, 41, 47

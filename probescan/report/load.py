@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from probescan.report.schema import ReportInputError, check_record, split_records
+from probescan.report.schema import ReportInputError, check_record, scan_records, split_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +64,11 @@ def _load_sqlite(path: str) -> Iterator[RawRecord]:
     The endpoints table holds the latest result per endpoint (the watcher stores every probe
     result there too), so it comes last and wins over the probes nested in older flows.
     """
-    from probescan.output.store import StoreError, read_store
+    from probescan.output.store import StoreError, read_scans, read_store
 
     try:
         endpoints, flows = read_store(Path(path))
+        scans = read_scans(Path(path))
     except StoreError as e:
         cause = e.__cause__ if e.__cause__ is not None else e
         raise ReportInputError(path, f"not a readable probescan store: {cause}") from None
@@ -75,6 +76,8 @@ def _load_sqlite(path: str) -> Iterator[RawRecord]:
         raise ReportInputError(path, "a stored record is not JSON") from None
     for number, data in enumerate(flows, 1):
         yield RawRecord(f"flows row {number}", data)
+    for number, data in enumerate(scans, 1):
+        yield RawRecord(f"scans row {number}", data)
     for number, data in enumerate(endpoints, 1):
         yield RawRecord(f"endpoints row {number}", data)
 
@@ -91,15 +94,16 @@ LOADERS: list[InputKind] = [
 def load_records(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Read and check every record of every input; "-" reads JSON Lines from standard input.
 
-    Returns the flow records in reading order, then the endpoint records: one per endpoint
+    Returns the flow records in reading order, then the scan records (in reading order),
+    then the endpoint records: one per endpoint
     (ip, port, transport), the last one read, where an endpoint record nested in a flow
     (`probes.server`, `probes.client`) counts as read where its flow was. So a rescan given
     after the first scan replaces its records, and `render_report` of the result shows the
     same as of the inputs in their order.
     """
-    checked = (record for path in paths for record in _load_one(str(path)))
+    checked = [record for path in paths for record in _load_one(str(path))]
     endpoints, flows = split_records(checked)
-    return [*flows, *endpoints]
+    return [*flows, *scan_records(checked), *endpoints]
 
 
 def _load_one(path: str) -> Iterator[dict[str, Any]]:

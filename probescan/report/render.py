@@ -21,7 +21,8 @@ import jinja2
 from markupsafe import Markup
 
 from probescan.report.charts import printable
-from probescan.report.schema import check_record, split_records
+from probescan.report.scanners import summarize_scans
+from probescan.report.schema import check_record, scan_records, split_records
 from probescan.report.summary import (
     EXPIRY_WARNING,
     flow_unknown,
@@ -122,10 +123,11 @@ def render_report(
 ) -> str:
     """The whole report as one HTML document.
 
-    `records` are endpoint records (docs/output.md, `ServiceRecord.to_dict()`) and flow
-    records (`FlowRecord.to_dict()`), in any mix, or what `load_records` returns; they are
-    checked again, so a bad one raises ReportInputError. An endpoint met more than once
-    (also inside a flow's probes) shows the last one met.
+    `records` are endpoint records (docs/output.md, `ServiceRecord.to_dict()`), flow
+    records (`FlowRecord.to_dict()`) and scan records (`ScanRecord.to_dict()`), in any mix,
+    or what `load_records` returns; they are checked again, so a bad one raises
+    ReportInputError. An endpoint met more than once (also inside a flow's probes) shows the
+    last one met.
     """
     now = generated_at if generated_at.tzinfo else generated_at.replace(tzinfo=UTC)
     checked = [check_record(r, "<records>", i) for i, r in enumerate(records, 1)]
@@ -138,6 +140,7 @@ def render_report(
         title=title,
         generated_at=now.isoformat(timespec="seconds"),
         summary=summarize_checked(endpoints, flows, now),
+        scanners=summarize_scans(scan_records(checked)),
         expiry_days=EXPIRY_WARNING.days,
         data=script_json(page),
         script=Markup(script),

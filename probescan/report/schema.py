@@ -1,7 +1,8 @@
 """The report's input checks: a record in, a checked and completed record out.
 
-`check_record` takes an endpoint record (docs/output.md) or a flow record (`"kind": "flow"`)
-as JSON gives it and returns a `CheckedRecord` / `CheckedFlow`, or raises
+`check_record` takes an endpoint record (docs/output.md), a flow record (`"kind": "flow"`) or
+a scan record (`"kind": "scan"`) as JSON gives it and returns a `CheckedRecord` /
+`CheckedFlow` / `CheckedScan`, or raises
 `ReportInputError`, whose text is one line naming the file and line. The checks are made
 from the record shapes of probescan/schema.py (the fields the writers write), once, when
 this module is imported: one small function per field.
@@ -13,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from probescan.schema import ENDPOINT, FLOW, Field, Kind, Shape
+from probescan.schema import ENDPOINT, FLOW, SCAN, Field, Kind, Shape
 
 
 class ReportInputError(Exception):
@@ -38,6 +39,15 @@ class CheckedFlow(dict[str, Any]):
     """A flow record that check_record made (`"kind": "flow"`)."""
 
 
+class CheckedScan(dict[str, Any]):
+    """A scan record that check_record made (`"kind": "scan"`)."""
+
+
+def scan_records(records: Iterable[dict[str, Any]]) -> list[CheckedScan]:
+    """The scan records among checked records, in order."""
+    return [r for r in records if type(r) is CheckedScan]
+
+
 def split_records(
     records: Iterable[dict[str, Any]],
 ) -> tuple[list[CheckedRecord], list[CheckedFlow]]:
@@ -45,7 +55,7 @@ def split_records(
 
     Endpoints: one per (ip, port, transport), the last one met, an endpoint nested in a
     flow's probes counting at its flow's place; in the order of their last meeting. Flows:
-    all, in order.
+    all, in order. Scan records are left out (`scan_records` takes them).
     """
     by_endpoint: dict[tuple[str, int, str], CheckedRecord] = {}
 
@@ -64,6 +74,8 @@ def split_records(
                     put(probes[side])
         elif type(record) is CheckedRecord:
             put(record)
+        elif type(record) is CheckedScan:
+            continue
         else:
             raise TypeError("split_records takes what check_record returns")
     return list(by_endpoint.values()), flows
@@ -89,7 +101,7 @@ def check_record(data: object, source: str, where: int | str) -> dict[str, Any]:
     are dropped. A field of the wrong type is an error. Strings are kept as they are: the
     page makes control and bidi characters visible when it shows them.
     """
-    if type(data) is CheckedRecord or type(data) is CheckedFlow:
+    if type(data) is CheckedRecord or type(data) is CheckedFlow or type(data) is CheckedScan:
         return data
 
     def fail(problem: str) -> ReportInputError:
@@ -100,6 +112,8 @@ def check_record(data: object, source: str, where: int | str) -> dict[str, Any]:
     kind = data.get("kind")
     if kind == _FLOW_TAG:
         return _check_flow(data, fail, f"{source}:{where}")
+    if kind == _SCAN_TAG:
+        return _check_scan(data, fail, f"{source}:{where}")
     if kind is not None and kind != _ENDPOINT_TAG:
         shown = json.dumps(kind)  # quoted, control characters escaped
         raise fail(f"unknown record kind {shown if len(shown) <= 40 else shown[:40] + '...'}")
@@ -145,19 +159,20 @@ def _check_for(f: Field, label: str) -> Check:
         case Kind.INT:
             return _type_check(int, default, f"{name} must be an integer"
                                + (" or null" if default is None else ""))
+        case Kind.NUMBER:
+            return _number_check(f"{name} must be a number or null")
+        case Kind.NUMBERS:
+            return _numbers_check(f"{name} must be an object of numbers")
         case Kind.PORT:
             return _port_check(f"{name} must be an integer 0..65535")
         case Kind.BOOL:
             return _type_check(bool, None, f"{name} must be true, false or null")
         case Kind.TIME:
             return _time_check(name)
-        case Kind.NUMBER:
-            return _number_check(f"{name} must be a number" + (" or null" if f.null else ""))
         case Kind.STRINGS:
             return _strings_check(name)
         case Kind.INTS:
             return _ints_check(f"{name} must be a list of integers")
-
         case Kind.NOTES:
             return _notes_check(name)
         case Kind.FACTS:
@@ -190,6 +205,27 @@ def _non_empty_check(message: str) -> Check:
     return check
 
 
+def _number_check(message: str) -> Check:
+    def check(value: object, fail: Fail, origin: str) -> float | int | None:
+        if value is None:
+            return None
+        if type(value) not in (int, float) or value != value:  # not NaN
+            raise fail(message)
+        return value  # type: ignore[return-value]
+    return check
+
+
+def _numbers_check(message: str) -> Check:
+    def check(value: object, fail: Fail, origin: str) -> dict[str, float | int]:
+        if value is None:
+            return {}
+        if type(value) is not dict or not all(
+                type(k) is str and type(v) in (int, float) for k, v in value.items()):
+            raise fail(message)
+        return value
+    return check
+
+
 def _port_check(message: str) -> Check:
     def check(value: object, fail: Fail, origin: str) -> int:
         if type(value) is not int or not 0 <= value <= 65535:
@@ -207,20 +243,6 @@ def _time_check(name: str) -> Check:
         ):
             raise fail(f"{name} must be a time in seconds since 1970 or null")
         return float(value)
-    return check
-
-
-def _is_number(value: object) -> bool:
-    return (type(value) is int or type(value) is float) and value == value  # not NaN
-
-
-def _number_check(message: str) -> Check:
-    def check(value: object, fail: Fail, origin: str) -> float | None:
-        if value is None:
-            return None
-        if not _is_number(value):
-            raise fail(message)
-        return float(value)  # type: ignore[arg-type]
     return check
 
 
@@ -344,3 +366,5 @@ _ENDPOINT_TAG = ENDPOINT.tag()
 _FLOW_TAG = FLOW.tag()
 _check_endpoint = _record_check(ENDPOINT, "record", CheckedRecord)
 _check_flow = _record_check(FLOW, "flow record", CheckedFlow)
+_SCAN_TAG = SCAN.tag()
+_check_scan = _record_check(SCAN, "scan record", CheckedScan)

@@ -71,6 +71,7 @@ def summarize_checked(
         "hosts": len({r["ip"] for r in records}),
         "hosts_open": len({r["ip"] for r in open_}),
         "open": len(open_),
+        "open_filtered": sum(1 for r in records if r["state"] == "open|filtered"),
         "states": sorted(states.items(), key=lambda kv: (-kv[1], kv[0])),
         "identified": sum(services.values()),
         "service_kinds": len(services),

@@ -5,7 +5,7 @@
 * `addresses`: parsed specs and the interval sets that keep them;
 * `hosts`: `Host` and `iter_hosts`, the lazy, de-duplicated expansion;
 * `files`: ``-iL`` target files;
-* `ports`: ``-p`` specs and ``--top-ports`` (the port table is `probescan.catalog.ports`);
+* `ports`: ``-p`` specs and ``--top-ports`` (the rankings are in `probescan.catalog.ports`);
 * `endpoints`: (host, port) pairs; `shards`: ``--shard I/N``.
 
 Every error is a `TargetError` (a ValueError) whose message is one line naming the bad token,
@@ -18,7 +18,7 @@ from probescan.targets.errors import TargetError
 from probescan.targets.files import read_target_file
 from probescan.targets.hosts import Host, iter_hosts
 from probescan.targets.hostspec import Resolver, resolve_name, split_exclude
-from probescan.targets.ports import parse_ports, top_ports
+from probescan.targets.ports import parse_ports, top_ports, top_ports_selection
 from probescan.targets.shards import parse_shard, shard
 
 __all__ = [
@@ -36,4 +36,5 @@ __all__ = [
     "shard",
     "split_exclude",
     "top_ports",
+    "top_ports_selection",
 ]

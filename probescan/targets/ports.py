@@ -3,37 +3,55 @@
 ``-p``: ``22,80,8000-8100``, ``-`` (1-65535, what ``-p-`` passes), ``-1024`` (1-1024),
 ``60000-`` (60000-65535), ``T:22,80,U:53,161`` (a prefix holds until the next one), service
 names from ``probes/ports.tsv`` (``http`` = every port of that transport named http). Port 0
-is allowed only when written explicitly. The port table itself is `probescan.catalog.ports`.
+is allowed only when written explicitly.
+
+``--top-ports N``: the N ports a ranking puts first (`probescan.catalog.ports.port_ranking`:
+nmap's ``nmap-services`` when installed, else probescan's ``probes/ports.tsv``). Only ranked
+ports are chosen: when N exceeds what the ranking knows, `top_ports_selection` says so in
+one line and the ranked ports are scanned, never padded with unranked ones.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from probescan.catalog.ports import MAX_PORT, ranked_ports, service_ports
+from probescan.catalog.ports import MAX_PORT, PortRanking, own_ranking, service_ports
 from probescan.model import Transport
 from probescan.targets.errors import bad, check_transport
 
-__all__ = ["parse_ports", "top_ports"]
+__all__ = ["parse_ports", "top_ports", "top_ports_selection"]
 
 _DIGITS = re.compile(r"[0-9]+")
 
 
-def top_ports(n: int, transport: str = "tcp") -> list[int]:
-    """The `n` ports of `transport` most often found open, by probescan's ``ports.tsv`` rank.
-
-    When `n` exceeds the ranked list, the remaining ports 1-65535 follow in ascending order
-    (so ``top_ports(65535)`` is every port but 0; larger n is capped there)."""
-    table = ranked_ports(check_transport(transport))
+def top_ports(n: int, transport: str = "tcp", ranking: PortRanking | None = None) -> list[int]:
+    """The first `n` ports of `transport` in `ranking` (default: probescan's ``ports.tsv``),
+    most often found open first; all of its ports when it ranks fewer than `n`."""
+    table = (ranking or own_ranking()).ranked[check_transport(transport)]
     if n < 0:
         raise bad("top-ports count", str(n), "must be 0 or more")
-    if n <= len(table):
-        return list(table[:n])
-    ranked = set(table)
-    rest = (port for port in range(1, MAX_PORT + 1) if port not in ranked)
-    return list(table) + list(itertools.islice(rest, n - len(table)))
+    return list(table[:n])
+
+
+def top_ports_selection(
+    n: int, transports: Sequence[str], ranking: PortRanking | None = None
+) -> tuple[list[tuple[str, int]], str | None]:
+    """(transport, port) pairs of ``--top-ports n`` for each transport, and one line saying
+    that the ranking knows fewer than `n` ports of some transport (None when it does not)."""
+    ranking = ranking or own_ranking()
+    pairs: list[tuple[str, int]] = []
+    short: list[str] = []
+    for transport in transports:
+        ports = top_ports(n, transport, ranking)
+        pairs += [(transport, p) for p in ports]
+        if len(ports) < n:
+            short.append(f"{len(ports)} {transport.upper()}")
+    note = None
+    if short:
+        note = (f"--top-ports {n}: {ranking.source} ranks only {' and '.join(short)} ports; "
+                "scanning those (give -p for others)")
+    return pairs, note
 
 
 _PREFIX = re.compile(r"([A-Za-z]):(.*)", re.DOTALL)

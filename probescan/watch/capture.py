@@ -9,6 +9,7 @@ import mmap
 import os
 import socket
 import struct
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,16 @@ Frame = tuple[float, int, bytes]
 
 class CaptureError(Exception):
     """One line for the user: a file that cannot be read, a missing privilege, a bad filter."""
+
+
+def need_scapy(what: str) -> None:
+    """scapy is a dependency, imported only when a capture needs it; an install without it
+    (a trimmed environment) gets one line naming what needs it, not a traceback."""
+    try:
+        import scapy  # noqa: F401
+    except ImportError:
+        raise CaptureError(f"{what} needs the Python package scapy, which is not installed "
+                           "(python3 -m pip install scapy)") from None
 
 
 def _ts(meta: Any) -> float:
@@ -37,8 +48,36 @@ _PCAP_MAGIC = {
 MAX_FRAME = 262144
 
 
+def warn_truncated(path: Path, frames: int, whole: int, size: int) -> None:
+    """A capture cut short (a copy taken while tcpdump was still writing, a download that
+    stopped): its whole frames are used, and the user is told how much was read."""
+    print(f"probescan: warning: capture '{path}' is truncated: read {frames} whole frame(s), "
+          f"{whole} of its {size} bytes; the rest is an incomplete frame", file=sys.stderr)
+
+
+def pcapng_whole_bytes(path: Path) -> int:
+    """How many bytes at the start of a pcapng file are whole blocks (its size when it is
+    complete); only block headers are read. Each Section Header Block states the byte order
+    of the blocks after it."""
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return 0
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            pos, endian = 0, "<"
+            while pos + 12 <= size:
+                if mm[pos:pos + 4] == b"\x0a\x0d\x0d\x0a":  # a section starts: its byte order
+                    endian = "<" if mm[pos + 8:pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+                length = struct.unpack_from(endian + "I", mm, pos + 4)[0]
+                if length < 12 or length % 4 or pos + length > size:
+                    return pos
+                pos += length
+            return pos
+
+
 def read_file(path: Path) -> Iterator[Frame]:
-    """Frames of a pcap or pcapng file, in file order.
+    """Frames of a pcap or pcapng file, in file order. A file cut inside its last frame
+    gives its whole frames and a warning on stderr saying how much was read.
 
     Classic pcap (the common case, and what tcpdump writes) is read directly from a memory
     map, which is several times faster than a general reader; pcapng goes through scapy."""
@@ -51,6 +90,7 @@ def read_file(path: Path) -> Iterator[Frame]:
         raise CaptureError(f"cannot read capture '{path}': {e.strerror}") from e
     if magic in _PCAP_MAGIC:
         return _read_pcap(path, *_PCAP_MAGIC[magic])
+    need_scapy(f"reading the capture '{path}' (not classic pcap)")
     return _read_with_scapy(path)
 
 
@@ -65,20 +105,27 @@ def _read_pcap(path: Path, endian: str, scale: float) -> Iterator[Frame]:
             return
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             record = struct.Struct(endian + "IIII")
-            pos = 24
+            pos, frames = 24, 0
             while pos + 16 <= size:
                 sec, frac, incl, _orig = record.unpack_from(mm, pos)
                 pos += 16
                 if incl > MAX_FRAME:
                     raise CaptureError(f"capture '{path}' is damaged: a frame of {incl} bytes "
                                        f"at offset {pos - 16}")
-                if pos + incl > size:
-                    return  # the capture was cut inside its last frame: keep what is whole
+                if pos + incl > size:  # cut inside its last frame: keep what is whole
+                    warn_truncated(path, frames, pos - 16, size)
+                    return
+                frames += 1
                 yield sec + frac * scale, link, mm[pos:pos + incl]
                 pos += incl
+            if pos != size:  # cut inside the last frame's header
+                warn_truncated(path, frames, pos, size)
 
 
 def _read_with_scapy(path: Path) -> Iterator[Frame]:
+    import logging
+
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)  # we say it once, below
     from scapy.error import Scapy_Exception
     from scapy.utils import RawPcapReader
 
@@ -88,17 +135,23 @@ def _read_with_scapy(path: Path) -> Iterator[Frame]:
         raise CaptureError(f"cannot read capture '{path}': {e}") from e
     link = getattr(reader, "linktype", None)
     items = iter(reader)
+    frames = 0
     try:
         while True:
             try:
                 data, meta = next(items)
             except StopIteration:
+                size = path.stat().st_size
+                whole = pcapng_whole_bytes(path)
+                if whole < size:
+                    warn_truncated(path, frames, whole, size)
                 return
             except (Scapy_Exception, ValueError, OSError, EOFError) as e:
                 raise CaptureError(f"capture '{path}' is damaged: {e}") from e
             lt = getattr(meta, "linktype", None)
             if lt is None:
                 lt = 1 if link is None else link
+            frames += 1
             yield _ts(meta), int(lt), bytes(data)
     finally:
         reader.close()
@@ -109,6 +162,7 @@ def live(iface: str, bpf: str) -> Iterator[Frame]:
     (privilege, interface, filter) are raised here, before any frame is read."""
     import logging
 
+    need_scapy(f"capturing on '{iface}'")
     logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
     import scapy.arch  # noqa: F401 - sets conf.L2listen for this platform
     from scapy.config import conf

@@ -32,7 +32,7 @@ Key = tuple[int, str, int, str, int]  # proto, ip, port, ip, port (the lower sid
 EPHEMERAL = 32768
 # client message ends, server message ends, who spoke first, client port, server port, server ip
 Shape = tuple[tuple[int, ...], tuple[int, ...], str | None, int, int, str]
-MAX_MESSAGES = 8  # payload packets per direction whose boundaries are kept
+MAX_MESSAGES = 16  # payload packets per direction whose boundaries are kept
 MAX_SIZES = 32  # payload packets (both directions) whose size, direction and time are kept
 
 

@@ -6,6 +6,10 @@ are done, and the server has spoken or a second has passed since the first packe
 it ends. From a file: when the flow ends (FIN/RST, idle, eviction, end of the file), so the
 record sees all the first bytes the file holds; a flow whose probes still run waits for them
 (at most PROBE_WAIT). Counters in a record are those at the time it was written.
+
+With a scan detector (probescan.scans), every frame is also read by the detector, and a flow
+without payload whose client is scanning is folded into its scan record instead of getting a
+flow record of its own (probescan.scans.fold; `all_flows` keeps them).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from probescan.catalog import Catalog
+from probescan.catalog.user import RuleFiles
 from probescan.classify.features import behaviour_of
 from probescan.classify.layers import PAYLOAD_LAYERS
 from probescan.classify.statistical import StatisticalLayer
@@ -25,6 +30,8 @@ from probescan.config import WatchConfig
 from probescan.model import Endpoint, ServiceRecord
 from probescan.protocols.errors import ParseError
 from probescan.protocols.packet import TCP, parse_frame
+from probescan.scans.detector import ScanDetector
+from probescan.scans.fold import ScanFold
 from probescan.watch.active import ActiveProber
 from probescan.watch.capture import Frame
 from probescan.watch.drivers import run_live, run_offline
@@ -56,6 +63,7 @@ class WatchStats:
     unknown: int = 0  # flows that carried payload nothing could name
     no_payload: int = 0  # flows without a payload byte either way (never counted as labeled)
     own_traffic: int = 0
+    folded: int = 0  # flows folded into scan records (counted at the end)
     started: float = field(default_factory=time.monotonic)
     recent: list[FlowRecord] = field(default_factory=list)
     services: dict[str, int] = field(default_factory=dict)
@@ -93,11 +101,14 @@ class Watcher:
         table: FlowTable | None = None,
         *,
         config: WatchConfig | None = None,
+        scans: ScanDetector | None = None,
+        all_flows: bool = False,
         statistics: StatisticalLayer | None = None,
     ) -> None:
         """`on_record` gets each flow's record; `active` probes its endpoints (None: passive
         only); `own_ports` tells the prober's own connections, which are not watched; the
-        flow table holds at most `config.max_flows` flows (default: WatchConfig());
+        flow table holds at most `config.max_flows` flows (default: WatchConfig()); `scans`
+        finds scans (their payload-less flows folded into scan records unless `all_flows`);
         `config.classifiers` says which payload layers run, `statistics` (with its profiles)
         names what they leave unknown (None: nothing does)."""
         config = config or WatchConfig()
@@ -114,6 +125,8 @@ class Watcher:
         self.expected = Expectations()  # FTP data connections, TFTP transfers
         self.pool: IdentifyPool[_Pending] | None = None
         self.stats = WatchStats()
+        self.fold: ScanFold[_Pending] | None = (
+            ScanFold(scans, self._label, all_flows) if scans is not None else None)
         # live only: what `check` looks at (flows whose server spoke or whose probes ended
         # since the last tick, and flows whose waiting time runs out), so a tick costs what
         # happened since the last one, not the number of pending flows
@@ -127,10 +140,13 @@ class Watcher:
         """One frame (runs for every packet: fields are read once, rare work is guarded)."""
         ts, link, data = frame
         self.stats.packets += 1
+        fold = self.fold
         try:
             pkt = parse_frame(data, link, ts)
         except ParseError:
             self.stats.undecoded += 1
+            if fold is not None:  # an ICMP error may answer a scan's probe
+                fold.frame(ts, link, data)
             return
         _, src, dst, proto, sport, dport, _, _, payload, _, _ = pkt
         if self.own_ports is not None:
@@ -139,6 +155,8 @@ class Watcher:
                     or self.own_ports(transport, dport, src, sport)):
                 self.stats.own_traffic += 1
                 return
+        if fold is not None and fold.frame(ts, link, data) and not fold.keep_flows:
+            return  # a payload-less packet of a known scan: its record counts it
         flow, new = self.table.add(pkt)
         if flow is None:
             return
@@ -183,7 +201,16 @@ class Watcher:
 
     # ---- labeling ----------------------------------------------------------------------
     def _emit(self, p: _Pending) -> None:
-        """Label a flow (taken out of `pending` by the caller: each flow is labeled once)."""
+        """Label a flow (taken out of `pending` by the caller: each flow is labeled once),
+        unless it is folded into a scan record."""
+        f = p.flow
+        if self.fold is not None and self.fold.offer(
+                f.client[0], p, f.last_seen,
+                not f.s2c.bytes and (not f.c2s.bytes or f.proto != TCP)):
+            return
+        self._label(p)
+
+    def _label(self, p: _Pending) -> None:
         f = p.flow
         job = (bytes(f.c2s.data), bytes(f.s2c.data), f.transport,
                self.catalog.port_names.get((f.transport, f.server[1])), f.shape)
@@ -223,10 +250,12 @@ class Watcher:
         self.stats.recent = [*self.stats.recent[-19:], rec]
         self.on_record(rec)
 
-    def use_worker(self, workers: int, nmap_db: Path | None) -> None:
-        """Identify flows in `workers` other processes (see probescan.watch.workers)."""
+    def use_worker(self, workers: int, nmap_db: Path | None,
+                   files: RuleFiles | None = None) -> None:
+        """Identify flows in `workers` other processes (see probescan.watch.workers), each
+        with the catalogue of `nmap_db` and the user's rule `files`."""
         self.pool = IdentifyPool(self.catalog.probes, self.catalog.fingerprints, nmap_db,
-                                 self._complete, workers, layers=self.layers)
+                                 self._complete, workers, files=files, layers=self.layers)
 
     def close(self) -> None:
         """Wait for the worker's last results and stop it."""
@@ -249,6 +278,8 @@ class Watcher:
                 self._emit(p)
         for flow in self.table.expire(now):
             self._finish(flow)
+        if self.fold is not None:
+            self.fold.tick(now, live=True)
         if self.pool is not None:
             self.pool.flush()  # live: a partial batch goes out every tick
 
@@ -257,6 +288,8 @@ class Watcher:
         (capture clock) and the worker's results that are back."""
         for flow in self.table.expire(now):
             self._finish(flow)
+        if self.fold is not None:
+            self.fold.tick(now)
         if self.pool is not None:
             self.pool.collect()
 
@@ -276,11 +309,16 @@ class Watcher:
             futs = [f for p in self.pending.values() for f in (p.server, p.client) if f]
             if futs:
                 await asyncio.gather(*futs, return_exceptions=True)
+        if self.fold is not None:
+            self.fold.finish_detector()
         for flow in self.table.drain():
             self._finish(flow)
         pending, self.pending = self.pending, {}
         for p in pending.values():
             self._emit(p)
+        if self.fold is not None:
+            self.fold.finish()
+            self.stats.folded = self.fold.folded
         self._touched.clear()
         self._deadlines.clear()
         self._probe_deadlines.clear()

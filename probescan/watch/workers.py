@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from probescan.catalog import FingerprintSet, ProbeSet, build_catalog
+from probescan.catalog.user import RuleFiles
 from probescan.classify.layers import PAYLOAD_LAYERS
 from probescan.model import Transport
 from probescan.watch.flows import Shape
@@ -44,10 +45,11 @@ _catalog: tuple[ProbeSet, FingerprintSet] | None = None
 _layers: frozenset[str] = PAYLOAD_LAYERS
 
 
-def _start_worker(nmap_db: Path | None, layers: frozenset[str] = PAYLOAD_LAYERS) -> None:
+def _start_worker(nmap_db: Path | None, files: RuleFiles | None = None,
+                  layers: frozenset[str] = PAYLOAD_LAYERS) -> None:
     global _catalog, _layers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    catalog = build_catalog(nmap_db)
+    catalog = build_catalog(nmap_db, files)
     _catalog = (catalog.probes, catalog.fingerprints)
     _layers = layers
 
@@ -82,11 +84,12 @@ class IdentifyPool(Generic[T]):
 
     def __init__(self, probes: ProbeSet, rules: FingerprintSet, nmap_db: Path | None,
                  done: Callable[[T, PassiveResult], None], workers: int = 1,
-                 start_after: int = START_AFTER, layers: frozenset[str] = PAYLOAD_LAYERS
-                 ) -> None:
+                 start_after: int = START_AFTER, files: RuleFiles | None = None,
+                 layers: frozenset[str] = PAYLOAD_LAYERS) -> None:
         self.probes, self.rules, self.done, self.workers = probes, rules, done, workers
         self.layers = layers
         self._nmap_db = nmap_db
+        self._files = files  # the user's own rules: the worker builds the same catalogue
         self._here_first = start_after  # flows still to identify here before starting
         self._started = False
         self._executor: ProcessPoolExecutor | None = None
@@ -107,7 +110,8 @@ class IdentifyPool(Generic[T]):
             self._started = True
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=(self._nmap_db, self.layers))
+                initializer=_start_worker,
+                initargs=(self._nmap_db, self._files, self.layers))
         self._batch.append((tag, job))
         if job[0] or job[1]:
             self._shippable += 1

@@ -12,6 +12,8 @@ from probescan.cli.profiles import load_profiles, shipped_profile_files
 
 ROOT = Path(__file__).resolve().parents[2]
 NDPI = ROOT.parent / "shared" / "pcaps" / "ndpi"
+if not NDPI.is_dir():  # a worktree beside the main checkout
+    NDPI = Path("/work/shared/pcaps/ndpi")
 DOC = ROOT / "docs" / "classify.md"
 
 
@@ -32,6 +34,7 @@ def test_the_command_that_made_them_is_documented() -> None:
     assert command.replace("-o ndpi.toml", "-o profiles/ndpi.toml") in DOC.read_text()
 
 
+@pytest.mark.allow_skip(reason="nDPI's captures are not part of the repository")
 @pytest.mark.skipif(not NDPI.is_dir(), reason="nDPI's captures are not in ../shared/pcaps/ndpi")
 def test_the_documented_command_remakes_them(tmp_path: Path) -> None:
     shipped = shipped_profile_files()[0]

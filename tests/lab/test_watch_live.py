@@ -40,7 +40,7 @@ def watcher() -> Iterator[subprocess.Popen[str]]:
          "--bpf", f"net 127.0.10.0/24 or host {OUTSIDE}", "--duration", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(2.0)  # let the capture socket open
+    wait_for_capture(proc)
     assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     try:
         yield proc
@@ -49,21 +49,51 @@ def watcher() -> Iterator[subprocess.Popen[str]]:
         proc.wait(10)
 
 
+def wait_for_capture(proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    """Until the watcher holds a packet socket (listed in /proc/net/packet): a loaded machine
+    can take seconds to start Python and load the catalogue, and a flow made before the
+    capture opens is never seen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            packet = {line.split()[-1] for line in Path("/proc/net/packet").read_text()
+                      .splitlines()[1:]}
+            mine = {os.readlink(f"/proc/{proc.pid}/fd/{fd}")
+                    for fd in os.listdir(f"/proc/{proc.pid}/fd")}
+        except OSError:
+            mine, packet = set(), set()
+        if any(f"socket:[{inode}]" in mine for inode in packet):
+            time.sleep(0.2)  # the filter is attached just after the socket is made
+            return
+        time.sleep(0.1)
+
+
+_PUMPS: dict[int, queue.Queue[str]] = {}
+
+
+def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """One reader thread per watcher process: two readers of one pipe would each take some
+    of the lines, and a test would miss the records the other one took."""
+    if proc.pid not in _PUMPS:
+        lines: queue.Queue[str] = queue.Queue()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.put(line)
+
+        _PUMPS[proc.pid] = lines
+        threading.Thread(target=pump, daemon=True).start()
+    return _PUMPS[proc.pid]
+
+
 def read_records(proc: subprocess.Popen[str], servers: set[tuple[str, int]],
                  timeout: float) -> list[dict[str, Any]]:
     """Records from the watcher's stdout until one has arrived for each of `servers`.
 
     Lines are read by a thread into a queue: a selector on the pipe would miss lines that
     already sit in the text wrapper's buffer (two records arriving in one chunk)."""
-    assert proc.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
+    lines = _lines(proc)
     out: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -887,12 +887,10 @@ def _umask() -> int:
 
 
 def test_a_real_flow_record_renders() -> None:
-    """FlowRecord.to_dict() itself, not a look-alike (skipped while the watcher's protocol
-    parsers are not importable)."""
-    label = pytest.importorskip("probescan.watch.label", reason="probescan.watch not importable",
-                                exc_type=ImportError)
+    """FlowRecord.to_dict() itself, not a look-alike."""
     from probescan.model import Match
     from probescan.protocols.packet import TCP
+    from probescan.watch import label
     from probescan.watch.flows import Direction, Flow
     from probescan.watch.passive import PassiveResult
 

@@ -120,18 +120,13 @@ def test_top_ports_prefix_property() -> None:
     assert top_ports(1000)[:100] == top_ports(100)
 
 
-def test_top_ports_beyond_the_list_continue_in_ascending_order() -> None:
-    ranked = top_ports(10_000)[: _ranked_count("tcp")]
-    more = top_ports(len(ranked) + 5)
-    assert more[: len(ranked)] == ranked
-    rest = [p for p in range(1, 100) if p not in ranked][:5]
-    assert more[len(ranked) :] == rest
-
-
-def test_top_ports_all_is_every_port_but_zero() -> None:
-    everything = top_ports(70_000)
-    assert len(everything) == 65535
-    assert sorted(everything) == list(range(1, 65536))
+def test_top_ports_beyond_the_list_are_the_ranked_ports_only() -> None:
+    # (--top-ports used to pad with ports 1, 2, 3, ...: now only ranked ports; the CLI says so)
+    ranked = top_ports(10_000)
+    assert len(ranked) == _ranked_count("tcp")
+    assert top_ports(len(ranked) + 5) == ranked
+    assert top_ports(70_000, "udp") == top_ports(10_000, "udp")
+    assert len(top_ports(70_000, "udp")) == _ranked_count("udp")
 
 
 def test_top_ports_rejects_negative_and_unknown_transport() -> None:

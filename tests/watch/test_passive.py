@@ -91,3 +91,13 @@ def test_stun_named_by_a_fingerprint_still_lets_a_detector_name_the_flow_it_set_
                      CATALOG.fingerprints, messages=m)
     assert whole.detection is not None and whole.detection.service == "dtls"
     assert combine(whole, None).service == "dtls"
+
+
+def test_client_rules_do_not_claim_look_alikes_of_other_protocols() -> None:
+    s7_connect = bytes.fromhex("0300001611e00000000700c1020100c2020102c0010a")  # COTP CR, TSAPs
+    dns_query = bytes.fromhex("0b080100000100000000000003777777076578616d706c6503636f6d"
+                              "0000010001") + bytes(20)  # id 0x0b08 reads like an NTP mode 3
+    for data in (s7_connect, dns_query):
+        got = identify(data, b"", "tcp" if data is s7_connect else "udp", CATALOG.probes,
+                       CATALOG.fingerprints)
+        assert got.match is None or got.match.service not in ("rdp", "ntp"), got.match
