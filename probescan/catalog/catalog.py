@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probescan.catalog.fingerprints import FingerprintSet, load_fingerprints
+from probescan.catalog.fingerprints import FingerprintSet
 from probescan.catalog.ports import port_names
 from probescan.catalog.probes import ProbeSet, load_probes
 
@@ -43,11 +43,11 @@ def no_probe_ports(exclude_tcp: frozenset[int] = frozenset(),
 def build_catalog(nmap_db: Path | None) -> Catalog:
     """Our probes and fingerprints, plus nmap's from `nmap_db` (ours first); problems in the
     data files are reported in one warning line each, never fatal."""
-    # Imported here: the nmap reader is only needed by the commands (importing
-    # probescan.catalog stays cheap).
-    from probescan.catalog.nmap import load_nmap_db
+    # Imported here: the nmap reader and the cache (catalog/cache.py) are only needed by the
+    # commands (importing probescan.catalog stays cheap).
+    from probescan.catalog.cache import load_fingerprints_cached, load_nmap_db_cached
 
-    probes, fingerprints = load_probes(), load_fingerprints()
+    probes, fingerprints = load_probes(), load_fingerprints_cached()
     problems = [*probes.problems, *fingerprints.problems]
     if problems:
         print(f"probescan: warning: {len(problems)} problem(s) in probe/fingerprint files, "
@@ -58,7 +58,7 @@ def build_catalog(nmap_db: Path | None) -> Catalog:
     if not nmap_db.is_file():
         raise CatalogError(f"cannot read nmap database '{nmap_db}': no such file")
     try:
-        nprobes, nrules, stats = load_nmap_db(nmap_db, intensity=9)
+        nprobes, nrules, stats = load_nmap_db_cached(nmap_db, intensity=9)
     except OSError as e:
         raise CatalogError(f"cannot read nmap database '{nmap_db}': {e.strerror}") from e
     if stats.skipped_rules:

@@ -137,6 +137,12 @@ class LazyPattern:
     def __repr__(self) -> str:
         return f"LazyPattern({self.pattern!r}, flags={self.flags})"
 
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        """Pickled without the compiled pattern (the cache, catalog/nmap/cache.py, stores
+        sources; a pattern compiles again on first use)."""
+        return None, {"pattern": self.pattern, "flags": self.flags, "groups": self.groups,
+                      "pcre": self.pcre, "error": self.error, "_compiled": None}
+
 
 
 # --------------------------------------------------------------------------- one rule
