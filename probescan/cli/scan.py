@@ -16,6 +16,7 @@ from probescan.cli.common import (
     on_stop_signals,
     run_into,
 )
+from probescan.cli.sweep import add_sweep_arguments, choose_sweep
 from probescan.config import Config
 from probescan.engine.scan import scan
 from probescan.model import Endpoint, ServiceRecord
@@ -52,6 +53,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
                    help="UDP: unprefixed ports and --top-ports mean UDP ports")
     s.add_argument("-sT", dest="tcp", action="store_true",
                    help="TCP (the default); with -sU, --top-ports covers both")
+    add_sweep_arguments(s)
     add_shared_options(s, "scan", "output", "xml_output", "db", "html", "json", "all_states")
     s.add_argument("--rate", type=float, default=0.0, help="new connections per second (0: no cap)")
     s.add_argument("--concurrency", type=int, default=DEFAULTS.concurrency,
@@ -100,6 +102,7 @@ def _config(args: argparse.Namespace) -> Config:
         tls=not args.no_tls,
         version_scan=not args.no_version,
         all_ports=args.allports,
+        sweep=choose_sweep(args),
     )
 
 

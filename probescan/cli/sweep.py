@@ -1,0 +1,36 @@
+"""`-sS` and the choice of sweep for `probescan scan` (engine/sweep.py), as nmap chooses:
+a SYN sweep when asked (`-sS`) or by default when raw sockets can be opened (root), a
+connect sweep when asked (`-sT`) or otherwise."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Literal
+
+from probescan.cli.common import InputError
+
+Sweep = Literal["connect", "syn"]
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-sS", dest="syn", action="store_true",
+                        help="TCP SYN sweep: raw SYNs, no handshake (needs root; the default "
+                        "as root, -sT otherwise); open ports go on to version detection")
+
+
+def choose_sweep(args: argparse.Namespace) -> Sweep:
+    """The sweep the options ask for; -sS also means TCP (as -sT does) for the port lists."""
+    from probescan.engine.syn.rawio import raw_unavailable
+
+    syn: bool = getattr(args, "syn", False)
+    if syn and args.tcp:
+        raise InputError("give -sS (SYN sweep) or -sT (connect sweep), not both")
+    if syn:
+        why = raw_unavailable()
+        if why is not None:
+            raise InputError(f"-sS: {why}; use -sT")
+        args.tcp = True
+        return "syn"
+    if args.tcp:
+        return "connect"
+    return "syn" if raw_unavailable() is None else "connect"
