@@ -82,3 +82,18 @@ class Limits:
         async with self._hosts[host], self._global:
             await self.rate.wait()
             yield
+
+    @contextlib.asynccontextmanager
+    async def socket(self) -> AsyncIterator[None]:
+        """A descriptor of the global cap, held while a socket is open (UDP: the whole
+        wait for a reply)."""
+        async with self._global:
+            yield
+
+    @contextlib.asynccontextmanager
+    async def send(self, host: str) -> AsyncIterator[None]:
+        """A turn to send to `host`, within its cap and the rate (UDP: only the send itself,
+        so silent ports wait in parallel)."""
+        async with self._hosts[host]:
+            await self.rate.wait()
+            yield
