@@ -2,7 +2,8 @@
 
 For TCP: connect (engine/conn.py `Dialer`); unless only discovery is asked or the port gets
 no probes, run the schedule (engine/schedule.py) on the plain connection, and when a TLS
-handshake succeeds run it again inside TLS; the record follows from what matched
+handshake succeeds run it again inside TLS while the endpoint's JARM is taken on ten more
+connections (engine/jarm.py); the record follows from what matched
 (engine/verdict.py). The whole endpoint is bounded by `endpoint_budget`. UDP endpoints go to
 engine/udp.py.
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 from probescan.catalog import Catalog
 from probescan.config import Config
 from probescan.engine.conn import Conn, ConnectFailed, Dialer, SocketRegistry, tls_facts
+from probescan.engine.jarm import jarm
 from probescan.engine.limits import Limits
 from probescan.engine.schedule import EndpointRun, Schedule
 from probescan.engine.udp import UdpProber
@@ -82,6 +85,11 @@ class Prober:
         if tls_conn is not None:
             tls_info = tls_facts(tls_conn)
             inner = EndpointRun(self.catalog, "tls")
-            await self.schedule.run_layer(ep, inner, tls_conn, tls_first=False)
+            fingerprint = asyncio.create_task(jarm(self.dialer, ep, self.config.probe_wait))
+            try:
+                await self.schedule.run_layer(ep, inner, tls_conn, tls_first=False)
+                tls_info = replace(tls_info, jarm=await fingerprint)
+            finally:
+                fingerprint.cancel()
         timings = {"connect": t_connect, "total": time.monotonic() - t0}
         return tcp_record(ep, plain, inner, tls_info, self.catalog.port_names, timings)
