@@ -1,24 +1,34 @@
-"""The command line: the parser of every subcommand, and `main()` running the one asked for."""
+"""The command line: the parser of every subcommand, and `main()` running the one asked for.
+
+A subcommand's module (and what it imports) is loaded only when that subcommand runs, or
+for the full help: `probescan scan` starts without loading the watcher, the report or the
+fingerprint checker."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from probescan import __version__
-from probescan.cli import fingerprints, report, scan, watch
 from probescan.cli.common import ONE_LINE_ERRORS, fail
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "scan": scan.run,
-    "fingerprints": fingerprints.run,
-    "watch": watch.run,
-    "report": report.run,
+# name -> (module, help), in the order of --help
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("probescan.cli.scan", "probe targets and identify their services"),
+    "fingerprints": ("probescan.cli.fingerprints",
+                     "check or summarise probe and fingerprint files"),
+    "watch": ("probescan.cli.watch", "label live or captured flows: passive evidence plus "
+              "active probes of both endpoints"),
+    "report": ("probescan.cli.report",
+               "write a self-contained HTML report of scan records"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, the other subcommands are listed but not loaded."""
     p = argparse.ArgumentParser(
         prog="probescan",
         description="Active service fingerprinting: which protocol, product and version "
@@ -26,21 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"probescan {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    scan.add_arguments(sub.add_parser("scan", help="probe targets and identify their services"))
-    fingerprints.add_arguments(
-        sub.add_parser("fingerprints", help="check or summarise probe and fingerprint files"))
-    watch.add_arguments(sub.add_parser("watch", help="label live or captured flows: passive "
-                                       "evidence plus active probes of both endpoints"))
-    report.add_arguments(
-        sub.add_parser("report", help="write a self-contained HTML report of scan records"))
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        parser = sub.add_parser(name, help=help_text)
+        if only is None or name == only:
+            importlib.import_module(module).add_arguments(parser)
     return p
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named first on the command line, if any."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in SUBCOMMANDS else None
+        if arg in ("-h", "--help", "--version"):
+            return None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_command(given)).parse_args(given)
     args.command_line = ["probescan", *(argv or sys.argv[1:])]  # for nmap XML's <nmaprun args>
     try:
-        return COMMANDS[args.command](args)
+        run = cast(Callable[[argparse.Namespace], int],
+                   importlib.import_module(SUBCOMMANDS[args.command][0]).run)
+        return run(args)
     except ONE_LINE_ERRORS as e:
         return fail(e)
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from probescan.cli.common import (
     on_stop_signals,
     run_into,
 )
-from probescan.cli.sweep import add_sweep_arguments, choose_sweep
+from probescan.cli.sweep import add_sweep_arguments, choose_sweep, nmap_rules_needed
 from probescan.config import Config
 from probescan.engine.scan import scan
 from probescan.model import Endpoint, ServiceRecord
@@ -147,8 +147,10 @@ def run(args: argparse.Namespace) -> int:
         specs.extend(read_target_file(f))
     if not specs:
         raise InputError("no targets given (name hosts or use -iL FILE)")
-    stream, total = _endpoint_stream(args, specs, _ports(args))
-    catalog = build_catalog(None if args.no_nmap_db else (args.nmap_db or find_nmap_db()))
+    ports = _ports(args)
+    stream, total = _endpoint_stream(args, specs, ports)
+    catalog = build_catalog(None if args.no_nmap_db or not nmap_rules_needed(args, ports)
+                            else (args.nmap_db or find_nmap_db()))
 
     console = ScanConsole(total, bar=not (args.no_progress or args.quiet or args.json),
                           table=not (args.json or args.quiet),

@@ -5,6 +5,7 @@ connect sweep when asked (`-sT`) or otherwise."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Literal
 
 from probescan.cli.common import InputError
@@ -16,6 +17,12 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-sS", dest="syn", action="store_true",
                         help="TCP SYN sweep: raw SYNs, no handshake (needs root; the default "
                         "as root, -sT otherwise); open ports go on to version detection")
+
+
+def nmap_rules_needed(args: argparse.Namespace, ports: Sequence[tuple[str, int]]) -> bool:
+    """Does the scan use nmap's rules at all? Not for TCP discovery only (--no-version
+    without UDP ports): the sweep alone answers, and loading them would be its slowest part."""
+    return not (args.no_version and all(transport == "tcp" for transport, _ in ports))
 
 
 def choose_sweep(args: argparse.Namespace) -> Sweep:

@@ -62,6 +62,7 @@ async def scan(
     def verdict(ep: Endpoint, state: SweepState, rtt: float, detail: str | None) -> None:
         if state == "open" and identify:
             work.put_nowait(ep)
+            hire()
         else:
             on_record(ServiceRecord(ep, state, timings={"connect": rtt}, error=detail))
 
@@ -78,14 +79,29 @@ async def scan(
                 for ep in chunk:
                     if ep.transport != "tcp":
                         work.put_nowait(ep)
+                        hire()
                 while work.qsize() > WORK_HIGH:
                     await asyncio.sleep(0.01)
             sweep.add(tcp)
             await sweep.room()
         sweep.close_input()
 
+    # Each endpoint may hold several connections: up to this many workers fill the cap. They
+    # start as work comes (a sweep of closed ports needs none).
+    most = max(1, min(limits.concurrency, 4096))
+    workers: list[asyncio.Task[None]] = []
+    idle = 0
+
     async def worker() -> None:
-        while (ep := await work.get()) is not None:
+        nonlocal idle
+        while True:
+            idle += 1
+            try:
+                ep = await work.get()
+            finally:
+                idle -= 1
+            if ep is None:
+                return
             try:
                 record = await prober.probe(ep)
             except asyncio.CancelledError:
@@ -94,18 +110,20 @@ async def scan(
                 record = ServiceRecord(ep, "open", service="unknown", error=f"internal: {e!r}")
             on_record(record)
 
-    # Each endpoint may hold several connections; keep enough workers to fill the cap.
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(limits.concurrency,
-                                                                        4096)))]
+    def hire() -> None:
+        """Another worker when work waits and none is free."""
+        if work.qsize() > idle and len(workers) < most:
+            workers.append(asyncio.create_task(worker()))
+
     feeder = asyncio.create_task(feed())
     sweeper = asyncio.create_task(sweep.run())
-    tasks = [feeder, sweeper, *workers]
     try:
         await asyncio.gather(feeder, sweeper)
         for _ in workers:
             work.put_nowait(None)
         await asyncio.gather(*workers)
     finally:
+        tasks = [feeder, sweeper, *workers]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
