@@ -99,6 +99,19 @@ def test_both_sweeps_find_the_same_open_ports() -> None:
         assert {s for _, ep, s in verdicts if ep.port not in expected} == {"closed"}
 
 
+@need_raw
+@pytest.mark.parametrize("threaded", [True, False])
+def test_the_syn_sweep_sends_from_a_thread_or_not(threaded: bool,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from probescan.engine.syn import rawio
+
+    monkeypatch.setattr(rawio, "spare_core", lambda: threaded)
+    eps = [Endpoint(HOST, p) for p in RANGE[:120]]
+    with listening(HOST, [RANGE[5], RANGE[77]]):
+        got = sweep("syn", eps)
+    assert opened(got) == {RANGE[5], RANGE[77]} and len(got) == 120
+
+
 def test_the_connect_sweep_alone() -> None:  # for runs without raw sockets
     eps = [Endpoint(HOST, p) for p in RANGE[:50]]
     with listening(HOST, [RANGE[7]]):

@@ -2,7 +2,8 @@
 socket (AF_PACKET) whose BPF filter keeps only what can answer a probe.
 
 * Sending: one `IPPROTO_RAW` socket per address family (the whole IP packet is ours, built by
-  `packets.SynTemplate`), fed in batches by a thread (engine/syn/sender.py).
+  `packets.SynTemplate`), fed in batches (engine/syn/sender.py), from a thread of its own
+  when a core is free (`spare_core`).
 * Receiving: `AF_PACKET`/`SOCK_DGRAM` (network header first, whatever the link), read in
   batches from a ring in shared memory (engine/syn/ring.py; one recv() per packet where
   the kernel offers no ring). The kernel runs the filter before a packet is queued:
@@ -21,6 +22,7 @@ import contextlib
 import ctypes
 import errno
 import ipaddress
+import os
 import socket
 import struct
 
@@ -139,6 +141,19 @@ def source_address(ip: str) -> bytes:
         return socket.inet_pton(family, s.getsockname()[0])
 
 
+def spare_core() -> bool:
+    """Is a core free for a sender thread? (two or more cores, the last minute's load
+    average below cores - 1). Sending from a thread overlaps the kernel's work with
+    Python's; on a busy machine the two threads would wait for each other's turn on a
+    core, and sending from the sweep's own thread is faster."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cores >= 2
+    return cores >= 2 and load < cores - 1
+
+
 def _hold_port() -> tuple[int, list[socket.socket]]:
     """A source port bound (not listening) for both IPv4 and IPv6."""
     for _ in range(32):
@@ -182,7 +197,8 @@ class RawIO:
             self._ring: RxRing | None = RxRing(self.rx)
         except OSError:  # no mappable ring here: one recv() per packet
             self._ring = None
-        self.sender = Sender(self._tx[socket.AF_INET], self._tx[socket.AF_INET6])
+        self.sender = Sender(self._tx[socket.AF_INET], self._tx[socket.AF_INET6],
+                             threaded=spare_core())
         self._recv = self.rx.recv
 
     def fileno(self) -> int:

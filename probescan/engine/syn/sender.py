@@ -1,13 +1,14 @@
-"""Sending SYNs in batches from a thread of their own: `sendmmsg(2)` through ctypes.
+"""Sending SYNs in batches: `sendmmsg(2)` through ctypes, from a thread of its own when a core
+is free.
 
 Handing the kernel a packet costs far more than building it (on loopback the target's whole
-answer is computed inside the send), and Python cannot overlap that with its own work when it
-waits in the same thread. So the sweep writes a batch of packets straight into a buffer the
-kernel reads (`Slot`), `submit`s it and goes on reading replies; a sender thread passes the
-batch to `sendmmsg` in one call, during which Python's lock is free for the sweep. A fixed
-number of slots bounds the pipeline: when none is free the sweep backs off a moment.
+answer is computed inside the send). The sweep writes a batch of packets straight into a
+buffer the kernel reads (`Slot`) and `submit`s it. With a core to spare, a sender thread
+passes the batch to `sendmmsg` in one call, during which Python's lock is free for the sweep
+to read replies (a fixed number of slots bounds the pipeline: when none is free the sweep
+backs off a moment); otherwise `submit` sends it at once, one system call per batch.
 
-Where `sendmmsg` is missing (not glibc), the thread sends packet by packet with `sendto`.
+Where `sendmmsg` is missing (not glibc), packets go out one by one with `sendto`.
 """
 
 from __future__ import annotations
@@ -124,11 +125,13 @@ class Slot:
 
 
 class Sender:
-    """A thread sending the batches the sweep fills, on the raw sockets `v4` and `v6`
-    (blocking: only this thread uses them). While it runs, Python's switch interval is
-    short, so the thread gets the lock back soon after each batch (restored on close)."""
+    """Sends the batches the sweep fills on the raw sockets `v4` and `v6` (blocking: only one
+    thread uses them): from a thread of its own when `threaded` - Python's switch interval
+    is then short, so the thread gets the lock back soon after each batch (restored on
+    close) - or at once in `submit`."""
 
-    def __init__(self, v4: socket.socket, v6: socket.socket) -> None:
+    def __init__(self, v4: socket.socket, v6: socket.socket, threaded: bool = True) -> None:
+        self.threaded = threaded
         self._socks = (v4, v6)
         for s in self._socks:
             s.setblocking(True)
@@ -139,10 +142,12 @@ class Sender:
             self._free.put(Slot())
         self.errors = 0  # packets the kernel refused (they time out: filtered)
         self._interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._interval, SWITCH_INTERVAL))
-        self._thread = threading.Thread(target=self._run, name="probescan-syn-sender",
-                                        daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            sys.setswitchinterval(min(self._interval, SWITCH_INTERVAL))
+            self._thread = threading.Thread(target=self._run, name="probescan-syn-sender",
+                                            daemon=True)
+            self._thread.start()
 
     def reserve(self) -> Slot | None:
         """An empty batch to fill, None when every one is queued or being sent."""
@@ -153,15 +158,22 @@ class Sender:
 
     def submit(self, slot: Slot) -> None:
         """Send the batch (an empty one just goes back)."""
-        if slot.n:
+        if slot.n and self._thread is not None:
             self._queue.put(slot)
-        else:
-            self._free.put(slot)
+            return
+        if slot.n:
+            try:
+                self._send(slot)
+            except OSError:
+                self.errors += slot.n
+            slot.clear()
+        self._free.put(slot)
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=5)
-        sys.setswitchinterval(self._interval)
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+            sys.setswitchinterval(self._interval)
 
     def _run(self) -> None:
         while (slot := self._queue.get()) is not None:
