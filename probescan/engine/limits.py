@@ -84,16 +84,9 @@ class Limits:
             yield
 
     @contextlib.asynccontextmanager
-    async def socket(self) -> AsyncIterator[None]:
-        """A descriptor of the global cap, held while a socket is open (UDP: the whole
-        wait for a reply)."""
-        async with self._global:
-            yield
-
-    @contextlib.asynccontextmanager
     async def send(self, host: str) -> AsyncIterator[None]:
-        """A turn to send to `host`, within its cap and the rate (UDP: only the send itself,
-        so silent ports wait in parallel)."""
+        """A turn to send to `host`, within its cap and the rate (UDP: a datagram holds no
+        socket, so only the send itself takes a turn)."""
         async with self._hosts[host]:
             await self.rate.wait()
             yield

@@ -42,6 +42,10 @@ class Prober:
         self._udp = UdpProber(config, list(catalog.probes.probes), catalog.fingerprints, limits,
                               catalog.port_names, registry)
 
+    def close(self) -> None:
+        """Close the shared UDP sockets (engine/datagrams.py)."""
+        self._udp.close()
+
     async def probe(self, ep: Endpoint) -> ServiceRecord:
         if ep.transport == "udp":
             return await self._udp.probe(ep)

@@ -86,9 +86,10 @@ async def scan(
             await sweep.room()
         sweep.close_input()
 
-    # Each endpoint may hold several connections: up to this many workers fill the cap. They
-    # start as work comes (a sweep of closed ports needs none).
-    most = max(1, min(limits.concurrency, 4096))
+    # Workers start as work comes (a sweep of closed ports needs none). Each endpoint may hold
+    # several connections (the cap bounds those) or none (UDP probes wait on shared sockets),
+    # so enough workers fill the cap and let silent UDP ports wait side by side.
+    most = max(limits.concurrency, 4096)
     workers: list[asyncio.Task[None]] = []
     idle = 0
 
@@ -127,4 +128,5 @@ async def scan(
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        prober.close()
     return count

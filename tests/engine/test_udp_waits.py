@@ -86,3 +86,53 @@ def test_a_port_that_answers_waits_only_a_grace_for_the_others() -> None:
         secs, (record,) = run(ports, 2.5)
     assert record.state == "open"
     assert secs < REPLY_GRACE + 1.0  # not the 2.5 s the silent probes would take
+
+
+def test_silent_ports_hold_no_descriptor_of_the_cap() -> None:
+    got: list[ServiceRecord] = []
+    with udp_sockets(30) as ports:
+        t0 = time.monotonic()
+        asyncio.run(scan([Endpoint(HOST, p, "udp") for p in ports],
+                         Config(probe_wait=0.6, concurrency=8), CATALOG, got.append))
+        secs = time.monotonic() - t0
+    assert len(got) == 30 and secs < 0.6 * 2.5  # 30 x 21 probes waiting on a cap of 8
+
+
+def test_open_closed_and_silent_ports_at_once_each_get_their_own_answer() -> None:
+    with udp_sockets(1) as (closed_port,):
+        pass
+    with udp_sockets(2, answer=True) as answering, udp_sockets(2) as silent:
+        _, records = run([closed_port, *answering, *silent], 0.6)
+    states = {r.endpoint.port: r.state for r in records}
+    assert states == {closed_port: "closed", answering[0]: "open", answering[1]: "open",
+                      silent[0]: "open|filtered", silent[1]: "open|filtered"}
+
+
+def test_a_reply_from_another_port_counts_only_for_any_port_probes() -> None:
+    from probescan.engine.datagrams import DatagramHub
+
+    target = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target.bind((HOST, 0))
+    other.bind((HOST, 0))
+
+    def answer_from_other_port() -> None:
+        for _ in range(2):
+            _, peer = target.recvfrom(100)
+            other.sendto(b"from elsewhere", peer)
+
+    threading.Thread(target=answer_from_other_port, daemon=True).start()
+
+    async def ask(any_port: bool) -> tuple[bytes, str, float]:
+        hub = DatagramHub()
+        try:
+            return await hub.ask("p", HOST, target.getsockname()[1], b"?", 0.5, any_port)
+        finally:
+            hub.close()
+
+    try:
+        assert asyncio.run(ask(False))[:2] == (b"", "timeout")
+        assert asyncio.run(ask(True))[:2] == (b"from elsewhere", "data")
+    finally:
+        target.close()
+        other.close()
