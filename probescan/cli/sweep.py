@@ -27,17 +27,17 @@ def nmap_rules_needed(args: argparse.Namespace, ports: Sequence[tuple[str, int]]
 
 def choose_sweep(args: argparse.Namespace) -> Sweep:
     """The sweep the options ask for; -sS also means TCP (as -sT does) for the port lists."""
-    from probescan.engine.syn.rawio import raw_unavailable
-
     syn: bool = getattr(args, "syn", False)
     if syn and args.tcp:
         raise InputError("give -sS (SYN sweep) or -sT (connect sweep), not both")
+    if args.tcp:
+        return "connect"
+    from probescan.engine.syn.rawio import raw_unavailable  # ctypes: only when it may be used
+
     if syn:
         why = raw_unavailable()
         if why is not None:
             raise InputError(f"-sS: {why}; use -sT")
         args.tcp = True
         return "syn"
-    if args.tcp:
-        return "connect"
     return "syn" if raw_unavailable() is None else "connect"

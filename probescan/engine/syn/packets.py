@@ -158,20 +158,33 @@ def _quoted(inner: bytes, v6: bool) -> Reply | None:
     return Reply(target, ours, oport, tport, "filtered", seq)
 
 
-_V4_TCP = struct.Struct("!B8xB2x4s4sHHIIxB")  # a 20-byte IPv4 header and TCP up to flags
+_V4_TCP = struct.Struct("!B5xHxB2x4s4sHHIIxB")  # a 20-byte IPv4 header and TCP up to flags
+ReplyTuple = tuple[bytes, bytes, int, int, State, int]
+
+
+def reply_fields(pkt: bytes) -> ReplyTuple | None:
+    """`parse_reply` as a plain tuple (the sweep's fast path: no object per reply)."""
+    if len(pkt) >= 34 and pkt[0] == 0x45 and pkt[9] == TCP:  # the usual case, at once
+        _, frag, _, src, dst, tport, oport, _, ack, flags = _V4_TCP.unpack_from(pkt)
+        if frag & 0x1FFF:
+            return None
+        if flags & RST:
+            return src, dst, oport, tport, "closed", (ack - 1) & 0xFFFFFFFF
+        if flags & (SYN | ACK) == SYN | ACK:
+            return src, dst, oport, tport, "open", (ack - 1) & 0xFFFFFFFF
+        return None
+    reply = _other(pkt)
+    return None if reply is None else tuple(reply)  # type: ignore[return-value]
 
 
 def parse_reply(pkt: bytes) -> Reply | None:
     """A packet (starting at its IPv4 or IPv6 header) -> the Reply it carries, if any."""
-    if len(pkt) >= 34 and pkt[0] == 0x45 and pkt[9] == TCP:  # the usual case, at once
-        if struct.unpack_from("!H", pkt, 6)[0] & 0x1FFF:
-            return None
-        _, _, src, dst, tport, oport, _, ack, flags = _V4_TCP.unpack_from(pkt)
-        if flags & RST:
-            return Reply(src, dst, oport, tport, "closed", (ack - 1) & 0xFFFFFFFF)
-        if flags & (SYN | ACK) == SYN | ACK:
-            return Reply(src, dst, oport, tport, "open", (ack - 1) & 0xFFFFFFFF)
-        return None
+    fields = reply_fields(pkt)
+    return None if fields is None else Reply(*fields)
+
+
+def _other(pkt: bytes) -> Reply | None:
+    """IPv4 with options or ICMP, IPv6."""
     if len(pkt) < 20:
         return None
     version = pkt[0] >> 4

@@ -26,7 +26,7 @@ from collections.abc import Hashable
 from probescan.config import Config
 from probescan.engine.limits import RateLimiter
 from probescan.engine.sweep import BATCH, Sweep, SweepState, Verdict
-from probescan.engine.syn.packets import Cookie, SynTemplate, parse_reply
+from probescan.engine.syn.packets import Cookie, SynTemplate, reply_fields
 from probescan.engine.syn.rawio import RawIO, source_address
 from probescan.engine.syn.sender import Address, Slot
 from probescan.model import Endpoint
@@ -114,7 +114,7 @@ class SynSweep(Sweep):
         sport, by_addr, complete = self._io.sport, self._by_addr, self._complete
         now = time.monotonic()
         for packet in packets:
-            reply = parse_reply(packet)
+            reply = reply_fields(packet)
             if reply is None:
                 continue
             target, ours, oport, tport, state, echo = reply
