@@ -39,23 +39,28 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import probescan
 from probescan.catalog.fingerprints import Fingerprint, FingerprintSet, load_fingerprints
-from probescan.catalog.nmap.convert import LazyPattern, NmapStats, load_nmap_db
+from probescan.catalog.lazy import LazyPattern
 from probescan.catalog.paths import data_dir
 from probescan.catalog.probes import ProbeSet
+
+if TYPE_CHECKING:
+    from probescan.catalog.nmap.convert import NmapStats
+
+    NmapLoaded = tuple[ProbeSet, FingerprintSet, NmapStats]
 
 FORMAT = 1
 MAGIC = "probescan-rules"
 # The modules whose code decides what a loaded rule looks like.
-_CODE = ("cache.py", "nmap/parse.py", "nmap/pcre.py", "nmap/convert.py", "fingerprints.py",
-         "probes.py", "prefilter.py", "templates.py", "problems.py", "aliases.py")
+_CODE = ("cache.py", "lazy.py", "nmap/parse.py", "nmap/pcre.py", "nmap/convert.py",
+         "fingerprints.py", "probes.py", "prefilter.py", "templates.py", "problems.py",
+         "aliases.py")
 _FIELDS = tuple(f.name for f in dataclasses.fields(Fingerprint))
 _PATTERN = _FIELDS.index("pattern")
 
-NmapLoaded = tuple[ProbeSet, FingerprintSet, NmapStats]
 Key = tuple[Any, ...]
 
 
@@ -191,6 +196,8 @@ def load_nmap_db_cached(path: Path, intensity: int = 7,
         return ("nmap", FORMAT, MAGIC, _stamp(path), intensity, _code_digest())
 
     def build() -> tuple[tuple[Fingerprint, ...], Any, bool]:
+        from probescan.catalog.nmap.convert import load_nmap_db  # nmap's reader: only now
+
         probes, fps, stats = load_nmap_db(path, intensity)
         return fps.rules, (probes, fps.problems, stats), True
 

@@ -16,7 +16,7 @@ from probescan.catalog.cache import (
     load_nmap_db_cached,
 )
 from probescan.catalog.fingerprints import load_fingerprints
-from probescan.catalog.nmap import LazyPattern, load_nmap_db
+from probescan.catalog.nmap import LazyPattern, convert, load_nmap_db
 from probescan.match import match_response
 from tests.catalog.test_nmap import write
 
@@ -40,7 +40,7 @@ def test_cached_nmap_rules_equal_a_fresh_conversion_and_are_reused(
     first = load_nmap_db_cached(db, 9, store)
     assert _summary(first) == _summary(fresh)
     assert len(list(store.glob("nmap-rules-*.pickle"))) == 1
-    monkeypatch.setattr(cache, "load_nmap_db", _never)
+    monkeypatch.setattr(convert, "load_nmap_db", _never)
     again = load_nmap_db_cached(db, 9, store)
     assert _summary(again) == _summary(fresh)
     assert all(isinstance(r.pattern, LazyPattern) for r in again[1].rules)
@@ -68,13 +68,13 @@ def test_a_changed_converter_invalidates_the_cache(
     load_nmap_db_cached(db, 9, store)
     monkeypatch.setattr(cache, "_code_digest", lambda: "another converter")
     calls: list[int] = []
-    real = cache.load_nmap_db
+    real = convert.load_nmap_db
 
     def counting(path: Path, intensity: int) -> object:
         calls.append(intensity)
         return real(path, intensity)
 
-    monkeypatch.setattr(cache, "load_nmap_db", counting)
+    monkeypatch.setattr(convert, "load_nmap_db", counting)
     load_nmap_db_cached(db, 9, store)
     assert calls == [9]
 

@@ -12,9 +12,9 @@ https://nmap.org/book/vscan-fileformat.html. Three steps, one module each:
 """
 
 from probescan.catalog.aliases import NMAP_NULL as NULL_ALIAS
+from probescan.catalog.lazy import LazyPattern
 from probescan.catalog.nmap.convert import (
     PRIORITY,
-    LazyPattern,
     NmapStats,
     compile_nmap_patterns,
     load_nmap_db,
