@@ -69,7 +69,8 @@ class ConnectSweep(Sweep):
 
     def _send(self, ep: Endpoint, attempt: int) -> Hashable | None:
         family = socket.AF_INET6 if ":" in ep.ip else socket.AF_INET
-        s = self._socket(family)
+        spare = self._spare[family]
+        s = spare.pop() if spare else self._socket(family)
         addr = (ep.ip, ep.port)
         t0 = time.monotonic()
         try:
@@ -79,6 +80,10 @@ class ConnectSweep(Sweep):
         except OSError as e:  # a name or address connect() cannot take
             s.close()
             self.on_verdict(ep, "filtered", 0.0, e.strerror or str(e))
+            return None
+        if r == errno.ECONNREFUSED:  # the usual case, at once: closed, the socket clean again
+            spare.append(s)
+            self.on_verdict(ep, "closed", time.monotonic() - t0, None)
             return None
         if r in _PENDING:
             key = next(self._keys)
