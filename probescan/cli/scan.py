@@ -16,7 +16,12 @@ from probescan.cli.common import (
     on_stop_signals,
     run_into,
 )
-from probescan.cli.sweep import add_sweep_arguments, choose_sweep, nmap_rules_needed
+from probescan.cli.sweep import (
+    add_sweep_arguments,
+    choose_sweep,
+    discovery_catalog,
+    discovery_only,
+)
 from probescan.config import Config
 from probescan.engine.scan import scan
 from probescan.model import Endpoint, ServiceRecord
@@ -149,8 +154,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no targets given (name hosts or use -iL FILE)")
     ports = _ports(args)
     stream, total = _endpoint_stream(args, specs, ports)
-    catalog = build_catalog(None if args.no_nmap_db or not nmap_rules_needed(args, ports)
-                            else (args.nmap_db or find_nmap_db()))
+    catalog = (discovery_catalog() if discovery_only(args, ports) else
+               build_catalog(None if args.no_nmap_db else (args.nmap_db or find_nmap_db())))
 
     console = ScanConsole(total, bar=not (args.no_progress or args.quiet or args.json),
                           table=not (args.json or args.quiet),

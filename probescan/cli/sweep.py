@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Literal
 
+from probescan.catalog import Catalog, FingerprintSet, ProbeSet, port_names
 from probescan.cli.common import InputError
 
 Sweep = Literal["connect", "syn"]
@@ -19,10 +20,15 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         "as root, -sT otherwise); open ports go on to version detection")
 
 
-def nmap_rules_needed(args: argparse.Namespace, ports: Sequence[tuple[str, int]]) -> bool:
-    """Does the scan use nmap's rules at all? Not for TCP discovery only (--no-version
-    without UDP ports): the sweep alone answers, and loading them would be its slowest part."""
-    return not (args.no_version and all(transport == "tcp" for transport, _ in ports))
+def discovery_only(args: argparse.Namespace, ports: Sequence[tuple[str, int]]) -> bool:
+    """TCP discovery only (--no-version without UDP ports): the sweep alone answers, no probe
+    or rule is ever used, and loading them would be the slowest part of the run."""
+    return bool(args.no_version) and all(transport == "tcp" for transport, _ in ports)
+
+
+def discovery_catalog() -> Catalog:
+    """The catalog of a discovery-only scan: no probes, no rules."""
+    return Catalog(ProbeSet(()), FingerprintSet(()), port_names())
 
 
 def choose_sweep(args: argparse.Namespace) -> Sweep:
