@@ -151,7 +151,15 @@ class Sweep:
             return False
         ep, sent, attempt = entry
         host = ep.ip
-        self._release(host)
+        self.in_flight -= 1  # _release, inline: this runs for every answer
+        busy = self._busy
+        left = busy[host] - 1
+        if left:
+            busy[host] = left
+        else:
+            del busy[host]
+        if self._aside and host in self._aside:
+            self._ready.append(host)
         rtt = (now or time.monotonic()) - sent
         if attempt == 1:  # Karn: only first attempts say what a round trip takes
             self._samples += 1

@@ -20,7 +20,7 @@ PACKET_VERSION = 10
 TPACKET_V2 = 1
 TP_STATUS_USER = 1
 FRAME = 256  # bytes per frame: the tpacket2 header, the address, a 128-byte snap
-FRAMES = 16384  # 4 MiB of ring
+FRAMES = 4096  # 1 MiB of ring: twice the replies a full pipeline of batches can bring
 BLOCK = 1 << 16
 _HEAD = struct.Struct("=IIIHH")  # tp_status, tp_len, tp_snaplen, tp_mac, tp_net
 _FREE = bytes(4)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 
 SLOT = 64  # bytes per packet in the batch buffer (an IPv6 SYN with its MSS option)
-MAX_BATCH = 1024
+MAX_BATCH = 256  # packets per batch: the sweep's batch (engine/sweep.py BATCH)
 IN_FLIGHT = 8  # batches queued or being sent
 SWITCH_INTERVAL = 0.0005  # seconds: how long the sender may wait for Python's lock
 _RETRY = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR, errno.ENOMEM})
@@ -138,7 +138,7 @@ class Sender:
         self._mmsg = _sendmmsg()
         self._queue: queue.SimpleQueue[Slot | None] = queue.SimpleQueue()
         self._free: queue.SimpleQueue[Slot] = queue.SimpleQueue()
-        for _ in range(IN_FLIGHT):
+        for _ in range(IN_FLIGHT if threaded else 1):  # sent at once: one slot is enough
             self._free.put(Slot())
         self.errors = 0  # packets the kernel refused (they time out: filtered)
         self._interval = sys.getswitchinterval()
