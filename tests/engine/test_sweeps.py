@@ -227,3 +227,14 @@ def test_the_command_line_chooses_the_sweep_as_nmap_does(
     assert cli_sweep.choose_sweep(_args()) == "connect"  # a user: connect by default
     with pytest.raises(InputError, match="-sS: raw sockets need root; use -sT"):
         cli_sweep.choose_sweep(_args(syn=True))
+
+
+def test_a_discovery_only_tcp_scan_loads_no_rules() -> None:
+    def args(no_version: bool) -> argparse.Namespace:
+        return argparse.Namespace(no_version=no_version)
+
+    assert cli_sweep.discovery_only(args(True), [("tcp", 22), ("tcp", 80)])
+    assert not cli_sweep.discovery_only(args(True), [("tcp", 22), ("udp", 53)])
+    assert not cli_sweep.discovery_only(args(False), [("tcp", 22)])
+    catalog = cli_sweep.discovery_catalog()
+    assert not catalog.probes.probes and not catalog.fingerprints.rules
