@@ -39,6 +39,8 @@ class WatchConfig:
     queue_size: int = 1000  # pending probes kept; beyond that new ones are dropped and counted
     max_flows: int = 100_000  # flows held at once
     workers: int | None = None  # identify processes; None: 1 with two or more CPUs, else 0
+    # the classification layers used (probescan/classify/layers.py: --classifiers)
+    classifiers: frozenset[str] = frozenset({"rules", "parsers", "statistics"})
     prober: Config = Config(endpoint_budget=6.0)  # the probes of one endpoint
 
     @property

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 Transport = Literal["tcp", "udp"]
 PortState = Literal["open", "closed", "filtered", "open|filtered"]
-Method = Literal["probe", "banner", "table", "passive", "none"]
+Method = Literal["probe", "banner", "table", "passive", "statistical", "none"]
 
 # Bounds on the raw bytes records carry (the rules that use them: probescan.engine.verdict).
 # Defined here, at the bottom of the package, so records and everything above them share one

@@ -37,6 +37,7 @@ class Kind(enum.Enum):
     BOOL = "true or false"
     TIME = "a time in seconds since 1970 (a number)"
     STRINGS = "a list of strings"
+    INTS = "a list of integers"
     NOTES = "a list of strings (readers show any other item as JSON text)"
     NUMBERS = "an object of numbers"
     FACTS = "an object of any JSON values (open-ended)"
@@ -131,6 +132,31 @@ PROBES = Shape("probes", (
     Field("queued", Kind.STRINGS),
 ))
 
+STATISTICAL = Shape("statistical", (
+    Field("profile", Kind.STR),  # the nearest profile's protocol
+    Field("named", Kind.BOOL),  # did it name the flow (else: `why`)
+    Field("why", Kind.STR, null=True),
+    Field("distance", Kind.NUMBER),
+    Field("threshold", Kind.NUMBER),
+    Field("runner_up", Kind.STR, null=True),  # the nearest other protocol
+    Field("runner_up_distance", Kind.NUMBER, null=True),
+    Field("profile_flows", Kind.INT),
+    Field("profile_captures", Kind.INT),
+    Field("example", Kind.INTS),  # sizes of a flow like it (+ client, - server)
+    Field("c2s", Kind.INTS),  # the profile's size histograms, per mille (classify/features.py)
+    Field("s2c", Kind.INTS),
+))
+
+BEHAVIOUR = Shape("behaviour", (
+    Field("class", Kind.STR),  # control, chatter, file transfer, failed attempt
+    Field("sizes", Kind.INTS),  # the first payload packets' sizes: + client, - server
+    Field("c2s", Kind.INTS),  # their histograms (counts over classify.features.SIZE_BINS)
+    Field("s2c", Kind.INTS),
+    # entropy and bit balance of the first messages (flows the statistical layer compared)
+    Field("first_bytes", Kind.NUMBERS, report=False),
+    Field("statistical", Kind.OBJECT, null=True, shape=STATISTICAL),
+))
+
 FLOW = Shape("flow record", (
     Field("kind", Kind.TAG, default="flow"),
     Field("id", Kind.INT),
@@ -151,9 +177,11 @@ FLOW = Shape("flow record", (
     Field("cpe", Kind.STRINGS),
     Field("confidence", Kind.INT, default=0),
     Field("method", Kind.STR, default="none"),
+    Field("decided_by", Kind.STR, null=True),  # the layer (probescan/classify/layers.py)
     Field("conflicts", Kind.NOTES),
     Field("anomalies", Kind.NOTES),
     Field("announced_by", Kind.INT, null=True, report=False),
+    Field("behaviour", Kind.OBJECT, shape=BEHAVIOUR),
     Field("passive", Kind.OBJECT, shape=PASSIVE),
     Field("probes", Kind.OBJECT, shape=PROBES),
 ))
@@ -255,6 +283,8 @@ def _value_mismatches(f: Field, value: object, where: str) -> list[str]:
             ok = type(value) is int
         case Kind.NUMBER:
             ok = type(value) is int or type(value) is float
+        case Kind.INTS:
+            ok = type(value) is list and all(type(v) is int for v in value)
         case Kind.PORT:
             ok = type(value) is int and 0 <= value <= 65535
         case Kind.BOOL:

@@ -8,7 +8,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def data_dir(kind: str) -> Path:
-    """Directory of shipped data of one kind ("probes" or "fingerprints")."""
+    """Directory of shipped data of one kind ("probes", "fingerprints" or "profiles")."""
     installed = _PACKAGE / "_data" / kind
     if installed.is_dir():
         return installed

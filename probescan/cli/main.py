@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
               "active probes of both endpoints"),
     "report": ("probescan.cli.report",
                "write a self-contained HTML report of scan records"),
+    "profiles": ("probescan.cli.profiles", "learn protocol profiles from captures (the "
+                 "statistical layer of watch), or list them"),
     "scans": ("probescan.cli.scans", "find internet scanners in a capture"),
 }
 

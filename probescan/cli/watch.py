@@ -11,6 +11,8 @@ from pathlib import Path
 
 from probescan.catalog import Catalog, build_catalog
 from probescan.catalog.user import RuleFiles
+from probescan.classify.layers import LAYERS, parse_classifiers
+from probescan.classify.statistical import StatisticalLayer
 from probescan.cli.common import (
     FLUSH_EVERY,
     InputError,
@@ -22,6 +24,7 @@ from probescan.cli.common import (
     run_into,
 )
 from probescan.cli.nmapflags import duration, duration_or_zero
+from probescan.cli.profiles import load_profiles
 from probescan.config import Network, WatchConfig
 from probescan.engine.conn import SocketRegistry
 from probescan.engine.limits import Limits
@@ -63,6 +66,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-flows", action="store_true",
                    help="also write a flow record for each probe of a scan (default: a scan's "
                         "probes are folded into its scan record)")
+    p.add_argument("--classifiers", default=",".join(LAYERS), metavar="LAYERS",
+                   help="the layers that name flows, in order: rules (fingerprints), parsers "
+                   "(protocol parsers and payload detectors), statistics (sizes and timing "
+                   f"against profiles) (default {','.join(LAYERS)})")
+    p.add_argument("--profiles", action="append", type=Path, metavar="FILE",
+                   help="the statistical layer's profiles (default: the shipped ones; made "
+                   "by 'probescan profiles train')")
     add_shared_options(p, "watch", "output", "json", "db", "html", "probes", "fingerprints",
                        "no_user_rules", "nmap_db", "quiet")
 
@@ -84,12 +94,17 @@ def watch_config(args: argparse.Namespace) -> WatchConfig:
         raise InputError("--max-flows, --queue and --probe-rate must be positive")
     if args.workers is not None and not 0 <= args.workers <= 64:
         raise InputError(f"--workers {args.workers}: give 0 to 64")
+    try:
+        classifiers = parse_classifiers(args.classifiers)
+    except ValueError as e:
+        raise InputError(str(e)) from e
     scope = parse_scope(args.scope)
     if not scope and args.iface and not args.no_probe:
         scope = interface_networks(args.iface)
     return WatchConfig(scope=tuple(scope), probe=not args.no_probe, probe_ttl=args.probe_ttl,
                        probe_rate=args.probe_rate, queue_size=args.queue,
-                       max_flows=args.max_flows, workers=args.workers)
+                       max_flows=args.max_flows, workers=args.workers,
+                       classifiers=classifiers)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,16 +122,20 @@ def _run(args: argparse.Namespace) -> int:
         args.bpf_keep = file_filter(args.bpf)  # a bad expression: one line, before reading
     files = rule_files_of(args)
     catalog = build_catalog(args.nmap_db, files)
+    statistics = None
+    if "statistics" in config.classifiers:
+        statistics = StatisticalLayer(load_profiles(args.profiles))
     console = WatchConsole(live=not (args.quiet or args.json), summary=not args.quiet,
                            outputs=tuple(describe_outputs(args)))
     sinks = build_sinks(args, "watch", console)
     interrupted = run_into(sinks, lambda: asyncio.run(_watch(args, config, catalog, sinks,
-                                                             console, files)))
+                                                             console, files, statistics)))
     return 130 if interrupted else 0
 
 
 async def _watch(args: argparse.Namespace, config: WatchConfig, catalog: Catalog, sinks: Sinks,
-                 console: WatchConsole, files: RuleFiles) -> bool:
+                 console: WatchConsole, files: RuleFiles,
+                 statistics: StatisticalLayer | None) -> bool:
     """Capture until the end of the file, --duration or a signal. True when interrupted."""
     from probescan.watch.watcher import Watcher  # the watcher's parsers load only for `watch`
     from probescan.watch.workers import worth_a_worker
@@ -131,7 +150,7 @@ async def _watch(args: argparse.Namespace, config: WatchConfig, catalog: Catalog
         active = ActiveProber(prober, config)
     watcher = Watcher(catalog, sinks.flow, active, registry.owns if config.probing else None,
                       config=config, scans=ScanDetector(ScanConfig(), sinks.scan),
-                      all_flows=args.all_flows)
+                      all_flows=args.all_flows, statistics=statistics)
     workers = config.workers if config.workers is not None else int(worth_a_worker())
     if workers:
         watcher.use_worker(workers, args.nmap_db, files)

@@ -21,6 +21,7 @@ A reply to the NULL probe (nothing sent, a banner awaited) is a `banner`. A flow
     only a protocol parser recognised the flow      passive          6
     announced by another flow (FTP data, TFTP)      passive          9
     the probe only                                  probe            the probe's own
+    only the flow's behaviour (sizes, timing)       statistical      1..5 by distance
     nothing                                         none             0
 """
 
@@ -63,7 +64,7 @@ class LabelRule(NamedTuple):
 
 ScanBasis = Literal["hard", "soft", "bare-tls", "tcpwrapped", "port-table", "nothing"]
 LabelBasis = Literal["agree", "disagree", "passive-hard", "passive-soft", "parser", "detector",
-                     "announced", "nothing"]
+                     "announced", "statistical", "nothing"]
 
 SCAN: Final[Mapping[ScanBasis, ScanRule]] = {
     "hard": ScanRule("probe", 10),
@@ -82,6 +83,7 @@ LABEL: Final[Mapping[LabelBasis, LabelRule]] = {
     "parser": LabelRule("passive", 6),
     "detector": LabelRule("passive", 8),
     "announced": LabelRule("passive", 9),
+    "statistical": LabelRule("statistical", 5),  # at most: less the farther the profile
     "nothing": LabelRule("none", 0),
 }
 

@@ -5,7 +5,8 @@ cooked capture v1 and v2, BSD loopback (DLT_NULL / DLT_LOOP) and raw IP; IPv4 (o
 fragments: only the first fragment carries ports) and IPv6 (skipping hop-by-hop, routing,
 destination-options and fragment headers); TCP and UDP. Anything else -> ParseError. A frame
 cut short by the capture (snaplen) still yields what its headers allow; the payload is
-whatever bytes are present.
+whatever bytes are present, and `size` is the payload's length on the wire, read from the IP
+and UDP length fields (so a headers-only capture still tells every packet's size).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Packet(NamedTuple):  # a tuple: built once per packet, so it must be cheap
     seq: int  # TCP sequence number (0 for UDP)
     payload: bytes
     vlan: int | None = None
+    size: int = 0  # payload bytes on the wire (IP/UDP lengths): >= len(payload)
 
 
 @lru_cache(maxsize=65536)
@@ -126,7 +128,9 @@ def _pppoe_session(data: bytes) -> tuple[int, bytes]:
     return _PPP_IP[proto], data[8:end]
 
 
-def _transport(proto: int, seg: bytes) -> tuple[int, int, int, int, bytes]:
+def _transport(proto: int, seg: bytes, wire: int) -> tuple[int, int, int, int, bytes, int]:
+    """(ports, flags, sequence number, payload, payload size on the wire) of a segment whose
+    length on the wire is `wire` (from the IP header; the capture may hold less)."""
     if proto == TCP:
         if len(seg) < 20:
             raise ParseError("short TCP header")
@@ -134,13 +138,15 @@ def _transport(proto: int, seg: bytes) -> tuple[int, int, int, int, bytes]:
         hlen = (off_flags >> 12) * 4
         if hlen < 20:
             raise ParseError("bad TCP header length")
-        return sport, dport, off_flags & 0x3F, seq, seg[hlen:]
+        payload = seg[hlen:]
+        return sport, dport, off_flags & 0x3F, seq, payload, max(wire - hlen, len(payload))
     if proto == UDP:
         if len(seg) < 8:
             raise ParseError("short UDP header")
         sport, dport, length = struct.unpack_from("!HHH", seg)
         end = length if 8 <= length <= len(seg) else len(seg)
-        return sport, dport, 0, 0, seg[8:end]
+        payload = seg[8:end]
+        return sport, dport, 0, 0, payload, max((length or wire) - 8, len(payload))
     raise ParseError(f"IP protocol {proto} is not TCP or UDP")
 
 
@@ -160,20 +166,26 @@ def _fast_ethernet_ipv4(data: bytes, ts: float) -> Packet | None:
     if etype != ETH_IPV4 or vihl != 0x45 or frag & 0x1FFF:
         return None
     end = 14 + total if 20 <= total <= len(data) - 14 else len(data)
+    if total < 20:  # no length on the wire (a segmentation offload's frame): what was captured
+        total = len(data) - 14
     if proto == TCP:
         sport, dport, seq, _ack, off_flags = _TCP_HEAD.unpack_from(data, 34)
         hlen = (off_flags >> 12) * 4
         if hlen < 20:
             return None
+        payload = data[34 + hlen:end]
+        size = total - 20 - hlen
         return _make(Packet, (ts, _v4(src), _v4(dst), TCP, sport, dport, off_flags & 0x3F, seq,
-                              data[34 + hlen:end], None))
+                              payload, None, size if size > len(payload) else len(payload)))
     if proto == UDP:
         sport, dport, length = _UDP_HEAD.unpack_from(data, 34)
         if sport in UDP_TUNNELS or dport in UDP_TUNNELS:
             return None  # maybe a tunnel: the general path unwraps it
         uend = 34 + length if 8 <= length <= end - 34 else end
-        return _make(Packet, (ts, _v4(src), _v4(dst), UDP, sport, dport, 0, 0, data[42:uend],
-                              None))
+        payload = data[42:uend]
+        size = (length or total - 20) - 8
+        return _make(Packet, (ts, _v4(src), _v4(dst), UDP, sport, dport, 0, 0, payload, None,
+                              size if size > len(payload) else len(payload)))
     return None
 
 
@@ -185,8 +197,8 @@ def parse_frame(data: bytes, link: int, ts: float = 0.0) -> Packet:
     etype, ip, vlan = _ip_payload(data, link)
     if etype == ETH_PPPOE_SESSION:
         etype, ip = _pppoe_session(ip)
-    src, dst, proto, seg = _network(etype, ip)
-    sport, dport, flags, seq, payload = _transport(proto, seg)
+    src, dst, proto, seg, wire = _network(etype, ip)
+    sport, dport, flags, seq, payload, size = _transport(proto, seg, wire)
     for _ in range(MAX_TUNNELS):  # a UDP tunnel (VXLAN, GTP-U): the flow is the inner one
         if proto != UDP or not (sport in UDP_TUNNELS or dport in UDP_TUNNELS):
             break
@@ -194,13 +206,13 @@ def parse_frame(data: bytes, link: int, ts: float = 0.0) -> Packet:
         if inner is None:
             break
         try:
-            i_src, i_dst, i_proto, i_seg = _network(*inner)
-            i_transport = _transport(i_proto, i_seg)
+            i_src, i_dst, i_proto, i_seg, i_wire = _network(*inner)
+            i_transport = _transport(i_proto, i_seg, i_wire)
         except ParseError:
             break  # not a tunnelled IP packet after all: the outer packet stands
         src, dst, proto = i_src, i_dst, i_proto
-        sport, dport, flags, seq, payload = i_transport
-    return Packet(ts, src, dst, proto, sport, dport, flags, seq, bytes(payload), vlan)
+        sport, dport, flags, seq, payload, size = i_transport
+    return Packet(ts, src, dst, proto, sport, dport, flags, seq, bytes(payload), vlan, size)
 
 
 VXLAN_PORT, GTP_U_PORT = 4789, 2152
@@ -246,8 +258,9 @@ _IPIP, _IPV6_IN_IP, _GRE = 4, 41, 47
 MAX_TUNNELS = 3  # tunnels inside tunnels unwrapped at most
 
 
-def _network(etype: int, ip: bytes, depth: int = 0) -> tuple[str, str, int, bytes]:
-    """(source, destination, transport protocol, transport segment) of an IP packet; an
+def _network(etype: int, ip: bytes, depth: int = 0) -> tuple[str, str, int, bytes, int]:
+    """(source, destination, transport protocol, transport segment, the segment's length on
+    the wire) of an IP packet; an
     IP-in-IP (4in4, 6in4, 4in6, 6in6: RFC 2003, RFC 4213) or GRE (RFC 2784, RFC 2890) packet
     is unwrapped and its inner packet read instead, as the flow is the inner one."""
     if etype == ETH_IPV4:
@@ -264,6 +277,7 @@ def _network(etype: int, ip: bytes, depth: int = 0) -> tuple[str, str, int, byte
         src = _v4(ip[12:16])
         dst = _v4(ip[16:20])
         seg = ip[ihl:total] if ihl <= total <= len(ip) else ip[ihl:]
+        wire = total - ihl if total >= ihl else len(seg)
     elif etype == ETH_IPV6:
         if len(ip) < 40 or ip[0] >> 4 != 6:
             raise ParseError("short or bad IPv6 header")
@@ -272,17 +286,19 @@ def _network(etype: int, ip: bytes, depth: int = 0) -> tuple[str, str, int, byte
         src = _v6(ip[8:24])
         dst = _v6(ip[24:40])
         seg = ip[40:40 + plen] if plen and 40 + plen <= len(ip) else ip[40:]
+        wire = plen or len(seg)
         for _ in range(8):
             if proto in _IPV6_EXT:
                 if len(seg) < 8:
                     raise ParseError("short IPv6 extension header")
-                proto, seg = seg[0], seg[(seg[1] + 1) * 8:]
+                skip = (seg[1] + 1) * 8
+                proto, seg, wire = seg[0], seg[skip:], wire - skip
             elif proto == _IPV6_FRAG:
                 if len(seg) < 8:
                     raise ParseError("short IPv6 fragment header")
                 if struct.unpack_from("!H", seg, 2)[0] & 0xFFF8:
                     raise ParseError("non-first IPv6 fragment")
-                proto, seg = seg[0], seg[8:]
+                proto, seg, wire = seg[0], seg[8:], wire - 8
             else:
                 break
     else:
@@ -293,7 +309,7 @@ def _network(etype: int, ip: bytes, depth: int = 0) -> tuple[str, str, int, byte
         else:
             etype = ETH_IPV4 if proto == _IPIP else ETH_IPV6
         return _network(etype, seg, depth + 1)
-    return src, dst, proto, seg
+    return src, dst, proto, seg, wire
 
 
 def _gre(data: bytes) -> tuple[int, bytes]:

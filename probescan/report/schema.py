@@ -171,6 +171,8 @@ def _check_for(f: Field, label: str) -> Check:
             return _time_check(name)
         case Kind.STRINGS:
             return _strings_check(name)
+        case Kind.INTS:
+            return _ints_check(f"{name} must be a list of integers")
         case Kind.NOTES:
             return _notes_check(name)
         case Kind.FACTS:
@@ -241,6 +243,16 @@ def _time_check(name: str) -> Check:
         ):
             raise fail(f"{name} must be a time in seconds since 1970 or null")
         return float(value)
+    return check
+
+
+def _ints_check(message: str) -> Check:
+    def check(value: object, fail: Fail, origin: str) -> list[int]:
+        if value is None:
+            return []
+        if type(value) is not list or not all(type(v) is int for v in value):
+            raise fail(message)
+        return value
     return check
 
 

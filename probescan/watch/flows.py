@@ -5,6 +5,10 @@
   and is marked `midstream`; passive evidence may correct the roles later.
 * UDP flows start with their first datagram (its sender is the client), unless the ports say
   otherwise (a reply from port 53 to an ephemeral port).
+* Sizes come from the IP lengths (`Packet.size`), so a headers-only capture still has them:
+  a flow's payload byte counts, who spoke first, and its behaviour: the signed sizes (+ from
+  the client, - from the server) and times of its first MAX_SIZES payload packets, the SYN and
+  RST counts of each side (what probescan.classify reads when the payload names nothing).
 * The first `keep` payload bytes of each direction are kept in sequence order
   (retransmissions and overlaps are trimmed by TCP sequence numbers), and so are the
   boundaries of the first MAX_MESSAGES payload packets (a UDP datagram is a message; the
@@ -29,6 +33,7 @@ EPHEMERAL = 32768
 # client message ends, server message ends, who spoke first, client port, server port, server ip
 Shape = tuple[tuple[int, ...], tuple[int, ...], str | None, int, int, str]
 MAX_MESSAGES = 16  # payload packets per direction whose boundaries are kept
+MAX_SIZES = 32  # payload packets (both directions) whose size, direction and time are kept
 
 
 @dataclass(slots=True)
@@ -39,6 +44,8 @@ class Direction:
     ends: list[int] = field(default_factory=list)  # where each kept message ends in `data`
     next_seq: int | None = None
     fin: bool = False
+    syn: int = 0  # SYN segments sent (retries and retransmissions count)
+    rst: int = 0  # RST segments sent
 
 
 @dataclass(slots=True)
@@ -57,6 +64,10 @@ class Flow:
     reset: bool = False
     id: int = 0
     first: str | None = None  # "client" or "server": who sent payload first
+    # the first MAX_SIZES payload packets: size on the wire, + from the client, - from the
+    # server; and when each was seen
+    sizes: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
 
     @property
     def shape(self) -> Shape:
@@ -79,6 +90,7 @@ class Flow:
         self.roles = why
         if self.first is not None:
             self.first = "server" if self.first == "client" else "client"
+        self.sizes = [-n for n in self.sizes]
 
 
 def _server_side_by_ports(p: Packet, well_known: frozenset[int]) -> bool:
@@ -150,7 +162,9 @@ class FlowTable:
         ACK/FIN/RST of no known flow (the tail of a flow that already ended) starts nothing
         and gives (None, False). (Runs for every packet: fields are unpacked once.)"""
         self.packets += 1
-        ts, src, dst, proto, sport, dport, flags, seq, payload, _vlan = p
+        ts, src, dst, proto, sport, dport, flags, seq, payload, _vlan, size = p
+        if not size and payload:  # a Packet made without its size on the wire
+            size = len(payload)
         if src < dst or (src == dst and sport <= dport):
             key = (proto, src, sport, dst, dport)
         else:
@@ -159,7 +173,7 @@ class FlowTable:
         flow = table.get(key)
         new = flow is None
         if flow is None:
-            if proto == TCP and not payload and not flags & SYN:
+            if proto == TCP and not size and not flags & SYN:
                 self.ignored += 1
                 return None, False
             flow = self._new(key, p)
@@ -172,19 +186,25 @@ class FlowTable:
         if proto == TCP:
             if flags & SYN:
                 d.next_seq = (seq + 1) & 0xFFFFFFFF
+                d.syn += 1
             if flags & (RST | FIN):
                 was_closed = flow.closed
                 if flags & RST:
                     flow.reset = True
+                    d.rst += 1
                 if flags & FIN:
                     d.fin = True
                 if flow.closed and not was_closed:
                     self.closing.append(key)
-        if payload:
-            d.bytes += len(payload)
-            if flow.first is None:
-                flow.first = "client" if d is flow.c2s else "server"
-            if len(d.data) < self.keep:
+        if size:
+            d.bytes += size
+            sizes = flow.sizes
+            if len(sizes) < MAX_SIZES:
+                if flow.first is None:
+                    flow.first = "client" if d is flow.c2s else "server"
+                sizes.append(size if d is flow.c2s else -size)
+                flow.times.append(ts)
+            if payload and len(d.data) < self.keep:
                 self._append(d, p)
         return flow, new
 

@@ -13,7 +13,9 @@ probescan.engine.verdict):
   listed under `conflicts`;
 * only a protocol recognised by the parsers (a TLS ClientHello, an HTTP request, ...) ->
   that protocol ("parser");
-* nothing -> `unknown`.
+* nothing -> `unknown`; then the statistical layer (probescan.classify) may name the flow
+  from its behaviour ("statistical", confidence 1..5 by the profile's distance).
+Each label names the layer that decided it (`decided_by`: classify/layers.py).
 A port-protocol anomaly is flagged when the label's service is not what the server port is
 known for (SSH on 443, HTTP on 22, anything but HTTP on 80, ...).
 """
@@ -24,6 +26,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from probescan.classify.features import Behaviour, behaviour_of, size_histograms
+from probescan.classify.flowclass import flow_class
+from probescan.classify.layers import DECIDED_BY, DecidedBy
+from probescan.classify.statistical import Nearest
 from probescan.detect import Detection
 from probescan.engine.verdict import LABEL, LabelBasis
 from probescan.model import FLOW_SHOWN_BYTES as RAW_EXCERPT
@@ -63,6 +69,7 @@ class Label:
     method: str = "none"
     conflicts: tuple[str, ...] = ()
     tunnel: str | None = None
+    decided_by: DecidedBy | None = None  # the layer (classify/layers.py); None: nothing
 
 
 @dataclass(slots=True)
@@ -76,6 +83,8 @@ class FlowRecord:
     probed: list[str] = field(default_factory=list)  # "server", "client" when queued
     labeled_at: float = field(default_factory=time.time)  # wall clock when the label was made
     announced_by: int | None = None  # the flow that announced this one (FTP control, TFTP)
+    behaviour: Behaviour | None = None  # sizes and timing (None: read from `flow` on output)
+    nearest: Nearest | None = None  # the statistical layer's comparison, when it ran
 
     def to_dict(self) -> dict[str, Any]:
         """The flow record: the shape probescan.schema.FLOW states, keys in its order
@@ -104,9 +113,11 @@ class FlowRecord:
             "cpe": list(self.label.cpe),
             "confidence": self.label.confidence,
             "method": self.label.method,
+            "decided_by": self.label.decided_by,
             "conflicts": list(self.label.conflicts),
             "anomalies": list(self.anomalies),
             "announced_by": self.announced_by,
+            "behaviour": behaviour_record(self.behaviour or behaviour_of(f), self.nearest),
             "passive": {
                 "fingerprint": m.fingerprint_id if m else None,
                 "source": m.source if m else None,
@@ -171,29 +182,34 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
                 confidence,
                 method,
                 tunnel=probe.tunnel,
+                decided_by=DECIDED_BY["agree"],
             )
         method, confidence = LABEL["disagree"]
         return Label(
             m.service, m.product, m.version, m.info, m.cpe, confidence, method,
             (f"probe of the server says {probe.service}"
              + (f" ({probe.product})" if probe.product else ""),),
+            decided_by=DECIDED_BY["disagree"],
         )
     if m is not None:
         basis: LabelBasis = "passive-hard" if not m.soft else (
             "detector" if passive.detection is not None else "passive-soft")
         method, confidence = LABEL[basis]  # a soft match the structure proves is stronger
-        return Label(m.service, m.product, m.version, m.info, m.cpe, confidence, method)
+        return Label(m.service, m.product, m.version, m.info, m.cpe, confidence, method,
+                     decided_by="rules")
     d = passive.detection
     if d is not None:
         if p_ok and probe is not None and probe.service == d.service:
             method, confidence = LABEL["agree"]
             return Label(d.service, probe.product or d.product, probe.version or d.version,
-                         probe.info, probe.cpe, confidence, method, tunnel=probe.tunnel)
+                         probe.info, probe.cpe, confidence, method, tunnel=probe.tunnel,
+                         decided_by="parsers")
         method, confidence = LABEL["detector"]
         conflicts = (f"probe of the server says {probe.service}",) if (
             p_ok and probe is not None) else ()
         info = tunnel_hint(d.service, {**passive.client, **d.facts}, passive.port_service)
-        return Label(d.service, d.product, d.version, info, (), confidence, method, conflicts)
+        return Label(d.service, d.product, d.version, info, (), confidence, method, conflicts,
+                     decided_by=DECIDED_BY["detector"])
     if p_ok and probe is not None and probe.service is not None:
         conflicts = ()
         if passive.protocol and passive.protocol != probe.service and not (
@@ -201,14 +217,15 @@ def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:
         ):
             conflicts = (f"the wire shows {passive.protocol}",)
         return Label(probe.service, probe.product, probe.version, probe.info, probe.cpe,
-                     probe.confidence, "probe", conflicts, probe.tunnel)
+                     probe.confidence, "probe", conflicts, probe.tunnel, decided_by="probe")
     method, confidence = LABEL["parser"]
     if passive.protocol == "https":
         return Label("http", info="inside TLS", confidence=confidence, method=method,
-                     tunnel="tls")
+                     tunnel="tls", decided_by=DECIDED_BY["parser"])
     if passive.protocol:
         info = tunnel_hint(passive.protocol, passive.client, passive.port_service)
-        return Label(passive.protocol, info=info, confidence=confidence, method=method)
+        return Label(passive.protocol, info=info, confidence=confidence, method=method,
+                     decided_by=DECIDED_BY["parser"])
     method, confidence = LABEL["nothing"]
     return Label("unknown", confidence=confidence, method=method)
 
@@ -220,7 +237,50 @@ def announced_label(label: Label, service: str, by_flow: int) -> Label:
     what = "data connection" if service == "ftp-data" else "transfer"
     method, confidence = LABEL["announced"]
     return Label(service, info=f"{what} of flow {by_flow}", confidence=confidence,
-                 method=method, conflicts=label.conflicts)
+                 method=method, conflicts=label.conflicts, decided_by=DECIDED_BY["announced"])
+
+
+def statistical_label(nearest: Nearest) -> Label:
+    """A flow the payload left unknown, named by the nearest profile (classify/statistical.py):
+    its confidence falls with the distance; `info` says how near and what came next."""
+    method, _ = LABEL["statistical"]
+    runner = (f", next {nearest.runner_up} at {nearest.runner_up_distance:.3f}"
+              if nearest.runner_up is not None and nearest.runner_up_distance is not None
+              else "")
+    info = (f"by its sizes and timing: profile distance {nearest.distance:.3f}"
+            f" (threshold {nearest.threshold:.3f}){runner}")
+    return Label(nearest.profile.service, info=info, confidence=nearest.confidence,
+                 method=method, decided_by=DECIDED_BY["statistical"])
+
+
+def behaviour_record(b: Behaviour, nearest: Nearest | None) -> dict[str, Any]:
+    """The record's `behaviour` (probescan.schema.BEHAVIOUR): the flow's class, its first
+    payload sizes and their histograms, and the statistical layer's comparison."""
+    c_hist, s_hist = size_histograms(b.sizes)
+    first: dict[str, float] = {}
+    if b.entropy is not None:
+        first = dict(zip(("c2s_entropy", "c2s_ones", "s2c_entropy", "s2c_ones"), b.entropy,
+                         strict=True))
+    stat = None
+    if nearest is not None:
+        p = nearest.profile
+        stat = {
+            "profile": p.service,
+            "named": nearest.named,
+            "why": nearest.why or None,
+            "distance": round(nearest.distance, 4),
+            "threshold": nearest.threshold,
+            "runner_up": nearest.runner_up,
+            "runner_up_distance": (None if nearest.runner_up_distance is None
+                                   else round(nearest.runner_up_distance, 4)),
+            "profile_flows": p.flows,
+            "profile_captures": p.captures,
+            "example": list(nearest.prototype.example),
+            "c2s": list(p.c2s),
+            "s2c": list(p.s2c),
+        }
+    return {"class": flow_class(b), "sizes": list(b.sizes), "c2s": c_hist, "s2c": s_hist,
+            "first_bytes": first, "statistical": stat}
 
 
 def anomalies(label: Label, server_port: int, transport: str,

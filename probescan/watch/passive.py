@@ -18,6 +18,7 @@ from typing import Any
 
 from probescan.catalog import FingerprintSet, ProbeSet
 from probescan.catalog.fingerprints import CLIENT_PROBE
+from probescan.classify.layers import PAYLOAD_LAYERS
 from probescan.detect import Detection, Messages
 from probescan.detect.registry import detect
 from probescan.match import match_response
@@ -184,6 +185,7 @@ def identify(
     rules: FingerprintSet,
     port_service: str | None = None,
     messages: Messages | None = None,
+    layers: frozenset[str] = PAYLOAD_LAYERS,
 ) -> PassiveResult:
     """What the flow's first bytes show. `port_service` (the server port's usual service)
     only adds its probes' rules to those tried on the server's reply, last: it matters for a
@@ -191,14 +193,19 @@ def identify(
 
     When no fingerprint matched hard, the payload detectors (probescan.detect) read the
     flow's first messages (`messages`, or the two byte strings as one message each); a
-    protocol they prove replaces what the parsers alone recognised (mDNS over DNS)."""
-    c_proto, c_facts = client_facts(client_data, transport)
-    s_proto, s_facts = server_facts(server_data, transport)
+    protocol they prove replaces what the parsers alone recognised (mDNS over DNS).
+
+    `layers` (classify/layers.py) turns off the fingerprints (without "rules") or the
+    parsers and detectors (without "parsers")."""
+    parsers, use_rules = "parsers" in layers, "rules" in layers  # classify/layers.py
+    c_proto, c_facts = client_facts(client_data, transport) if parsers else (None, {})
+    s_proto, s_facts = server_facts(server_data, transport) if parsers else (None, {})
     best: Match | None = None
     best_probe: str | None = None
-    client_match = match_response(rules, CLIENT_PROBE, client_data) if client_data else None
+    client_match = match_response(rules, CLIENT_PROBE, client_data) if (
+        client_data and use_rules) else None
     hint = client_match.service if client_match else None
-    if server_data:
+    if server_data and use_rules:
         for name in probe_order(client_data, probes, transport, hint, port_service):
             m = match_response(rules, name, server_data)
             if m is None:
@@ -220,8 +227,8 @@ def identify(
     detection: Detection | None = None
     waiting = False
     multiplexed = best is not None and best.service in MULTIPLEXED
-    if (best is None or best.soft or multiplexed) and protocol not in _PARSED_FULLY and (
-            client_data or server_data):
+    if parsers and (best is None or best.soft or multiplexed) and (
+            protocol not in _PARSED_FULLY) and (client_data or server_data):
         if messages is None:
             messages = Messages(transport, (client_data,) if client_data else (),
                                 (server_data,) if server_data else ())

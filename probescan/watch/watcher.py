@@ -23,6 +23,9 @@ from pathlib import Path
 
 from probescan.catalog import Catalog
 from probescan.catalog.user import RuleFiles
+from probescan.classify.features import behaviour_of
+from probescan.classify.layers import PAYLOAD_LAYERS
+from probescan.classify.statistical import StatisticalLayer
 from probescan.config import WatchConfig
 from probescan.model import Endpoint, ServiceRecord
 from probescan.protocols.errors import ParseError
@@ -34,7 +37,13 @@ from probescan.watch.capture import Frame
 from probescan.watch.drivers import run_live, run_offline
 from probescan.watch.expect import FTP_MARKS, Announced, Expectations
 from probescan.watch.flows import Flow, FlowTable, Key
-from probescan.watch.label import FlowRecord, announced_label, anomalies, combine
+from probescan.watch.label import (
+    FlowRecord,
+    announced_label,
+    anomalies,
+    combine,
+    statistical_label,
+)
 from probescan.watch.passive import PassiveResult
 from probescan.watch.workers import IdentifyPool, identify_job
 
@@ -94,12 +103,17 @@ class Watcher:
         config: WatchConfig | None = None,
         scans: ScanDetector | None = None,
         all_flows: bool = False,
+        statistics: StatisticalLayer | None = None,
     ) -> None:
         """`on_record` gets each flow's record; `active` probes its endpoints (None: passive
         only); `own_ports` tells the prober's own connections, which are not watched; the
         flow table holds at most `config.max_flows` flows (default: WatchConfig()); `scans`
-        finds scans (their payload-less flows folded into scan records unless `all_flows`)."""
+        finds scans (their payload-less flows folded into scan records unless `all_flows`);
+        `config.classifiers` says which payload layers run, `statistics` (with its profiles)
+        names what they leave unknown (None: nothing does)."""
         config = config or WatchConfig()
+        self.layers = config.classifiers & PAYLOAD_LAYERS
+        self.statistics = statistics if "statistics" in config.classifiers else None
         self.catalog = catalog
         self.on_record = on_record
         self.active = active
@@ -134,7 +148,7 @@ class Watcher:
             if fold is not None:  # an ICMP error may answer a scan's probe
                 fold.frame(ts, link, data)
             return
-        _, src, dst, proto, sport, dport, _, _, payload, _ = pkt
+        _, src, dst, proto, sport, dport, _, _, payload, _, _ = pkt
         if self.own_ports is not None:
             transport = "tcp" if proto == TCP else "udp"
             if (self.own_ports(transport, sport, dst, dport)
@@ -203,7 +217,8 @@ class Watcher:
         if self.pool is not None:
             self.pool.submit(p, job)
         else:
-            self._complete(p, identify_job(job, self.catalog.probes, self.catalog.fingerprints))
+            self._complete(p, identify_job(job, self.catalog.probes, self.catalog.fingerprints,
+                                           self.layers))
 
     def _complete(self, p: _Pending, passive: PassiveResult) -> None:
         """The flow's passive result is in: combine it with the probes and hand out the record."""
@@ -213,6 +228,12 @@ class Watcher:
         label = combine(passive, server)
         if p.announced is not None:
             label = announced_label(label, *p.announced)
+        behaviour, nearest = None, None
+        if label.service == "unknown" and self.statistics is not None and f.sizes:
+            behaviour = behaviour_of(f, entropy=True)
+            nearest = self.statistics.nearest(behaviour)
+            if nearest is not None and nearest.named:
+                label = statistical_label(nearest)
         if label.service != "unknown":
             self.stats.labeled += 1
         elif f.c2s.bytes or f.s2c.bytes:
@@ -223,7 +244,8 @@ class Watcher:
         rec = FlowRecord(f, passive, label, anomalies(label, f.server[1], f.transport,
                                                       self.catalog.port_names),
                          server, client, p.probed,
-                         announced_by=p.announced[1] if p.announced else None)
+                         announced_by=p.announced[1] if p.announced else None,
+                         behaviour=behaviour, nearest=nearest)
         self.stats.services[label.service] = self.stats.services.get(label.service, 0) + 1
         self.stats.recent = [*self.stats.recent[-19:], rec]
         self.on_record(rec)
@@ -233,7 +255,7 @@ class Watcher:
         """Identify flows in `workers` other processes (see probescan.watch.workers), each
         with the catalogue of `nmap_db` and the user's rule `files`."""
         self.pool = IdentifyPool(self.catalog.probes, self.catalog.fingerprints, nmap_db,
-                                 self._complete, workers, files=files)
+                                 self._complete, workers, files=files, layers=self.layers)
 
     def close(self) -> None:
         """Wait for the worker's last results and stop it."""

@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 
 from probescan.catalog import FingerprintSet, ProbeSet, build_catalog
 from probescan.catalog.user import RuleFiles
+from probescan.classify.layers import PAYLOAD_LAYERS
 from probescan.model import Transport
 from probescan.watch.flows import Shape
 from probescan.watch.passive import PassiveResult, flow_messages, identify
@@ -41,25 +42,30 @@ START_AFTER = 2000
 MAX_BATCHES = 8  # batches in flight (per worker) before the watcher waits for the oldest
 
 _catalog: tuple[ProbeSet, FingerprintSet] | None = None
+_layers: frozenset[str] = PAYLOAD_LAYERS
 
 
-def _start_worker(nmap_db: Path | None, files: RuleFiles | None = None) -> None:
-    global _catalog
+def _start_worker(nmap_db: Path | None, files: RuleFiles | None = None,
+                  layers: frozenset[str] = PAYLOAD_LAYERS) -> None:
+    global _catalog, _layers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     catalog = build_catalog(nmap_db, files)
     _catalog = (catalog.probes, catalog.fingerprints)
+    _layers = layers
 
 
 def _identify_batch(jobs: list[Job]) -> list[PassiveResult]:
     assert _catalog is not None, "worker started without its catalogue"
     probes, rules = _catalog
-    return [identify_job(job, probes, rules) for job in jobs]
+    return [identify_job(job, probes, rules, _layers) for job in jobs]
 
 
-def identify_job(job: Job, probes: ProbeSet, rules: FingerprintSet) -> PassiveResult:
+def identify_job(job: Job, probes: ProbeSet, rules: FingerprintSet,
+                 layers: frozenset[str] = PAYLOAD_LAYERS) -> PassiveResult:
+    """`layers`: the payload layers used (classify/layers.py)."""
     c2s, s2c, transport, port_service, shape = job
     return identify(c2s, s2c, transport, probes, rules, port_service,
-                    flow_messages(c2s, s2c, transport, shape))
+                    flow_messages(c2s, s2c, transport, shape), layers)
 
 
 def worth_a_worker() -> bool:
@@ -78,8 +84,10 @@ class IdentifyPool(Generic[T]):
 
     def __init__(self, probes: ProbeSet, rules: FingerprintSet, nmap_db: Path | None,
                  done: Callable[[T, PassiveResult], None], workers: int = 1,
-                 start_after: int = START_AFTER, files: RuleFiles | None = None) -> None:
+                 start_after: int = START_AFTER, files: RuleFiles | None = None,
+                 layers: frozenset[str] = PAYLOAD_LAYERS) -> None:
         self.probes, self.rules, self.done, self.workers = probes, rules, done, workers
+        self.layers = layers
         self._nmap_db = nmap_db
         self._files = files  # the user's own rules: the worker builds the same catalogue
         self._here_first = start_after  # flows still to identify here before starting
@@ -102,7 +110,8 @@ class IdentifyPool(Generic[T]):
             self._started = True
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=(self._nmap_db, self._files))
+                initializer=_start_worker,
+                initargs=(self._nmap_db, self._files, self.layers))
         self._batch.append((tag, job))
         if job[0] or job[1]:
             self._shippable += 1
@@ -159,7 +168,7 @@ class IdentifyPool(Generic[T]):
             self.done(tag, next(results) if job[0] or job[1] else self._one(job))
 
     def _one(self, job: Job) -> PassiveResult:
-        return identify_job(job, self.probes, self.rules)
+        return identify_job(job, self.probes, self.rules, self.layers)
 
     def _here(self, jobs: list[Job]) -> list[PassiveResult]:
         return [self._one(job) for job in jobs]

@@ -167,6 +167,35 @@ def test_every_truncated_tunnel_prefix_parses_or_is_refused_cleanly(name: str) -
         assert b"inner".startswith(p.payload)
 
 
+BULK = b"x" * 1000
+SIZED = {
+    "ipv4-tcp": Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2) / Raw(BULK),
+    "ipv4-udp": Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2) / Raw(BULK),
+    "ipv6-ext-tcp": Ether() / IPv6(src="::1", dst="::2") / IPv6ExtHdrHopByHop()
+    / IPv6ExtHdrDestOpt() / TCP(sport=1, dport=2) / Raw(BULK),
+    "vlan-udp": Ether() / Dot1Q(vlan=3) / IP(src="1.1.1.1", dst="2.2.2.2")
+    / UDP(sport=1, dport=2) / Raw(BULK),
+    "gre-tcp": Ether() / IP(src="1.1.1.1", dst="2.2.2.2") / GRE()
+    / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2) / Raw(BULK),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIZED))
+def test_size_on_the_wire_survives_a_headers_only_capture(name: str) -> None:
+    frame = bytes(SIZED[name])
+    whole = parse_frame(frame, LINK_ETHERNET)
+    assert whole.payload == BULK and whole.size == len(BULK)
+    headers_only = frame[:len(frame) - len(BULK)]  # what a short snap length keeps
+    cut = parse_frame(headers_only, LINK_ETHERNET)
+    assert cut.payload == b"" and cut.size == len(BULK)
+
+
+def test_ethernet_padding_is_not_counted_in_the_size() -> None:
+    frame = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2))
+    p = parse_frame(frame + b"\x00" * 6, LINK_ETHERNET)
+    assert p.payload == b"" and p.size == 0
+
+
 def test_cisco_hdlc_frames_carry_ip() -> None:
     inner = bytes(INNER4 / TCP(sport=179, dport=40000, flags="PA") / Raw(b"bgp"))
     p = parse_frame(b"\x0f\x00\x08\x00" + inner, LINK_C_HDLC)

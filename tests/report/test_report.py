@@ -136,6 +136,8 @@ def flow_record(
     server_raw: bytes = b"\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03",
     server_probe: ServiceRecord | None = None,
     client_probe: ServiceRecord | None = None,
+    decided_by: str | None = "rules",
+    behaviour: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A flow record in the shape of FlowRecord.to_dict() (probescan/watch/label.py)."""
     t = T0 + n if first_seen == "auto" else first_seen
@@ -150,7 +152,12 @@ def flow_record(
         "packets": {"c2s": 7, "s2c": 9}, "bytes": {"c2s": 517, "s2c": 4321},
         "service": service, "product": product, "version": version, "info": None, "tunnel": None,
         "cpe": [], "confidence": confidence, "method": method,
+        "decided_by": decided_by,
         "conflicts": list(conflicts), "anomalies": list(anomalies), "announced_by": None,
+        "behaviour": behaviour if behaviour is not None else {
+            "class": "control", "sizes": [517, -1448, -1448, 126, -51],
+            "c2s": [0, 0, 1, 0, 0, 1, 0, 0], "s2c": [0, 1, 0, 0, 0, 0, 0, 2],
+            "first_bytes": {}, "statistical": None},
         "passive": {
             "fingerprint": fingerprint, "source": "probescan:http.toml" if fingerprint else None,
             "as_reply_to": "null" if fingerprint else None, "protocol": protocol,

@@ -95,3 +95,32 @@ def test_eviction_takes_the_least_recently_seen_flow_of_either_transport() -> No
     t.add(udp(("10.0.0.1", 5000), ("10.0.0.2", 53), b"q", ts=3.0))  # the UDP flow again
     t.add(tcp(("10.0.0.9", 1), S, SYN, ts=4.0))
     assert [f.transport for f in t.expire(now=4.0)] == ["tcp"] and len(t) == 2
+
+
+def test_behaviour_keeps_the_first_sizes_signed_by_side_with_their_times() -> None:
+    t = FlowTable()
+    t.add(tcp(C, S, SYN, seq=0, ts=1.0))
+    t.add(tcp(S, C, SYN | ACK, seq=0, ts=1.1))
+    t.add(tcp(C, S, PSH | ACK, seq=1, payload=b"abc", ts=1.2))
+    flow, _ = t.add(tcp(S, C, PSH | ACK, seq=1, payload=b"hello", ts=1.3))
+    t.add(tcp(S, C, ACK, seq=6, ts=1.4))  # no payload: not a size
+    assert flow.sizes == [3, -5] and flow.times == [1.2, 1.3]
+    assert flow.first == "client" and (flow.c2s.syn, flow.s2c.syn) == (1, 1)
+
+
+def test_sizes_come_from_the_wire_length_when_the_payload_was_not_captured() -> None:
+    t = FlowTable()
+    headers_only = Packet(0.0, C[0], S[0], 6, C[1], S[1], PSH | ACK, 1, b"", None, 1448)
+    flow, new = t.add(headers_only)  # mid-stream, no bytes captured: still a flow
+    assert new and flow is not None and flow.sizes == [1448] and flow.c2s.bytes == 1448
+    assert flow.c2s.data == bytearray()
+
+
+def test_behaviour_is_bounded() -> None:
+    from probescan.watch.flows import MAX_SIZES
+
+    t = FlowTable()
+    t.add(tcp(C, S, SYN, seq=0))
+    for i in range(3 * MAX_SIZES):
+        flow, _ = t.add(tcp(C, S, ACK, seq=1 + i, payload=b"z", ts=float(i)))
+    assert len(flow.sizes) == len(flow.times) == MAX_SIZES and flow.c2s.bytes == 3 * MAX_SIZES

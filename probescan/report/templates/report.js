@@ -535,6 +535,88 @@
     box.appendChild(div);
   }
 
+  // ---- a flow's behaviour (probescan/classify): its sizes beside its profile's ---------------
+  // SIZE_BINS of probescan/classify/features.py: lower edges of the size histograms
+  var SIZE_LABELS = ["0", "32", "64", "128", "256", "512", "1024", "1400+"];
+  // the SVG namespace (a name, never fetched), spelt so that no URL appears in the page
+  var SVG = ["http:", "", "www.w3.org", "2000", "svg"].join("/");
+
+  function svgEl(name, attrs) {
+    var e = document.createElementNS(SVG, name);
+    for (var k in attrs) e.setAttribute(k, String(attrs[k]));
+    return e;
+  }
+
+  function shares(counts) {
+    var total = 0;
+    (counts || []).forEach(function (n) { total += n; });
+    return SIZE_LABELS.map(function (_, i) { return total ? (counts[i] || 0) / total : 0; });
+  }
+
+  // One direction: the flow's share of packets per size bin (dark) beside the profile's
+  // (light), with a title on each bar that says both.
+  function sizeChart(title, flow, profile, name) {
+    var W = 300, H = 90, B = SIZE_LABELS.length, bw = (W - 10) / B;
+    var svg = svgEl("svg", { viewBox: "0 0 " + W + " " + (H + 30), width: W, height: H + 30,
+                             role: "img", "aria-label": title });
+    var f = shares(flow), pr = profile ? shares(profile) : null;
+    for (var i = 0; i < B; i++) {
+      var x = 5 + i * bw;
+      var g = svgEl("g", {});
+      var t = svgEl("title", {});
+      t.textContent = SIZE_LABELS[i] + " bytes: this flow " + Math.round(100 * f[i]) + "%" +
+        (pr ? ", " + name + " profile " + Math.round(100 * pr[i]) + "%" : "");
+      g.appendChild(t);
+      var h = f[i] * H;
+      g.appendChild(svgEl("rect", { x: x + 2, y: H - h, width: pr ? bw / 2 - 2 : bw - 4,
+                                    height: Math.max(h, 0.5), "class": "flowbar" }));
+      if (pr) {
+        var h2 = pr[i] * H;
+        g.appendChild(svgEl("rect", { x: x + bw / 2, y: H - h2, width: bw / 2 - 2,
+                                      height: Math.max(h2, 0.5), "class": "profbar" }));
+      }
+      var lab = svgEl("text", { x: x + bw / 2, y: H + 12, "text-anchor": "middle" });
+      lab.textContent = SIZE_LABELS[i];
+      g.appendChild(lab);
+      svg.appendChild(g);
+    }
+    var cap = svgEl("text", { x: 5, y: H + 27 });
+    cap.textContent = title;
+    svg.appendChild(cap);
+    return svg;
+  }
+
+  function behaviourBox(td, f) {
+    var b = f.behaviour, s = b.statistical;
+    if (!b["class"] && !b.sizes.length) return;
+    td.appendChild(el("h4", null, "Behaviour"));
+    var dl = el("dl", "kv");
+    kv(dl, "class", b["class"]);
+    kv(dl, "first payload sizes", b.sizes.length ? b.sizes.map(function (n) {
+      return (n > 0 ? "+" : "") + n; }).join(" ") + "  (+ client, \u2212 server)" : null);
+    if (s) {
+      kv(dl, "nearest profile", s.profile + (s.named ? " (names the flow)" : " (names nothing: " + s.why + ")"));
+      kv(dl, "distance", s.distance + " (threshold " + s.threshold + ")");
+      kv(dl, "next nearest", s.runner_up === null ? null : s.runner_up + " at " + s.runner_up_distance);
+      kv(dl, "profile", s.profile_flows + " flow(s) from " + s.profile_captures + " capture(s); like " +
+         s.example.map(function (n) { return (n > 0 ? "+" : "") + n; }).join(" "));
+    }
+    td.appendChild(dl);
+    if (!b.sizes.length) return;
+    var charts = el("div", "sizes");
+    charts.appendChild(sizeChart("client \u2192 server sizes", b.c2s, s && s.c2s, s && s.profile));
+    charts.appendChild(sizeChart("server \u2192 client sizes", b.s2c, s && s.s2c, s && s.profile));
+    if (s) {
+      var key = el("p", "meta");
+      key.appendChild(el("span", "swatch flowbar-key", "\u25a0"));
+      key.appendChild(document.createTextNode(" this flow  "));
+      key.appendChild(el("span", "swatch profbar-key", "\u25a0"));
+      key.appendChild(document.createTextNode(" profile of " + s.profile));
+      charts.appendChild(key);
+    }
+    td.appendChild(charts);
+  }
+
   function flowEvidence(f) {
     var td = el("td"), p = f.passive;
     td.appendChild(el("h4", null, "Passive evidence"));
@@ -543,6 +625,7 @@
     kv(dl, "as reply to", p.as_reply_to); kv(dl, "protocol", p.protocol);
     if (!dl.childNodes.length) td.appendChild(el("p", "meta", "Nothing recognised in the bytes on the wire."));
     td.appendChild(dl);
+    behaviourBox(td, f);
     factList(td, "Client facts", p.client);
     factList(td, "Server facts", p.server);
     td.appendChild(el("h4", null, "Client's first bytes"));
@@ -561,6 +644,7 @@
     kv(dl, "vlan", f.vlan === null ? null : String(f.vlan));
     kv(dl, "packets", count(f.packets)); kv(dl, "bytes", count(f.bytes));
     kv(dl, "info", f.info); kv(dl, "cpe", f.cpe);
+    kv(dl, "decided by", f.decided_by);
     kv(dl, "anomalies", f.anomalies); kv(dl, "conflicts", f.conflicts);
     kv(dl, "record", f.origin);
     td.appendChild(el("h4", null, "Flow"));
@@ -595,7 +679,10 @@
     if (f.info) { td.appendChild(document.createTextNode(" ")); td.appendChild(el("span", "meta", f.info)); }
     tr.appendChild(td);
     tr.appendChild(el("td", "num nw", f.confidence));
-    tr.appendChild(el("td", "nw", f.method));
+    td = el("td", "nw", f.method === "statistical" ? "" : f.method);
+    // a name from sizes and timing only: never as sure as one read in the payload
+    if (f.method === "statistical") td.appendChild(tag("statistical", "stat"));
+    tr.appendChild(td);
     tr.appendChild(notes(f.anomalies));
     tr.appendChild(notes(f.conflicts));
     return [tr, evidenceRow(id, FCOLS, flowEvidence(f))];

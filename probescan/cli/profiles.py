@@ -1,0 +1,158 @@
+"""`probescan profiles train|show`: learn protocol profiles from captures, or list them.
+
+    probescan profiles train CAPTURE|DIR... -o FILE   learn from the flows the payload names
+    probescan profiles show [FILE...]                 one line per profile (default: shipped)
+
+Wiring only: the flows come from watch/training.py, the learning and the file format from
+classify/profiles.py. The shipped profiles (profiles/ in the repository) are made by the
+command in docs/classify.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from probescan import __version__
+from probescan.catalog import build_catalog
+from probescan.catalog.paths import data_dir
+from probescan.classify.profiles import (
+    MAX_PROTOTYPES,
+    PER_CAPTURE,
+    RADIUS,
+    Model,
+    ProfileError,
+    ProfileSet,
+    Sample,
+    dumps,
+    load,
+    train,
+)
+from probescan.cli.common import InputError
+from probescan.watch.capture import CaptureError
+
+DEFAULT = Model()
+CAPTURE_SUFFIXES = frozenset({".pcap", ".pcapng", ".cap"})
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    t = sub.add_parser("train", help="learn profiles from the flows probescan's payload "
+                       "layers name in captures")
+    t.add_argument("captures", nargs="+", type=Path, metavar="CAPTURE",
+                   help="pcap/pcapng files, or directories of them (*.pcap, *.pcapng, *.cap)")
+    t.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
+                   help="write the profiles here (TOML)")
+    t.add_argument("--min-captures", type=int, default=1, metavar="N",
+                   help="a protocol needs flows in this many captures (default 1)")
+    t.add_argument("--per-capture", type=int, default=PER_CAPTURE, metavar="N",
+                   help=f"flows of one protocol taken from one capture (default {PER_CAPTURE})")
+    t.add_argument("--threshold", type=float, default=DEFAULT.threshold, metavar="D",
+                   help=f"distance beyond which a flow stays unknown (default {DEFAULT.threshold})")
+    t.add_argument("--margin", type=float, default=DEFAULT.margin, metavar="D",
+                   help="the next protocol must be farther than the nearest by this share of "
+                   f"its distance (default {DEFAULT.margin})")
+    t.add_argument("--min-packets", type=int, default=DEFAULT.min_packets, metavar="N",
+                   help=f"payload packets a flow needs (default {DEFAULT.min_packets})")
+    t.add_argument("--skip-bad", action="store_true",
+                   help="skip a capture that cannot be read (say which) instead of stopping")
+    t.add_argument("--nmap-db", metavar="PATH", type=Path,
+                   help="also name flows with this nmap-service-probes file's rules")
+    s = sub.add_parser("show", help="one line per profile")
+    s.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                   help="profile files (default: the shipped ones)")
+
+
+def shipped_profile_files() -> list[Path]:
+    try:
+        return sorted(data_dir("profiles").glob("*.toml"))
+    except FileNotFoundError:
+        return []
+
+
+def load_profiles(files: list[Path] | None = None) -> ProfileSet:
+    """The given profile files, or the shipped ones; InputError (one line) when one cannot
+    be read."""
+    paths = files if files else shipped_profile_files()
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"cannot read profiles '{path}': no such file")
+    try:
+        return load(paths)
+    except ProfileError as e:
+        raise InputError(str(e)) from e
+
+
+def capture_files(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.iterdir()
+                          if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES)
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise InputError(f"cannot read capture '{path}': no such file or directory")
+    if not out:
+        raise InputError("no capture to learn from (*.pcap, *.pcapng, *.cap)")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "show":
+        return _show(load_profiles(args.files))
+    return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from probescan.watch.training import samples_from_capture
+
+    if args.min_captures < 1 or args.per_capture < 1 or args.min_packets < 1:
+        raise InputError("--min-captures, --per-capture and --min-packets must be positive")
+    if args.threshold <= 0 or args.margin < 0:
+        raise InputError("--threshold must be positive and --margin not negative")
+    files = capture_files(args.captures)
+    catalog = build_catalog(args.nmap_db)
+    samples: list[Sample] = []
+    read = 0
+    for path in files:
+        try:
+            samples += samples_from_capture(path, catalog)
+            read += 1
+        except CaptureError as e:
+            if not args.skip_bad:
+                raise InputError(str(e)) from e
+            print(f"probescan: skipped: {e}", file=sys.stderr)
+    model = Model(args.threshold, args.margin, args.min_packets)
+    options = [f"--min-captures {args.min_captures}", f"--per-capture {args.per_capture}"]
+    options += [f"--{name.replace('_', '-')} {getattr(args, name)}"
+                for name in ("threshold", "margin", "min_packets")
+                if getattr(args, name) != getattr(DEFAULT, name)]
+    options += ["--skip-bad"] if args.skip_bad else []
+    shown = " ".join([*(str(c) for c in args.captures), *options])
+    about = (f"probescan {__version__} profiles, learnt from the flows its payload layers "
+             f"named in {read} capture(s)",
+             f"made by: probescan profiles train {shown} -o {args.output.name}",
+             f"radius {RADIUS}, at most {MAX_PROTOTYPES} prototypes a profile; "
+             "format and method: docs/classify.md")
+    profiles = train(samples, model, min_captures=args.min_captures,
+                     per_capture=args.per_capture, about=about)
+    try:
+        args.output.write_text(dumps(profiles), encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot write profiles '{args.output}': {e.strerror}") from e
+    print(f"{len(profiles.profiles)} profile(s) from {len(samples)} named flow(s) in {read} "
+          f"capture(s) -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def _show(ps: ProfileSet) -> int:
+    m = ps.model
+    print(f"model: threshold {m.threshold}, margin {m.margin}, min_packets {m.min_packets}")
+    for p in ps.profiles:
+        example = " ".join(f"{n:+d}" for n in p.prototypes[0].example[:8]) if (
+            p.prototypes) else ""
+        print(f"{p.service:24} {p.transport}  {p.flows:5} flow(s) {p.captures:4} capture(s) "
+              f"{len(p.prototypes):3} prototype(s)  e.g. {example}")
+    return 0

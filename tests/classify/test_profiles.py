@@ -1,0 +1,124 @@
+"""Profiles: training, the TOML file round trip, and the statistical layer's verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from probescan.classify.features import Behaviour
+from probescan.classify.layers import LAYERS, parse_classifiers
+from probescan.classify.profiles import Model, ProfileError, Sample, dumps, load, train
+from probescan.classify.statistical import StatisticalLayer
+from tests.classify.test_features import beh
+
+TLS = [517, -1448, -1448, -900, 126, -51, 300, -2000]
+SSH = [-32, 23, 991, -1021, 48, -536, 16, 44, -44, 68, -52]
+DNS = [40, -120]
+
+
+def samples() -> list[Sample]:
+    out = []
+    for i in range(4):
+        out.append(Sample("tls", f"cap{i}", beh([n + (i if n > 0 else -i) for n in TLS])))
+        out.append(Sample("ssh", f"cap{i}", beh([n + i if n > 0 else n - i for n in SSH])))
+        out.append(Sample("domain", f"cap{i}", beh([DNS[0] + i, DNS[1] - 3 * i],
+                                                    transport="udp")))
+    return out
+
+
+def test_training_groups_flows_by_protocol_and_transport() -> None:
+    ps = train(samples(), about=("test",))
+    assert [(p.service, p.transport, p.flows, p.captures) for p in ps.profiles] == [
+        ("domain", "udp", 4, 4), ("ssh", "tcp", 4, 4), ("tls", "tcp", 4, 4)]
+    tls = ps.find("tls", "tcp")
+    assert tls is not None and tls.prototypes[0].example == tuple(TLS)
+    assert sum(tls.c2s) == pytest.approx(1000, abs=2) and len(tls.c2s) == 8
+
+
+def test_min_captures_and_per_capture_bound_what_is_learnt() -> None:
+    many = [Sample("tls", "one", beh(TLS)) for _ in range(30)]
+    assert train(many, min_captures=2).profiles == ()
+    assert train(many, per_capture=5).profiles[0].flows == 5
+    # a flow of one payload packet teaches nothing (it could never be classified)
+    assert train([Sample("x", "c", beh([100]))]).profiles == ()
+
+
+def test_the_file_round_trips(tmp_path: Path) -> None:
+    ps = train(samples(), Model(0.7, 0.3, 3), about=("made by a test",))
+    path = tmp_path / "p.toml"
+    path.write_text(dumps(ps))
+    back = load([path])
+    assert back.model == Model(0.7, 0.3, 3)
+    assert [(p.service, p.flows, p.c2s, p.s2c) for p in back.profiles] == [
+        (p.service, p.flows, p.c2s, p.s2c) for p in ps.profiles]
+    assert path.read_text().startswith("# made by a test\n")
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("not toml [", "cannot read profiles"),
+    ("[model]\nfeatures = 99\nthreshold = 1\nmargin = 0\nmin_packets = 2\n", "version 99"),
+    ("[model]\nfeatures = 1\n", "not a profiles file"),
+    ("[model]\nfeatures = 1\nthreshold = 1\nmargin = 0\nmin_packets = 2\n[[profile]]\n"
+     "service = 'x'\ntransport = 'sctp'\nflows = 1\ncaptures = 1\nc2s = []\ns2c = []\n",
+     "transport 'sctp'"),
+])
+def test_a_bad_file_is_one_line_naming_it(tmp_path: Path, text: str, why: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=why) as e:
+        load([path])
+    assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
+
+
+def test_the_nearest_profile_names_a_flow_like_its_own() -> None:
+    layer = StatisticalLayer(train(samples()))
+    got = layer.nearest(beh([n + 2 if n > 0 else n - 1 for n in TLS]))
+    assert got is not None and got.named and got.profile.service == "tls"
+    assert 1 <= got.confidence <= 5 and got.runner_up == "ssh"
+    dns = layer.nearest(beh([41, -125], transport="udp"))
+    assert dns is not None and dns.named and dns.profile.service == "domain"
+
+
+def test_it_names_nothing_beyond_the_threshold_the_margin_or_too_few_packets() -> None:
+    ps = train(samples())
+    tight = StatisticalLayer(train(samples(), Model(threshold=0.001)))
+    far = tight.nearest(beh([5000, -5, 5000, -5, 5000]))
+    assert far is not None and not far.named and "beyond the threshold" in far.why
+    assert far.confidence == 0
+    assert StatisticalLayer(ps).nearest(beh([517])) is None  # one packet: not compared
+    # halfway between two protocols: neither
+    strict = StatisticalLayer(train(samples(), Model(threshold=100, margin=0.99)))
+    between = strict.nearest(beh(TLS[:4] + SSH[4:]))
+    assert between is not None and not between.named and "nearly as near" in between.why
+    assert StatisticalLayer(ps).nearest(beh([])) is None  # no payload: nothing to compare
+    assert StatisticalLayer(train([])).nearest(beh(TLS)) is None  # no profiles
+
+
+def test_ports_are_never_read() -> None:
+    """Two flows alike but for their ports have the same behaviour (it has no port)."""
+    from probescan.classify.features import behaviour_of
+    from probescan.protocols.packet import ACK, PSH, SYN, Packet
+    from probescan.watch.flows import FlowTable
+
+    def flow(port: int) -> Behaviour:
+        t = FlowTable()
+        c, s = ("10.0.0.1", 40000), ("10.0.0.2", port)
+        t.add(Packet(0.0, c[0], s[0], 6, c[1], s[1], SYN, 0, b""))
+        t.add(Packet(0.1, s[0], c[0], 6, s[1], c[1], SYN | ACK, 0, b""))
+        t.add(Packet(0.2, c[0], s[0], 6, c[1], s[1], PSH | ACK, 1, b"x" * 517))
+        got, _ = t.add(Packet(0.3, s[0], c[0], 6, s[1], c[1], PSH | ACK, 1, b"y" * 1448))
+        assert got is not None
+        return behaviour_of(got)
+
+    assert flow(443) == flow(22) == flow(8443)
+    assert not [f for f in Behaviour.__dataclass_fields__ if "port" in f.replace("transport", "")]
+
+
+def test_classifiers_option() -> None:
+    assert parse_classifiers("statistics, rules") == {"statistics", "rules"}
+    assert parse_classifiers(",".join(LAYERS)) == set(LAYERS)
+    with pytest.raises(ValueError, match="unknown layer 'ports'"):
+        parse_classifiers("rules,ports")
+    with pytest.raises(ValueError, match="at least one"):
+        parse_classifiers(" , ")

@@ -1,0 +1,52 @@
+"""The report marks statistical labels and draws a flow's sizes beside its profile's (in
+chromium, as tests/report/test_browser.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probescan.cli.main import main
+from probescan.report import render_report
+from tests.classify.synthetic import headers_only, write_capture
+from tests.report.test_browser import NOW, browser, open_report
+
+__all__ = ["browser"]  # the fixture
+
+
+@pytest.fixture(scope="module")
+def stat_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("statreport")
+    write_capture(d / "train.pcap", seed=1)
+    write_capture(d / "test.pcap", seed=2, flows=1, ssh_port=443)
+    headers_only(d / "test.pcap", d / "test-h.pcap")
+    assert main(["profiles", "train", str(d / "train.pcap"), "-o", str(d / "p.toml")]) == 0
+    assert main(["watch", "-r", str(d / "test-h.pcap"), "--no-probe", "-q", "-o",
+                 str(d / "f.jsonl"), "--profiles", str(d / "p.toml")]) == 0
+    records = [json.loads(line) for line in (d / "f.jsonl").read_text().splitlines()]
+    path = d / "stat.html"
+    path.write_text(render_report(records, "statistical", NOW), encoding="utf-8")
+    return path
+
+
+def test_statistical_labels_are_marked_and_sizes_drawn(stat_report: Path, browser: Any,
+                                                       tmp_path: Path) -> None:
+    p = open_report(browser, stat_report, wait_for="#flow-rows tr.rec")
+    page = p.page
+    rows = p.flows()
+    assert len(rows) == 2 and all("statistical" in r[8] for r in rows)
+    assert page.locator("#flow-rows .tag.stat").count() == 2
+    page.locator("#flow-rows tr.rec button.tog").first.click()
+    ev = page.locator("#flow-rows tr.ev:visible").first
+    text = ev.inner_text()
+    assert "Behaviour" in text and "nearest profile" in text and "names the flow" in text
+    assert "decided by" in text and "statistics" in text
+    # two charts (client and server sizes), each with the flow's bars and the profile's
+    assert ev.locator(".sizes svg").count() == 2
+    assert ev.locator(".sizes rect.flowbar").count() == 16
+    assert ev.locator(".sizes rect.profbar").count() == 16
+    page.screenshot(path=str(tmp_path / "statistical.png"), full_page=True)
+    p.assert_clean()
