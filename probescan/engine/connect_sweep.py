@@ -109,6 +109,9 @@ class ConnectSweep(Sweep):
             else:
                 s.close()
             return "closed", None
+        if r == errno.ECONNRESET:  # the handshake completed, then the server reset: open, as
+            s.close()              # nmap -sT says (the prober then sees what it is: tcpwrapped)
+            return "open", None
         if r in _OPEN:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
             s.close()
@@ -116,7 +119,7 @@ class ConnectSweep(Sweep):
         s.close()
         if r in _UNREACHABLE:
             return "filtered", None
-        return "filtered", "reset" if r == errno.ECONNRESET else os.strerror(r)
+        return "filtered", os.strerror(r)
 
     def _collect(self) -> int:
         events = self._epoll.poll(0, BATCH)

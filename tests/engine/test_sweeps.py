@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import shutil
 import socket
@@ -238,3 +239,14 @@ def test_a_discovery_only_tcp_scan_loads_no_rules() -> None:
     assert not cli_sweep.discovery_only(args(False), [("tcp", 22)])
     catalog = cli_sweep.discovery_catalog()
     assert not catalog.probes.probes and not catalog.fingerprints.rules
+
+
+def test_a_connect_reset_after_the_handshake_is_an_open_port() -> None:
+    """A server that accepts and resets at once (tcpwrapped) leaves ECONNRESET on the socket
+    when the sweep looks after the reset: the handshake completed, so the port is open;
+    a refusal is closed (test_the_connect_sweep_alone covers the race's other side)."""
+    s = make_sweep(Config(sweep="connect"), lambda *_: None)
+    settle = s._settle  # type: ignore[attr-defined]
+    assert settle(socket.socket(), socket.AF_INET, errno.ECONNRESET) == ("open", None)
+    assert settle(socket.socket(), socket.AF_INET, errno.ECONNREFUSED) == ("closed", None)
+    assert settle(socket.socket(), socket.AF_INET, errno.EHOSTUNREACH) == ("filtered", None)
