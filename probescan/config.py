@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Literal
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -26,6 +27,7 @@ class Config:
     tls: bool = True  # try TLS and probe inside it
     version_scan: bool = True  # False: discovery only
     all_ports: bool = False  # True: probe even the excluded ports (printers' 9100-9107)
+    sweep: Literal["connect", "syn"] = "connect"  # how TCP ports are found (engine/sweep.py)
 
 
 @dataclass(frozen=True, slots=True)

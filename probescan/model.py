@@ -46,6 +46,7 @@ class TlsInfo:
     serial: str | None = None
     sha256: str | None = None
     self_signed: bool | None = None
+    jarm: str | None = None  # the server's JARM (protocols/jarm.py): 62 characters
 
     def to_dict(self) -> dict[str, Any]:
         """The shape probescan.schema.TLS states (tests/test_schema.py holds it to it)."""
@@ -61,6 +62,7 @@ class TlsInfo:
             "serial": self.serial,
             "sha256": self.sha256,
             "self_signed": self.self_signed,
+            "jarm": self.jarm,
         }
 
 

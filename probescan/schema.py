@@ -87,6 +87,7 @@ TLS = Shape("tls", (
     Field("sans", Kind.STRINGS),
     *_strs("not_before", "not_after", "serial", "sha256"),
     Field("self_signed", Kind.BOOL, null=True),
+    Field("jarm", Kind.STR, null=True),
 ))
 
 ENDPOINT = Shape("endpoint record", (

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probescan.catalog.fingerprints import FingerprintSet, load_fingerprints
+from probescan.catalog.fingerprints import FingerprintSet
 from probescan.catalog.ports import port_names
 from probescan.catalog.probes import ProbeSet, load_probes
 from probescan.catalog.user import RuleFiles, with_user_rules
@@ -46,11 +46,11 @@ def build_catalog(nmap_db: Path | None, files: RuleFiles | None = None) -> Catal
     `nmap_db` (ours first); problems in the data files are reported in one warning line, never
     fatal; an nmap database that cannot be read or holds no probe and no rule raises
     CatalogError."""
-    # Imported here: the nmap reader is only needed by the commands (importing
-    # probescan.catalog stays cheap).
-    from probescan.catalog.nmap import load_nmap_db
+    # Imported here: the nmap reader and the cache (catalog/cache.py) are only needed by the
+    # commands (importing probescan.catalog stays cheap).
+    from probescan.catalog.cache import load_fingerprints_cached, load_nmap_db_cached
 
-    probes, fingerprints = with_user_rules(load_probes(), load_fingerprints(),
+    probes, fingerprints = with_user_rules(load_probes(), load_fingerprints_cached(),
                                            files or RuleFiles())
     problems = [*probes.problems, *fingerprints.problems]
     if problems:
@@ -62,7 +62,7 @@ def build_catalog(nmap_db: Path | None, files: RuleFiles | None = None) -> Catal
     if not nmap_db.is_file():
         raise CatalogError(f"cannot read nmap database '{nmap_db}': no such file")
     try:
-        nprobes, nrules, stats = load_nmap_db(nmap_db, intensity=9)
+        nprobes, nrules, stats = load_nmap_db_cached(nmap_db, intensity=9)
     except OSError as e:
         raise CatalogError(f"cannot read nmap database '{nmap_db}': {e.strerror}") from e
     if not nprobes.probes and not nrules.rules:

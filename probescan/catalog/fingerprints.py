@@ -95,27 +95,39 @@ class FingerprintSet:
     problems: tuple[Problem, ...] = ()
 
     @cached_property
-    def _index(self) -> dict[str, tuple[Fingerprint, ...]]:
-        names: set[str] = {n for r in self.rules if r.probes for n in r.probes}
-        names.update(PROBE_ALIASES)  # catalog/aliases.py: nmap's NULL rules run on our null
-        names.add(CLIENT_PROBE)
-        index: dict[str, tuple[Fingerprint, ...]] = {}
-        for name in names:
-            wanted = {name, *PROBE_ALIASES.get(name, ())}
-            index[name] = tuple(
-                r for r in self.rules
-                if (r.probes is None and name != CLIENT_PROBE)
-                or (r.probes is not None and not r.probes.isdisjoint(wanted))
-            )
-        return index
+    def _by_probe(self) -> dict[str, tuple[Fingerprint, ...]]:
+        return {}
 
     @cached_property
     def _generic(self) -> tuple[Fingerprint, ...]:
         return tuple(r for r in self.rules if r.probes is None)
 
     def for_probe(self, probe: str) -> tuple[Fingerprint, ...]:
-        """Rules for one probe's responses, in matching order (indexed once)."""
-        return self._index.get(probe, self._generic)
+        """Rules for one probe's responses, in matching order: the generic ones (for every
+        probe but the client pseudo-probe) and those naming it or a probe it stands for
+        (catalog/aliases.py: nmap's NULL rules run on our null). Each probe's list is made
+        on first use: nmap's rules with their fallback copies would make half a million
+        entries for every probe at once."""
+        rules = self._by_probe.get(probe)
+        if rules is None:
+            rules = self._by_probe[probe] = self._rules_for(probe)
+        return rules
+
+    def _rules_for(self, probe: str) -> tuple[Fingerprint, ...]:
+        wanted = {probe, *PROBE_ALIASES.get(probe, ())}
+        client = probe == CLIENT_PROBE
+        named = False
+        out: list[Fingerprint] = []
+        for r in self.rules:
+            if r.probes is None:
+                if not client:
+                    out.append(r)
+            elif not r.probes.isdisjoint(wanted):
+                out.append(r)
+                named = True
+        if not (named or client or probe in PROBE_ALIASES):
+            return self._generic
+        return tuple(out)
 
     def for_probe_head(self, probe: str, head: str) -> Gated:
         """Rules for one probe's responses that can match a reply starting with `head`

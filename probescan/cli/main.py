@@ -1,24 +1,33 @@
-"""The command line: the parser of every subcommand, and `main()` running the one asked for."""
+"""The command line: the parser of every subcommand, and `main()` running the one asked for.
+
+A subcommand's module (and what it imports) is loaded only when that subcommand runs, or
+for the full help: `probescan scan` starts without loading the watcher, the report or the
+fingerprint checker."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from probescan import __version__
-from probescan.cli import fingerprints, profiles, report, scan, scans, watch
 from probescan.cli.common import ONE_LINE_ERRORS, fail
 from probescan.cli.nmapflags import check_argv
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "scan": scan.run,
-    "fingerprints": fingerprints.run,
-    "watch": watch.run,
-    "report": report.run,
-    "profiles": profiles.run,
-    "scans": scans.run,
+# name -> (module, help), in the order of --help
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("probescan.cli.scan", "probe targets and identify their services"),
+    "fingerprints": ("probescan.cli.fingerprints",
+                     "check or summarise probe and fingerprint files"),
+    "watch": ("probescan.cli.watch", "label live or captured flows: passive evidence plus "
+              "active probes of both endpoints"),
+    "report": ("probescan.cli.report",
+               "write a self-contained HTML report of scan records"),
+    "profiles": ("probescan.cli.profiles", "learn protocol profiles from captures (the "
+                 "statistical layer of watch), or list them"),
+    "scans": ("probescan.cli.scans", "find internet scanners in a capture"),
 }
 
 
@@ -29,7 +38,8 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, the other subcommands are listed but not loaded."""
     p = Parser(
         prog="probescan",
         description="Active service fingerprinting: which protocol, product and version "
@@ -37,18 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"probescan {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    scan.add_arguments(sub.add_parser("scan", help="probe targets and identify their services"))
-    fingerprints.add_arguments(
-        sub.add_parser("fingerprints", help="check or summarise probe and fingerprint files"))
-    watch.add_arguments(sub.add_parser("watch", help="label live or captured flows: passive "
-                                       "evidence plus active probes of both endpoints"))
-    report.add_arguments(
-        sub.add_parser("report", help="write a self-contained HTML report of scan records"))
-    profiles.add_arguments(
-        sub.add_parser("profiles", help="learn protocol profiles from captures (the "
-                       "statistical layer of watch), or list them"))
-    scans.add_arguments(sub.add_parser("scans", help="find internet scanners in a capture"))
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        parser = sub.add_parser(name, help=help_text)
+        if only is None or name == only:
+            importlib.import_module(module).add_arguments(parser)
     return p
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named first on the command line, if any."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in SUBCOMMANDS else None
+        if arg in ("-h", "--help", "--version"):
+            return None
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,10 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_argv(given[1:])  # nmap's flags for what probescan does not do, in one line
         except ValueError as e:
             return fail(e)
-    args = build_parser().parse_args(given)
+    args = build_parser(_command(given)).parse_args(given)
     args.command_line = ["probescan", *given]  # for nmap XML's <nmaprun args>
     try:
-        return COMMANDS[args.command](args)
+        run = cast(Callable[[argparse.Namespace], int],
+                   importlib.import_module(SUBCOMMANDS[args.command][0]).run)
+        return run(args)
     except ONE_LINE_ERRORS as e:
         return fail(e)
     except ModuleNotFoundError as e:  # an optional module missing from a trimmed install

@@ -90,14 +90,9 @@ timing.__name__ = "timing template (0-5 or paranoid, sneaky, polite, normal, agg
 _NO_OS = "probescan does not do OS detection (a service's fingerprint may name the OS: 'os')"
 _NO_SCRIPTS = "probescan does not run NSE scripts (its probes and fingerprints are its rules)"
 _NO_PING = "probescan does not ping hosts first: every host is probed, as with -Pn"
-_ONLY_CONNECT = ("probescan does not do {} scans: it connects to TCP ports (-sT) and sends UDP "
-                 "probes (-sU)")
-# The SYN scan's line stands alone so the SYN engine can take it out (cli/scan.py then adds
-# -sS as an option).
-SYN_SCAN = ("-sS", "probescan has no SYN scan yet: it connects (-sT, the default, needs no "
-                   "root) and names the services it finds")
+_ONLY_CONNECT = ("probescan does not do {} scans: it finds TCP ports by SYN (-sS) or connect "
+                 "(-sT) sweeps and sends UDP probes (-sU)")
 REFUSED: tuple[tuple[str, str], ...] = (
-    SYN_SCAN,
     ("-O", _NO_OS), ("--osscan-limit", _NO_OS), ("--osscan-guess", _NO_OS),
     ("--fuzzy", _NO_OS), ("--max-os-tries", _NO_OS),
     ("-sC", _NO_SCRIPTS), ("--script", _NO_SCRIPTS),

@@ -8,6 +8,7 @@ import itertools
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from probescan.catalog import Catalog, build_catalog
 from probescan.catalog.nmap import find_nmap_db
@@ -25,6 +26,12 @@ from probescan.cli.common import (
 )
 from probescan.cli.nmapflags import add_options as add_nmap_options
 from probescan.cli.nmapflags import duration, scan_config
+from probescan.cli.sweep import (
+    add_sweep_arguments,
+    choose_sweep,
+    discovery_catalog,
+    discovery_only,
+)
 from probescan.config import Config
 from probescan.engine.scan import scan
 from probescan.model import Endpoint, ServiceRecord
@@ -65,10 +72,13 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("-sU", dest="udp", action="store_true",
                    help="UDP: unprefixed ports and --top-ports mean UDP ports")
     s.add_argument("-sT", dest="tcp", action="store_true",
-                   help="TCP (the default); with -sU, --top-ports covers both")
+                   help="TCP connect sweep (the default without root; -sS as root); with -sU, "
+                   "--top-ports covers both")
+    add_sweep_arguments(s)
     add_shared_options(s, "scan", "output", "xml_output", "normal_output", "grepable_output",
                        "all_outputs", "db", "html", "json", "all_states")
-    s.add_argument("--rate", type=float, help="new connections per second (default: no cap)")
+    s.add_argument("--rate", type=float,
+                   help="new connections (SYN sweep: packets) per second (default: no cap)")
     s.add_argument("--concurrency", type=int,
                    help=f"connections in flight, all hosts (default {DEFAULTS.concurrency})")
     s.add_argument("--per-host", type=int,
@@ -102,9 +112,12 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> Config:
     try:
-        return scan_config(args)
+        config = scan_config(args)
     except ValueError as e:
         raise InputError(str(e)) from e
+    # A cluster's workers connect unless -sS asks for raw SYNs (each worker needs root then).
+    sweep = "connect" if args.cluster and not getattr(args, "syn", False) else choose_sweep(args)
+    return replace(config, sweep=sweep)
 
 
 def _ports(args: argparse.Namespace) -> list[tuple[str, int]]:
@@ -190,8 +203,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no targets given (name hosts or use -iL FILE)")
     ports = _ports(args)
     stream, total = _endpoint_stream(args, specs, ports)
-    catalog = build_catalog(None if args.no_nmap_db else (args.nmap_db or find_nmap_db()),
-                            rule_files_of(args))
+    catalog = (discovery_catalog() if discovery_only(args, ports) else
+               build_catalog(None if args.no_nmap_db else (args.nmap_db or find_nmap_db()),
+                             rule_files_of(args)))
 
     quiet = args.quiet or writes_stdout(args)
     options = TableOptions(reason=args.reason or args.verbose > 0, verbose=args.verbose,

@@ -20,7 +20,6 @@ from probescan.config import Config
 from probescan.engine.limits import Limits
 from probescan.model import Endpoint, TlsInfo
 from probescan.protocols.errors import ParseError
-from probescan.protocols.x509 import parse_certificate
 
 Outcome = Literal["data", "eof", "reset", "timeout", "refused", "error"]
 
@@ -176,6 +175,9 @@ def tls_facts(conn: Conn) -> TlsInfo:
     )
     if not der:
         return base
+    # Imported here: the certificate parser (cryptography) costs a sweep's start-up time
+    from probescan.protocols.x509 import parse_certificate
+
     try:
         c = parse_certificate(der)
     except ParseError:

@@ -28,22 +28,41 @@ def usable_descriptors() -> int:
 
 
 class RateLimiter:
-    """Spaces out events to at most `rate` per second (0 = unlimited)."""
+    """At most `rate` events per second (0 = unlimited), for the whole scan: a token bucket
+    holding at most 10 ms worth of tokens (at least one). Connections wait for a token
+    (`wait`); a sweep (engine/sweep.py) takes as many as are `available` at once and
+    `spend`s what it used, so sweep and version detection share one budget."""
 
     def __init__(self, rate: float) -> None:
-        self._interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = 0.0
+        self.rate = rate
+        self._cap = max(1.0, rate / 100)
+        self._tokens = 1.0
+        self._last = time.monotonic()
         self._lock = asyncio.Lock()
 
+    def available(self, now: float | None = None) -> int:
+        if not self.rate:
+            return 1 << 30
+        now = time.monotonic() if now is None else now
+        self._tokens = min(self._cap, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        return int(self._tokens)
+
+    def spend(self, n: int = 1) -> None:
+        if self.rate:
+            self._tokens -= n
+
+    def delay(self) -> float:
+        """Seconds until the next token."""
+        return 0.0 if not self.rate else max(0.0, (1.0 - self._tokens) / self.rate)
+
     async def wait(self) -> None:
-        if not self._interval:
+        if not self.rate:
             return
         async with self._lock:
-            now = time.monotonic()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-                now = self._next
-            self._next = now + self._interval
+            while self.available() < 1:
+                await asyncio.sleep(self.delay())
+            self.spend(1)
 
 
 class Limits:
@@ -56,10 +75,18 @@ class Limits:
         self._hosts: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self._per_host_n)
         )
-        self._rate = RateLimiter(rate)
+        self.rate = RateLimiter(rate)
 
     @contextlib.asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:
         async with self._hosts[host], self._global:
-            await self._rate.wait()
+            await self.rate.wait()
+            yield
+
+    @contextlib.asynccontextmanager
+    async def send(self, host: str) -> AsyncIterator[None]:
+        """A turn to send to `host`, within its cap and the rate (UDP: a datagram holds no
+        socket, so only the send itself takes a turn)."""
+        async with self._hosts[host]:
+            await self.rate.wait()
             yield

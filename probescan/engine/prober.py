@@ -2,7 +2,8 @@
 
 For TCP: connect (engine/conn.py `Dialer`); unless only discovery is asked or the port gets
 no probes, run the schedule (engine/schedule.py) on the plain connection, and when a TLS
-handshake succeeds run it again inside TLS; the record follows from what matched
+handshake succeeds run it again inside TLS while the endpoint's JARM is taken on ten more
+connections (engine/jarm.py); the record follows from what matched
 (engine/verdict.py). The whole endpoint is bounded by `endpoint_budget`. UDP endpoints go to
 engine/udp.py.
 """
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from probescan.catalog import Catalog
 from probescan.config import Config
 from probescan.engine.conn import Conn, ConnectFailed, Dialer, SocketRegistry, tls_facts
+from probescan.engine.jarm import jarm
 from probescan.engine.limits import Limits
 from probescan.engine.schedule import EndpointRun, Schedule
 from probescan.engine.udp import UdpProber
@@ -39,6 +41,10 @@ class Prober:
         self.schedule = Schedule(config, catalog, self.dialer)
         self._udp = UdpProber(config, list(catalog.probes.probes), catalog.fingerprints, limits,
                               catalog.port_names, registry)
+
+    def close(self) -> None:
+        """Close the shared UDP sockets (engine/datagrams.py)."""
+        self._udp.close()
 
     async def probe(self, ep: Endpoint) -> ServiceRecord:
         if ep.transport == "udp":
@@ -84,7 +90,12 @@ class Prober:
         if tls_conn is not None:
             layers.tls = tls_facts(tls_conn)
             layers.inner = EndpointRun(self.catalog, "tls")
-            await self.schedule.run_layer(ep, layers.inner, tls_conn, tls_first=False)
+            fingerprint = asyncio.create_task(jarm(self.dialer, ep, self.config.probe_wait))
+            try:
+                await self.schedule.run_layer(ep, layers.inner, tls_conn, tls_first=False)
+                layers.tls = replace(layers.tls, jarm=await fingerprint)
+            finally:
+                fingerprint.cancel()
         timings = {"connect": t_connect, "total": time.monotonic() - t0}
         return tcp_record(ep, plain, layers.inner, layers.tls, self.catalog.port_names, timings)
 

@@ -1,17 +1,46 @@
-"""Run the prober over a stream of endpoints with a bounded worker pool; records stream out."""
+"""Run a scan over a stream of endpoints: a sweep finds the open TCP ports, a worker pool
+identifies them (and probes UDP endpoints) while the sweep goes on; records stream out.
+
+    endpoints ──> feeder ──TCP──> sweep (connect or SYN) ──closed, filtered──> records
+                     │                 └──open──┐
+                     └──UDP──────────────────> work queue ──> workers (Prober) ──> records
+
+The feeder pulls endpoints lazily in chunks (a /8 never sits in memory): TCP ones go to the
+sweep (engine/sweep.py; `config.sweep` picks engine/connect_sweep.py or engine/syn/), which
+holds the feeder back while its backlog is long; UDP ones go to the work queue, which holds
+it back the same way. The sweep's verdicts are records at once - closed, filtered, and open
+when only discovery is asked; otherwise an open port joins the work queue and a worker runs
+the prober on it (a connection of its own, the probe schedule, TLS) while the sweep goes on.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Iterable
 
 from probescan.catalog import Catalog
 from probescan.config import Config
-from probescan.engine.limits import Limits
+from probescan.engine.limits import Limits, RateLimiter
 from probescan.engine.prober import Prober
+from probescan.engine.sweep import Sweep, SweepState, Verdict
 from probescan.model import Endpoint, ServiceRecord
 
 Sink = Callable[[ServiceRecord], None]
+
+FEED_CHUNK = 1024  # endpoints pulled from the source at a time
+WORK_HIGH = 4096  # UDP endpoints queued before the feeder waits
+
+
+def make_sweep(config: Config, on_verdict: Verdict, pacer: RateLimiter | None = None) -> Sweep:
+    """The sweep `config.sweep` names (the SYN sweep needs raw sockets: OSError otherwise)."""
+    if config.sweep == "syn":
+        from probescan.engine.syn.sweep import SynSweep
+
+        return SynSweep(config, on_verdict, pacer)
+    from probescan.engine.connect_sweep import ConnectSweep
+
+    return ConnectSweep(config, on_verdict, pacer)
 
 
 async def scan(
@@ -22,19 +51,58 @@ async def scan(
 ) -> int:
     """Probe every endpoint; call on_record for each result as soon as it is known.
 
-    Endpoints are pulled lazily, so a huge target list never sits in memory as tasks.
-    Returns the number of endpoints probed. Cancelling the task stops cleanly: every record
-    already passed to on_record stays delivered.
+    Returns the number of endpoints taken from the stream. Cancelling the task stops
+    cleanly: every record already passed to on_record stays delivered.
     """
     limits = Limits(config.concurrency, config.per_host, config.rate)
     prober = Prober(config, catalog, limits)
-    source = iter(endpoints)
+    work: asyncio.Queue[Endpoint | None] = asyncio.Queue()
+    identify = config.version_scan
+
+    def verdict(ep: Endpoint, state: SweepState, rtt: float, detail: str | None) -> None:
+        if state == "open" and identify:
+            work.put_nowait(ep)
+            hire()
+        else:
+            on_record(ServiceRecord(ep, state, timings={"connect": rtt}, error=detail))
+
+    sweep = make_sweep(config, verdict, limits.rate)
     count = 0
 
-    async def worker() -> None:
+    async def feed() -> None:
         nonlocal count
-        for ep in source:
-            count += 1
+        source = iter(endpoints)
+        while chunk := list(itertools.islice(source, FEED_CHUNK)):
+            count += len(chunk)
+            tcp = [ep for ep in chunk if ep.transport == "tcp"]
+            if len(tcp) < len(chunk):
+                for ep in chunk:
+                    if ep.transport != "tcp":
+                        work.put_nowait(ep)
+                        hire()
+                while work.qsize() > WORK_HIGH:
+                    await asyncio.sleep(0.01)
+            sweep.add(tcp)
+            await sweep.room()
+        sweep.close_input()
+
+    # Workers start as work comes (a sweep of closed ports needs none). Each endpoint may hold
+    # several connections (the cap bounds those) or none (UDP probes wait on shared sockets),
+    # so enough workers fill the cap and let silent UDP ports wait side by side.
+    most = max(limits.concurrency, 4096)
+    workers: list[asyncio.Task[None]] = []
+    idle = 0
+
+    async def worker() -> None:
+        nonlocal idle
+        while True:
+            idle += 1
+            try:
+                ep = await work.get()
+            finally:
+                idle -= 1
+            if ep is None:
+                return
             try:
                 record = await prober.probe(ep)
             except asyncio.CancelledError:
@@ -43,13 +111,22 @@ async def scan(
                 record = ServiceRecord(ep, "open", service="unknown", error=f"internal: {e!r}")
             on_record(record)
 
-    # Each endpoint may hold several connections; keep enough workers to fill the cap.
-    workers = max(1, min(limits.concurrency, 4096))
-    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+    def hire() -> None:
+        """Another worker when work waits and none is free."""
+        if work.qsize() > idle and len(workers) < most:
+            workers.append(asyncio.create_task(worker()))
+
+    feeder = asyncio.create_task(feed())
+    sweeper = asyncio.create_task(sweep.run())
     try:
-        await asyncio.gather(*tasks)
+        await asyncio.gather(feeder, sweeper)
+        for _ in workers:
+            work.put_nowait(None)
+        await asyncio.gather(*workers)
     finally:
+        tasks = [feeder, sweeper, *workers]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        prober.close()
     return count

@@ -1,10 +1,14 @@
-"""Probe one UDP endpoint with asyncio-dgram.
+"""Probe one UDP endpoint.
 
-States: a reply -> open; ICMP port unreachable (ECONNREFUSED on the connected socket) ->
-closed; silence from every probe -> open|filtered. Each probe uses its own connected socket,
-so replies can never be confused between probes. Wave one sends the probes that name the
-port and the rarity-1 probes; if all stay silent, the rest (up to the intensity) follow at
-once; the first hard match cancels the others.
+States: a reply -> open; ICMP port unreachable -> closed; silence from every probe ->
+open|filtered. Probes go out on the scan's shared sockets (engine/datagrams.py: one per
+probe, replies told apart by the address they come from), so a waiting probe holds no
+descriptor. Every probe up to the intensity goes out at once (those that name the port and
+the rarity-1 ones first), so a silent port costs one bounded wait - the longest probe's, at
+most `probe_wait` - and any number of silent ports wait side by side; the earliest probe's
+hard match decides (ours before nmap's), a port found closed stops them all, and once a
+reply came the others get at most `REPLY_GRACE` more. Each send takes its host's turn and
+the rate.
 """
 
 from __future__ import annotations
@@ -12,63 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, Literal
-
-import asyncio_dgram
 
 from probescan.catalog import FingerprintSet, Probe
 from probescan.config import Config
 from probescan.engine.conn import SocketRegistry
+from probescan.engine.datagrams import DatagramHub
 from probescan.engine.limits import Limits
 from probescan.engine.verdict import udp_record
 from probescan.match import match_response
 from probescan.model import Endpoint, Match, ServiceRecord, Transcript
 
-POLL = 0.05  # how often a silent socket is checked for a queued ICMP error
-MAX_DATAGRAM = 65535
-
-UdpOutcome = Literal["data", "refused", "timeout", "error"]
-
-
-async def send_probe(
-    ip: str, port: int, payload: bytes, wait: float, limits: Limits,
-    registry: SocketRegistry | None = None, any_port: bool = False,
-) -> tuple[bytes, UdpOutcome, float]:
-    """Send one datagram; return (reply, outcome, seconds).
-
-    Normally the socket is connected to the target, so the kernel delivers only its replies
-    and reports ICMP port unreachable. With `any_port` (TFTP answers from a new port) the
-    socket stays unconnected and any reply from the target's address counts."""
-    start = time.monotonic()
-    async with limits.slot(ip):
-        try:
-            if any_port:
-                stream: Any = await asyncio_dgram.bind(("::" if ":" in ip else "0.0.0.0", 0))
-            else:
-                stream = await asyncio_dgram.connect((ip, port))
-        except OSError:
-            return b"", "error", time.monotonic() - start
-        try:
-            if registry is not None:
-                registry.add("udp", stream.sockname[1], ip, port)
-            await (stream.send(payload, (ip, port)) if any_port else stream.send(payload))
-            deadline = start + wait
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    async with asyncio.timeout(min(POLL, left)):
-                        data, addr = await stream.recv()
-                    if any_port and addr[0] != ip:
-                        continue
-                    return bytes(data[:MAX_DATAGRAM]), "data", time.monotonic() - start
-                except TimeoutError:
-                    _ = stream.exception  # raises a queued ICMP error, if any
-        except ConnectionRefusedError:
-            return b"", "refused", time.monotonic() - start
-        except (OSError, asyncio_dgram.TransportClosed):
-            return b"", "error", time.monotonic() - start
-        finally:
-            stream.close()
-    return b"", "timeout", time.monotonic() - start
+REPLY_GRACE = 0.5  # seconds the other probes may still take once one got a reply
 
 
 class UdpProber:
@@ -81,52 +39,71 @@ class UdpProber:
         self.rules = rules
         self.limits = limits
         self.port_names = port_names
+        self.hub = DatagramHub(registry)
 
-    def waves(self, port: int) -> list[list[Probe]]:
+    def close(self) -> None:
+        self.hub.close()
+
+    def plan(self, port: int) -> list[Probe]:
+        """Every probe for this port, in the order they go out: those that name the port
+        and the rarity-1 ones, then the rest up to the intensity (ours before nmap's)."""
         first = [p for p in self.probes if port in p.ports or p.rarity <= 1]
         rest = sorted(
             (p for p in self.probes if p not in first and p.rarity <= self.config.intensity),
             key=lambda p: (p.source.startswith("nmap:"), p.rarity),
         )
-        return [w for w in (first, rest) if w]
+        return first + rest
 
     async def probe(self, ep: Endpoint) -> ServiceRecord:
+        """Every probe at once; the verdict is the hard match of the earliest probe in the
+        plan (ours before nmap's, as when probes went in turn), taken as soon as every
+        earlier probe has answered or gone silent."""
         t0 = time.monotonic()
         transcripts: list[Transcript] = []
-        best: tuple[Match, Transcript] | None = None
+        best: tuple[int, Match, Transcript] | None = None  # (place in the plan, match, reply)
         refused = False
-        for wave in self.waves(ep.port):
-            tasks = {
-                asyncio.create_task(self._one(ep, p)): p for p in wave
-            }
-            try:
-                for fut in asyncio.as_completed(tasks):
-                    t = await fut
+        tasks = {asyncio.create_task(self._one(ep, p)): i
+                 for i, p in enumerate(self.plan(ep.port))}
+        pending = set(tasks)
+        grace_end: float | None = None  # set by the first reply
+        try:
+            while pending:
+                left = None if grace_end is None else max(0.0, grace_end - time.monotonic())
+                done, pending = await asyncio.wait(pending, timeout=left,
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    break  # the grace after a reply is over
+                for task in sorted(done, key=tasks.__getitem__):
+                    t = task.result()
                     transcripts.append(t)
                     refused = refused or t.outcome == "refused"
                     if not t.received:
                         continue
+                    if grace_end is None:
+                        grace_end = time.monotonic() + REPLY_GRACE
                     m = match_response(self.rules, t.probe, t.received)
-                    if m is not None and (best is None or (best[0].soft and not m.soft)):
-                        best = (m, t)
-                    if m is not None and not m.soft:
-                        break
-            finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-            if best is not None and not best[0].soft:
-                break
-            if refused and not any(t.received for t in transcripts):
-                break  # the port said it is closed: no need for a second wave
-        return udp_record(ep, transcripts, best, refused, self.port_names,
-                          {"total": time.monotonic() - t0})
+                    if m is not None and (best is None or (best[1].soft and not m.soft)
+                                          or (not m.soft and tasks[task] < best[0])):
+                        best = (tasks[task], m, t)
+                if (best is not None and not best[1].soft
+                        and all(tasks[p] > best[0] for p in pending)):
+                    break
+                if refused and not any(t.received for t in transcripts):
+                    break  # the port said it is closed: the others would hear the same
+        finally:
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        return udp_record(ep, transcripts, best[1:] if best else None, refused,
+                          self.port_names, {"total": time.monotonic() - t0})
 
     async def _one(self, ep: Endpoint, p: Probe) -> Transcript:
         payload = p.render(ep.hostname or ep.ip)
         wait = min(p.wait_ms / 1000, self.config.probe_wait)
-        data, outcome, secs = await send_probe(ep.ip, ep.port, payload, wait, self.limits,
-                                               self.registry, p.reply_from_any_port)
+        async with self.limits.send(ep.ip):
+            pass  # a turn to send: the host's cap and the rate
+        data, outcome, secs = await self.hub.ask(p.name, ep.ip, ep.port, payload, wait,
+                                                 p.reply_from_any_port)
         return Transcript(p.name, payload, data[: self.config.max_read], outcome, secs)

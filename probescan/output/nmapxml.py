@@ -348,6 +348,7 @@ def tls_script(tls: TlsInfo) -> str:
     fact("SHA-256", "sha256", tls.sha256)
     if tls.self_signed is not None:
         fact("Self-signed", "self_signed", "true" if tls.self_signed else "false")
+    fact("JARM", "jarm", tls.jarm)
     return (_tag("script", [("id", TLS_SCRIPT_ID), ("output", "\n".join(lines))], empty=False)
             + "".join(elems) + "</script>")
 

@@ -27,7 +27,7 @@ T = "127.0.80.50"
     (["scan", T, "-oS", "x"], ("-oS", "not an output")),
     (["scan", T, "-T9"], ("-T", "'9'")),
     (["scan", T, "--host-timeout", "10x"], ("--host-timeout", "'10x'")),
-    (["scan", T, "-sS"], ("-sS", "no SYN scan yet")),
+    (["scan", T, "-sS", "-sT"], ("-sS", "-sT", "not both")),
     (["scan", T, "-O"], ("-O", "OS detection")),
     (["scan", T, "--script", "vuln"], ("--script", "NSE")),
     (["scan", T, "-sn", "-p", "80"], ("-sn",)),

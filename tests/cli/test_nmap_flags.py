@@ -71,7 +71,7 @@ def test_conflicts_are_refused(argv: list[str], said: str) -> None:
 
 
 @pytest.mark.parametrize(("token", "said"), [
-    ("-sS", "no SYN scan yet"), ("-O", "OS detection"), ("--script=vuln", "NSE scripts"),
+    ("-O", "OS detection"), ("--script=vuln", "NSE scripts"),
     ("--script-args", "NSE scripts"), ("-sC", "NSE scripts"), ("-PS22,80", "ping"),
     ("-sA", "-sA scans"), ("--traceroute", "trace routes"), ("-D", "decoys"),
     ("-oS", "not an output"), ("-oNscan.txt", "write -oN FILE, with a space"),

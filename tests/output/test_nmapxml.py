@@ -239,6 +239,16 @@ def test_tls_script() -> None:
     assert [e.text for e in sans] == ["www.example.test", "example.test"]
 
 
+def test_tls_script_carries_the_jarm() -> None:
+    jarm = "2ad2ad0002ad2ad00042d42d00000069d641f34fe76acdc05c40262f8815e5"
+    record = ServiceRecord(Endpoint("192.0.2.9", 443), "open", service="http", tunnel="tls",
+                           tls=TlsInfo(version="TLSv1.3", jarm=jarm), method="probe",
+                           confidence=10)
+    script = port(ET.fromstring(render([record])), "192.0.2.9", 443).find("script")
+    assert script is not None and f"JARM: {jarm}" in script.get("output", "")
+    assert {e.get("key"): e.text for e in script.findall("elem")}["jarm"] == jarm
+
+
 def test_same_port_twice_keeps_the_better_record() -> None:
     weak = ServiceRecord(Endpoint("192.0.2.1", 22, hostname="a.test"), "open", service="ssh",
                          method="table", confidence=3)

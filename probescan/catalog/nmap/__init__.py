@@ -11,16 +11,46 @@ https://nmap.org/book/vscan-fileformat.html. Three steps, one module each:
   intensity, templates; its docstring explains how nmap's rules combine with ours.
 """
 
-from probescan.catalog.aliases import NMAP_NULL as NULL_ALIAS
-from probescan.catalog.nmap.convert import (
-    PRIORITY,
-    LazyPattern,
-    NmapStats,
-    compile_nmap_patterns,
-    load_nmap_db,
-)
-from probescan.catalog.nmap.parse import find_nmap_db, unescape_payload
-from probescan.catalog.nmap.pcre import PatternError, pcre_to_regex
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from probescan.catalog.aliases import NMAP_NULL as NULL_ALIAS
+    from probescan.catalog.lazy import LazyPattern
+    from probescan.catalog.nmap.convert import (
+        PRIORITY,
+        NmapStats,
+        compile_nmap_patterns,
+        load_nmap_db,
+    )
+    from probescan.catalog.nmap.parse import find_nmap_db, unescape_payload
+    from probescan.catalog.nmap.pcre import PatternError, pcre_to_regex
+
+# Loaded on first use (PEP 562): `probescan scan` asks only for find_nmap_db before it knows
+# whether it converts anything (and the cache, catalog/cache.py, usually spares that).
+_WHERE = {
+    "NULL_ALIAS": ("probescan.catalog.aliases", "NMAP_NULL"),
+    "LazyPattern": ("probescan.catalog.lazy", "LazyPattern"),
+    "PRIORITY": ("probescan.catalog.nmap.convert", "PRIORITY"),
+    "NmapStats": ("probescan.catalog.nmap.convert", "NmapStats"),
+    "compile_nmap_patterns": ("probescan.catalog.nmap.convert", "compile_nmap_patterns"),
+    "load_nmap_db": ("probescan.catalog.nmap.convert", "load_nmap_db"),
+    "find_nmap_db": ("probescan.catalog.nmap.parse", "find_nmap_db"),
+    "unescape_payload": ("probescan.catalog.nmap.parse", "unescape_payload"),
+    "PatternError": ("probescan.catalog.nmap.pcre", "PatternError"),
+    "pcre_to_regex": ("probescan.catalog.nmap.pcre", "pcre_to_regex"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where[0]), where[1])
+    globals()[name] = value
+    return value
 
 __all__ = [
     "NULL_ALIAS",

@@ -37,11 +37,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import regex
 
 from probescan.catalog.fingerprints import Fingerprint, FingerprintSet
+from probescan.catalog.lazy import LazyPattern
 from probescan.catalog.nmap.parse import DB_NAME, RawProbe, RawRule, parse_rule, read_nmap_file
 from probescan.catalog.nmap.pcre import BASE_FLAGS, PatternError, pcre_to_regex
 from probescan.catalog.prefilter import leading_characters
@@ -91,52 +91,6 @@ class NmapStats:
             + (f" ({reasons})" if reasons else "")
             + f", {self.load_seconds:.2f} s"
         )
-
-
-class LazyPattern:
-    """A translated pattern compiled with `regex` on first use.
-
-    Quacks like the compiled pattern where the matcher and catalog use it: `search(...)`,
-    `groups`, `pattern`, `flags`. If compiling fails, `error` says why and it never matches.
-    """
-
-    __slots__ = ("_compiled", "error", "flags", "groups", "pattern", "pcre")
-
-    def __init__(self, pattern: str, flags: int, groups: int, pcre: str) -> None:
-        self.pattern = pattern  # the translated (regex-module) source
-        self.flags = flags
-        self.groups = groups  # capture groups, counted while translating
-        self.pcre = pcre  # nmap's original text
-        self._compiled: Any = None
-        self.error: str | None = None
-
-    def compile(self) -> Any:
-        """The compiled pattern, or None (and `error` set) if it does not compile."""
-        if self._compiled is None and self.error is None:
-            try:
-                compiled = regex.compile(self.pattern, self.flags)
-            except (regex.error, ValueError, TypeError, OverflowError, RecursionError) as e:
-                self.error = str(e)
-                return None
-            if compiled.groups != self.groups:
-                self.error = f"group count {compiled.groups} != {self.groups} (translation bug)"
-                return None
-            self._compiled = compiled
-        return self._compiled
-
-    @property
-    def compiled(self) -> bool:
-        return self._compiled is not None
-
-    def search(self, string: str, *args: Any, **kwargs: Any) -> Any:
-        compiled = self.compile()
-        if compiled is None:
-            return None
-        return compiled.search(string, *args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"LazyPattern({self.pattern!r}, flags={self.flags})"
-
 
 
 # --------------------------------------------------------------------------- one rule

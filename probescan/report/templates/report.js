@@ -54,7 +54,7 @@
     Array.prototype.push.apply(parts, r.cpe);
     Array.prototype.push.apply(parts, r.anomalies);
     if (r.tls) parts.push(r.tls.version, r.tls.cipher, r.tls.alpn, r.tls.subject, r.tls.issuer,
-                          r.tls.sha256, r.tls.sans.join(" "));
+                          r.tls.sha256, r.tls.jarm, r.tls.sans.join(" "));
     r.evidence.concat(r.unmatched).forEach(function (e) { parts.push(e.probe, e.fingerprint, e.source, e.raw); });
     return parts;
   }
@@ -253,7 +253,7 @@
       kv(dl, "tls", [t.version, t.cipher, t.alpn ? "alpn " + t.alpn : null].filter(Boolean).join(" "));
       kv(dl, "subject", t.subject); kv(dl, "issuer", t.issuer); kv(dl, "sans", t.sans);
       kv(dl, "valid", (t.not_before || "?") + " .. " + (t.not_after || "?"));
-      kv(dl, "serial", t.serial); kv(dl, "sha256", t.sha256);
+      kv(dl, "serial", t.serial); kv(dl, "sha256", t.sha256); kv(dl, "JARM", t.jarm);
       kv(dl, "self-signed", t.self_signed === null ? null : String(t.self_signed));
     }
     box.appendChild(el("h4", null, "Details"));
