@@ -49,7 +49,7 @@ class ProfileError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Model:
-    min_score: float = 0.6  # share of the trees that must vote for the protocol
+    min_score: float = 0.7  # share of the trees that must vote for the protocol
     # how far outside its profile's ranges a flow may lie: the sum over the features of how
     # far each is beyond its range, as a share of the span it can take (RANGE_SCALES)
     max_outside: float = 1.0
