@@ -17,6 +17,7 @@ FAMILIES = (
     "quic",
     "messengers",
     "games",
+    "games_udp",
     "media_dtls",
     "media_stun",
     "media",
