@@ -18,6 +18,7 @@ FAMILIES = (
     "messengers",
     "games",
     "games_udp",
+    "games_tcp",
     "media_dtls",
     "media_stun",
     "media",
