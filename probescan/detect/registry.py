@@ -17,6 +17,8 @@ FAMILIES = (
     "quic",
     "messengers",
     "games",
+    "games_udp",
+    "games_tcp",
     "media_dtls",
     "media_stun",
     "media",
