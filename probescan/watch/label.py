@@ -169,6 +169,8 @@ def _detected(d: Detection | None) -> dict[str, Any] | None:
 def _first_bytes(d: Direction) -> str:
     """A direction's first RAW_EXCERPT bytes, escaped, and `…[+N bytes]` for the payload
     bytes that followed (retransmissions counted)."""
+    if not d.data:  # no payload, or a headers-only capture: nothing to show or to cut
+        return ""
     return excerpt(bytes(d.data[:RAW_EXCERPT]), RAW_EXCERPT, max(d.bytes, len(d.data)))
 
 
