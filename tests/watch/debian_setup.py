@@ -249,13 +249,17 @@ def torrent(d: Path, tracker: str, size: int = 200_000) -> Path:
     return out
 
 
-def transmission(d: Path, name: str, ip: str, port: int, utp: bool, meta: Path) -> list[str]:
-    """transmission-cli bound to ``ip:port``: no DHT, local discovery, PEX or port mapping
-    (only the tracker finds peers), plaintext preferred, uTP on or off."""
+def transmission(d: Path, name: str, ip: str, port: int, utp: bool, meta: Path,
+                 dht: str | None = None) -> list[str]:
+    """transmission-cli bound to ``ip:port``: no local discovery, PEX or port mapping (the
+    tracker finds peers), plaintext preferred, uTP on or off; DHT only when ``dht`` names
+    the node to bootstrap from ("ip port")."""
     cfg = d / f"cfg-{name}"
     cfg.mkdir()
+    if dht is not None:
+        (cfg / "dht.bootstrap").write_text(dht + "\n")
     (cfg / "settings.json").write_text(json.dumps({
-        "dht-enabled": False, "lpd-enabled": False, "pex-enabled": False,
+        "dht-enabled": dht is not None, "lpd-enabled": False, "pex-enabled": False,
         "utp-enabled": utp, "port-forwarding-enabled": False, "bind-address-ipv4": ip,
         "bind-address-ipv6": "::1", "encryption": 0, "blocklist-enabled": False,
         "peer-port-random-on-start": False, "rpc-enabled": False, "message-level": 2}))

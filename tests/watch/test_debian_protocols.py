@@ -275,10 +275,12 @@ def test_mdns(d: Path) -> None:
 
 # --------------------------------------------------------------------------- BitTorrent
 
-@pytest.mark.parametrize(("utp", "port"), [(False, 51413), (True, 6881), (False, 443)])
-def test_bittorrent(d: Path, utp: bool, port: int) -> None:
+@pytest.mark.parametrize(("utp", "port", "dht"), [(False, 51413, False), (True, 6881, False),
+                                                 (False, 443, False), (False, 6881, True)])
+def test_bittorrent(d: Path, utp: bool, port: int, dht: bool) -> None:
     """Two transmission-cli peers (a seed and a leecher that a small HTTP tracker introduces;
-    no DHT, local discovery or PEX) over TCP, or over uTP (UDP); plaintext handshakes."""
+    no local discovery or PEX) over TCP, or over uTP (UDP); plaintext handshakes; with DHT,
+    each bootstraps from the other (KRPC pings and queries on the peer port, UDP)."""
     needs("transmission-cli", "transmission-create:transmission-cli")
     tracker = ("10.150.8.1", 6969)
     meta = setup.torrent(d, f"http://{tracker[0]}:{tracker[1]}/announce")
@@ -290,16 +292,24 @@ def test_bittorrent(d: Path, utp: bool, port: int) -> None:
         started(wait_for(lambda: tcp_listening(a, tracker[1])), "tracker", log)
         pcap = d / "bittorrent.pcap"
         with Capture(a, pcap, iface=va):
-            a.spawn(setup.transmission(d, "seed", "10.150.8.1", port, utp, meta),
-                    d / "seed.log")
+            a.spawn(setup.transmission(d, "seed", "10.150.8.1", port, utp, meta,
+                                       "10.150.8.2 51999" if dht else None), d / "seed.log")
             started(wait_for(lambda: "announce 10.150.8.1" in log.read_text(), 15),
                     "transmission-cli (seed)", d / "seed.log")
-            b.spawn(setup.transmission(d, "leech", "10.150.8.2", 51999, utp, meta),
-                    d / "leech.log")
-            started(wait_for(lambda: pcap.read_bytes().count(b"\x13BitTorrent protocol") >= 2,
-                             30, 0.2), "the peers' handshakes", d / "leech.log")
-    check(watch(pcap), port, "udp" if utp else "tcp", "bittorrent",
+            b.spawn(setup.transmission(d, "leech", "10.150.8.2", 51999, utp, meta,
+                                       f"10.150.8.1 {port}" if dht else None), d / "leech.log")
+            started(wait_for(lambda: _bittorrent_seen(pcap.read_bytes(), dht), 30, 0.2),
+                    "the peers' handshakes" + (" and DHT" if dht else ""), d / "leech.log")
+    records = watch(pcap)
+    check(records, port, "udp" if utp else "tcp", "bittorrent",
           anomaly="usually https" if port == 443 else None)
+    if dht:
+        check(records, port, "udp", "bittorrent")
+
+
+def _bittorrent_seen(captured: bytes, dht: bool) -> bool:
+    """Both peers' handshakes are in the capture, and a DHT reply (BEP 5) when asked."""
+    return captured.count(b"\x13BitTorrent protocol") >= 2 and (not dht or b"1:y1:re" in captured)
 
 
 # --------------------------------------------------------------------------- RADIUS
