@@ -19,23 +19,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import lab_unavailable
 from tests.watch import debian_setup as setup
+from tests.watch.debian_checks import check, needs, started, workdir
 from tests.watch.debian_net import (
     CLIENT,
     ROOT,
     SERVER,
     Capture,
-    describe,
-    flows_on,
     link,
-    missing,
     netns,
     tcp_listening,
     udp_bound,
@@ -45,43 +40,10 @@ from tests.watch.debian_net import (
 
 pytestmark = pytest.mark.lab
 
-Record = dict[str, Any]
-
 
 @pytest.fixture
-def d(tmp_path: Path) -> Iterator[Path]:
-    """The test's directory; the test needs root (network namespaces, servers' ports)."""
-    if os.geteuid() != 0:
-        lab_unavailable("network namespaces need root")
-    tmp_path.chmod(0o755)  # read by daemons that switch users (tcpdump)
-    yield tmp_path
-
-
-def needs(*programs: str) -> None:
-    """Skip (fail under PROBESCAN_REQUIRE_SERVERS=1) when a program is not installed."""
-    reason = missing(*programs)
-    if reason:
-        lab_unavailable(reason)
-
-
-def started(ok: bool, what: str, log: Path) -> None:
-    if not ok:
-        tail = log.read_text(errors="replace")[-800:] if log.exists() else "(no log)"
-        pytest.fail(f"{what} did not start:\n{tail}")
-
-
-def check(records: list[Record], port: int, transport: str, service: str,
-          anomaly: str | None = None) -> list[Record]:
-    """Every flow with payload on ``port`` is labelled ``service`` (and there is one)."""
-    flows = [r for r in flows_on(records, port, transport)
-             if r["bytes"]["c2s"] + r["bytes"]["s2c"] > 0]
-    assert flows, f"no {transport} flow with payload on port {port}:\n{describe(records)}"
-    wrong = [r for r in flows if r["service"] != service]
-    assert not wrong, f"not labelled {service}:\n{describe(wrong)}"
-    if anomaly is not None:
-        assert all(any(anomaly in a for a in r["anomalies"]) for r in flows), \
-            [r["anomalies"] for r in flows]
-    return flows
+def d(tmp_path: Path) -> Path:
+    return workdir(tmp_path)
 
 
 # --------------------------------------------------------------------------- DHCP
