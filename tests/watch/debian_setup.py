@@ -56,8 +56,12 @@ def kerberos(d: Path, ip: str, port: int) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- OpenVPN
 
-def openvpn_pki(d: Path) -> None:
-    """A CA and a server and a client certificate (P-256), for OpenVPN's TLS mode."""
+def openvpn_pki(d: Path, static_key: bool = False) -> None:
+    """A CA and a server and a client certificate (P-256), for OpenVPN's TLS mode; with
+    ``static_key`` also ta.key, for --tls-auth and --tls-crypt."""
+    if static_key:
+        subprocess.run(["openvpn", "--genkey", "secret", str(d / "ta.key")], check=True,
+                       capture_output=True, timeout=30)
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=30)
 
@@ -74,11 +78,17 @@ def openvpn_pki(d: Path) -> None:
                 "-extfile", f"{name}.ext")
 
 
-def openvpn(d: Path, role: str, proto: str, server: str, port: int, client: str) -> list[str]:
-    """openvpn in TLS mode without a tunnel device (--dev null), point to point."""
+def openvpn(d: Path, role: str, proto: str, server: str, port: int, client: str,
+            wrap: str = "") -> list[str]:
+    """openvpn in TLS mode without a tunnel device (--dev null), point to point; ``wrap``
+    --tls-auth or --tls-crypt: the control channel signed or encrypted with ta.key."""
     argv = ["openvpn", "--dev", "null", "--ca", str(d / "ca.crt"), "--dh", "none",
             "--cert", str(d / f"{role}.crt"), "--key", str(d / f"{role}.key"), "--verb", "3",
             "--ping-exit", "30", "--connect-retry", "1"]
+    if wrap == "--tls-auth":
+        argv += [wrap, str(d / "ta.key"), "0" if role == "server" else "1"]
+    elif wrap:
+        argv += [wrap, str(d / "ta.key")]
     if role == "server":
         return [*argv, "--tls-server", "--local", server, "--lport", str(port),
                 "--proto", "tcp-server" if proto == "tcp" else "udp"]
@@ -150,9 +160,22 @@ def rsyslog(d: Path, ip: str, port: int) -> list[str]:
     return ["rsyslogd", "-n", "-f", str(d / "rsyslog.conf"), "-i", str(d / "rsyslogd.pid")]
 
 
+SNMP_V3_USER = ["-u", "probe", "-l", "authPriv", "-a", "SHA", "-A", "probe-auth-150",
+                "-x", "AES", "-X", "probe-priv-150"]
+
+
+def snmp_env(d: Path, who: str) -> dict[str, str]:
+    """Net-SNMP's persistent state (engine boots, ids) in the test's directory, not in
+    /var/lib/snmp."""
+    return {"SNMP_PERSISTENT_DIR": str(d / f"snmp-{who}"), "HOME": str(d)}
+
+
 def snmptrapd(d: Path, ip: str, port: int) -> list[str]:
-    """snmptrapd logging every trap and inform of community ``public``."""
-    (d / "snmptrapd.conf").write_text("authCommunity log public\n")
+    """snmptrapd logging every trap and inform of community ``public`` or of the SNMPv3 user
+    of SNMP_V3_USER (SHA, AES)."""
+    (d / "snmptrapd.conf").write_text(
+        'authCommunity log public\ncreateUser probe SHA "probe-auth-150" AES "probe-priv-150"\n'
+        "authUser log probe\n")
     return ["snmptrapd", "-f", "-Lo", "-C", "-c", str(d / "snmptrapd.conf"),
             "-p", str(d / "snmptrapd.pid"), f"udp:{ip}:{port}"]
 

@@ -104,19 +104,22 @@ def test_kerberos(d: Path, port: int) -> None:
 
 # --------------------------------------------------------------------------- OpenVPN
 
-@pytest.mark.parametrize(("proto", "port"), [("udp", 1194), ("tcp", 1194), ("tcp", 443)])
-def test_openvpn(d: Path, proto: str, port: int) -> None:
+@pytest.mark.parametrize(("proto", "port", "wrap"), [
+    ("udp", 1194, ""), ("tcp", 1194, ""), ("tcp", 443, ""), ("udp", 1194, "--tls-auth"),
+    ("tcp", 1194, "--tls-crypt")])
+def test_openvpn(d: Path, proto: str, port: int, wrap: str) -> None:
     """openvpn in TLS mode (--dev null) as server and client: hard resets, TLS inside the
-    control channel, data channel keys."""
+    control channel, data channel keys; also with the control channel signed (--tls-auth)
+    or encrypted (--tls-crypt) by a static key."""
     needs("openvpn", "openssl")
-    setup.openvpn_pki(d)
+    setup.openvpn_pki(d, static_key=bool(wrap))
     with netns("o") as (ns, ):
         srv_log, cli_log = d / "server.log", d / "client.log"
         with Capture(ns, d / "openvpn.pcap"):
-            ns.spawn(setup.openvpn(d, "server", proto, SERVER, port, CLIENT), srv_log)
+            ns.spawn(setup.openvpn(d, "server", proto, SERVER, port, CLIENT, wrap), srv_log)
             bound = udp_bound if proto == "udp" else tcp_listening
             started(wait_for(lambda: bound(ns, port)), "openvpn server", srv_log)
-            ns.spawn(setup.openvpn(d, "client", proto, SERVER, port, CLIENT), cli_log)
+            ns.spawn(setup.openvpn(d, "client", proto, SERVER, port, CLIENT, wrap), cli_log)
             started(wait_for(lambda: "Initialization Sequence Completed"
                              in cli_log.read_text(errors="replace"), 20),
                     "openvpn client's session", cli_log)
@@ -309,22 +312,22 @@ def test_radius(d: Path, port: int) -> None:
 
 @pytest.mark.parametrize("port", [162, 10162])
 def test_snmp_traps(d: Path, port: int) -> None:
-    """Net-SNMP's snmptrapd with snmptrap (v1 and v2c traps) and snmpinform (v2c inform,
-    acknowledged with a response)."""
+    """Net-SNMP's snmptrapd with snmptrap (v1 and v2c traps) and snmpinform (v2c inform, and
+    v3 with authPriv after the engine discovery), acknowledged with a response."""
     needs("snmptrapd", "snmptrap:snmp", "snmpinform:snmp")
     with netns("t") as (ns,):
         log = d / "snmptrapd.log"
-        ns.spawn(setup.snmptrapd(d, SERVER, port), log)
+        ns.spawn(setup.snmptrapd(d, SERVER, port), log, env=setup.snmp_env(d, "server"))
         started(wait_for(lambda: udp_bound(ns, port)), "snmptrapd", log)
-        where = f"udp:{SERVER}:{port}"
+        where, oid = f"udp:{SERVER}:{port}", "1.3.6.1.6.3.1.1.5.1"
+        inform = ["snmpinform", "-r", "0", "-t", "3"]
         with Capture(ns, d / "snmp.pcap"):
-            for argv in (["snmptrap", "-v", "2c", "-c", "public", where, "",
-                          "1.3.6.1.6.3.1.1.5.1"],
+            for argv in (["snmptrap", "-v", "2c", "-c", "public", where, "", oid],
                          ["snmptrap", "-v", "1", "-c", "public", where, "1.3.6.1.4.1.8072.2.3.1",
                           SERVER, "6", "17", "", "1.3.6.1.2.1.1.5.0", "s", "probescan"],
-                         ["snmpinform", "-v", "2c", "-c", "public", "-r", "0", "-t", "3", where,
-                          "", "1.3.6.1.6.3.1.1.5.1"]):
-                sent = ns.run(argv)
+                         [*inform, "-v", "2c", "-c", "public", where, "", oid],
+                         [*inform, "-v", "3", *setup.SNMP_V3_USER, where, "", oid]):
+                sent = ns.run(argv, env=setup.snmp_env(d, "client"))
                 assert sent.returncode == 0, sent.stderr
-        assert wait_for(lambda: log.read_text(errors="replace").count("public") >= 1)
+        assert wait_for(lambda: log.read_text(errors="replace").count(oid[1:]) >= 3)
     check(watch(d / "snmp.pcap"), port, "udp", "snmp")
