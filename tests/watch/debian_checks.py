@@ -41,14 +41,16 @@ def started(ok: bool, what: str, log: Path) -> None:
 
 def check(records: list[Record], port: int, transport: str, service: str,
           anomaly: str | None = None) -> list[Record]:
-    """Every flow with payload on ``port`` is labelled ``service`` (and there is one); with
-    ``anomaly``, each flow's anomalies say so (a usual port of another service)."""
+    """Every flow with payload on ``port`` is labelled ``service`` (and there is one); its
+    anomalies say ``anomaly`` (a usual port of another service), or nothing when None."""
     flows = [r for r in flows_on(records, port, transport)
              if r["bytes"]["c2s"] + r["bytes"]["s2c"] > 0]
     assert flows, f"no {transport} flow with payload on port {port}:\n{describe(records)}"
     wrong = [r for r in flows if r["service"] != service]
     assert not wrong, f"not labelled {service}:\n{describe(wrong)}"
-    if anomaly is not None:
-        assert all(any(anomaly in a for a in r["anomalies"]) for r in flows), \
-            [r["anomalies"] for r in flows]
+    for r in flows:
+        if anomaly is None:
+            assert r["anomalies"] == [], r["anomalies"]
+        else:
+            assert any(anomaly in a for a in r["anomalies"]), r["anomalies"]
     return flows
