@@ -56,6 +56,13 @@ _SAME = {
     "microsoft-ds": {"smb"},
     "netbios-ssn": {"smb"},
     "mysql": {"mysql"},
+    # the port table's names for a protocol's other ports (nmap's): the same protocol there
+    "dhcpc": {"dhcps"},  # a DHCP server's replies go to the client's port 68
+    "radacct": {"radius"},  # RADIUS accounting (RFC 2866)
+    "snmptrap": {"snmp"},  # traps and informs
+    "ipsec-nat-t": {"isakmp"},  # IKE after the non-ESP marker (RFC 3948)
+    "socks": {"socks4", "socks5"},
+    "tor-socks": {"socks4", "socks5"},
 }
 
 
