@@ -54,6 +54,7 @@ FAMILIES = (
     "infra_mon",
     "misc_net",
     "games_more",
+    "apps_net",
 )
 
 
