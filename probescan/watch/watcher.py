@@ -213,6 +213,7 @@ class Watcher:
 
     def _label(self, p: _Pending) -> None:
         f = p.flow
+        self.table.settle(f)
         job = (bytes(f.c2s.data), bytes(f.s2c.data), f.transport,
                self.catalog.port_names.get((f.transport, f.server[1])), f.shape)
         if self.pool is not None:
