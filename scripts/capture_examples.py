@@ -109,7 +109,7 @@ def debian_version(package: str) -> str:
     return done.stdout.strip().split(":", 1)[-1] or "?"  # without the epoch
 
 
-def _read(sock: socket.socket, wait: float) -> bytes:
+def _read(sock: socket.socket, wait: float, idle: float = READ_IDLE) -> bytes:
     data = b""
     deadline = time.monotonic() + wait
     sock.settimeout(wait)
@@ -121,11 +121,11 @@ def _read(sock: socket.socket, wait: float) -> bytes:
         if not chunk:
             break
         data += chunk
-        sock.settimeout(READ_IDLE)
+        sock.settimeout(idle)
     return data
 
 
-def ask(target: Target, probe: Probe) -> bytes:
+def ask(target: Target, probe: Probe, idle: float = READ_IDLE) -> bytes:
     """One probe's reply ("" on silence or error)."""
     payload = probe.render(target.ip)
     wait = min(probe.wait_ms / 1000, 4.0)
@@ -139,16 +139,18 @@ def ask(target: Target, probe: Probe) -> bytes:
         with socket.create_connection((target.ip, target.port), timeout=3) as s:
             if payload:
                 s.sendall(payload)
-            return _read(s, wait)
+            return _read(s, wait, idle)
     except OSError:
         return b""
 
 
-def captures(target: Target, probes: list[Probe], rules: list[Fingerprint]) -> Iterator[Capture]:
-    """Every probe at once (each on its own connection or socket), then the matches in order."""
+def captures(target: Target, probes: list[Probe], rules: list[Fingerprint], workers: int = 16,
+             idle: float = READ_IDLE) -> Iterator[Capture]:
+    """Every probe at once (each on its own connection or socket; `workers` at a time), then
+    the matches in order."""
     mine = [p for p in probes if p.transport == target.transport and not p.tls]
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        replies = list(pool.map(lambda p: ask(target, p), mine))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        replies = list(pool.map(lambda p: ask(target, p, idle), mine))
     for probe, data in zip(mine, replies, strict=True):
         if not data:
             continue
@@ -279,7 +281,7 @@ def by_hand(a: argparse.Namespace, probes: list[Probe], rules: list[Fingerprint]
     target = Target(name, ip, port, transport)
     if a.target:
         yield from captures(target, [p for p in probes if not a.probe or p.name in a.probe],
-                            rules)
+                            rules, a.workers, a.idle)
         return
     data = listen(target, a.run, a.wait)[:MAX_BYTES]
     if not data:
@@ -305,6 +307,10 @@ def _arguments() -> argparse.ArgumentParser:
     hand.add_argument("--package", help="the Debian package of the program (its version)")
     hand.add_argument("--program", help="the program's name (default: the package)")
     hand.add_argument("--probe", action="append", help="--target: only this probe (repeatable)")
+    hand.add_argument("--workers", type=int, default=16,
+                      help="--target: probes at once (a server may limit connections)")
+    hand.add_argument("--idle", type=float, default=READ_IDLE,
+                      help="--target: seconds of silence that end a reply")
     hand.add_argument("--run", help="--listen: a shell command to run once listening")
     hand.add_argument("--wait", type=float, default=10.0, help="--listen: seconds to wait")
     hand.add_argument("--what", help="what the bytes are (default: 'answer to PROBE', ...)")
