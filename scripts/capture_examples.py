@@ -103,7 +103,12 @@ def debian_release() -> str:
     return "?"
 
 
+VERSIONS: dict[str, str] = {}  # package -> version, for one not installed (--package-version)
+
+
 def debian_version(package: str) -> str:
+    if package in VERSIONS:
+        return VERSIONS[package]
     done = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package],
                           capture_output=True, text=True, check=False)
     return done.stdout.strip().split(":", 1)[-1] or "?"  # without the epoch
@@ -269,6 +274,8 @@ def by_hand(a: argparse.Namespace, probes: list[Probe], rules: list[Fingerprint]
     """Captures from --target, --listen or --pcap."""
     name = f"hand:{a.package}"
     PACKAGES[name] = (a.package, a.program or a.package)
+    if a.package_version:
+        VERSIONS[a.package] = a.package_version
     if a.pcap:
         for flow, data in pcap_payloads(Path(a.pcap)):
             found = match_response(rules, "client", data[:MAX_BYTES], budget=2.0)
@@ -305,6 +312,7 @@ def _arguments() -> argparse.ArgumentParser:
     where.add_argument("--listen", metavar="ADDRESS:PORT[/udp]", help="wait here for a client")
     where.add_argument("--pcap", metavar="FILE", help="match a capture's payloads as a client's")
     hand.add_argument("--package", help="the Debian package of the program (its version)")
+    hand.add_argument("--package-version", help="its version, when not installed (dpkg -x)")
     hand.add_argument("--program", help="the program's name (default: the package)")
     hand.add_argument("--probe", action="append", help="--target: only this probe (repeatable)")
     hand.add_argument("--workers", type=int, default=16,
