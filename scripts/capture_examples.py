@@ -24,20 +24,16 @@ read from the Debian package named):
 
 --target sends the probes to ADDRESS:PORT (":PORT/udp" for UDP); --listen waits there for a
 client (the --run command, or one started by hand) and matches the first bytes it sends
-under the pseudo-probe `client`; --pcap matches every payload of a capture under `client`.
+under the pseudo-probe `client`; --pcap matches every payload of a capture under `client`
+(or as answers to the --probe named).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,9 +49,18 @@ from probescan.model import Match  # noqa: E402
 from tests.lab import KINDS, Lab, LabError  # noqa: E402
 from tests.lab import servers_udp as udp_lab  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from capture_io import (  # noqa: E402
+    READ_IDLE,
+    Target,
+    ask,
+    listen,
+    parse_address,
+    pcap_payloads,
+)
+
 BLOCK = "127.0.90"  # this script's addresses: 127.0.90.100 and up
 MAX_BYTES = 4096  # longer replies are cut (kept only if the cut reply matches the same way)
-READ_IDLE = 0.6  # seconds of silence that end a reply
 
 # lab kind / UDP lab name -> (Debian package whose version is reported, program name)
 PACKAGES: dict[str, tuple[str, str]] = {
@@ -74,14 +79,6 @@ PACKAGES: dict[str, tuple[str, str]] = {
                                                                    "memcached -U"),
     "udp:nmbd": ("samba", "Samba nmbd"),
 }
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str  # "redis", "udp:dnsmasq"
-    ip: str
-    port: int
-    transport: str
 
 
 @dataclass(frozen=True)
@@ -112,41 +109,6 @@ def debian_version(package: str) -> str:
     done = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package],
                           capture_output=True, text=True, check=False)
     return done.stdout.strip().split(":", 1)[-1] or "?"  # without the epoch
-
-
-def _read(sock: socket.socket, wait: float, idle: float = READ_IDLE) -> bytes:
-    data = b""
-    deadline = time.monotonic() + wait
-    sock.settimeout(wait)
-    while len(data) < MAX_BYTES * 4 and time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except (TimeoutError, OSError):
-            break
-        if not chunk:
-            break
-        data += chunk
-        sock.settimeout(idle)
-    return data
-
-
-def ask(target: Target, probe: Probe, idle: float = READ_IDLE) -> bytes:
-    """One probe's reply ("" on silence or error)."""
-    payload = probe.render(target.ip)
-    wait = min(probe.wait_ms / 1000, 4.0)
-    try:
-        if target.transport == "udp":
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.connect((target.ip, target.port))
-                s.send(payload)
-                s.settimeout(wait)
-                return s.recv(65536)
-        with socket.create_connection((target.ip, target.port), timeout=3) as s:
-            if payload:
-                s.sendall(payload)
-            return _read(s, wait, idle)
-    except OSError:
-        return b""
 
 
 def captures(target: Target, probes: list[Probe], rules: list[Fingerprint], workers: int = 16,
@@ -218,57 +180,6 @@ def _start_all(lab: Lab, names: list[str], udp: list[udp_lab.UdpServer]) -> list
     return targets
 
 
-def _address(text: str) -> tuple[str, int, str]:
-    """ADDRESS:PORT[/udp] -> (address, port, transport)."""
-    where, _, transport = text.partition("/")
-    ip, _, port = where.rpartition(":")
-    if not ip or not port.isdigit() or transport not in ("", "tcp", "udp"):
-        raise ValueError(f"not ADDRESS:PORT[/udp]: {text!r}")
-    return ip, int(port), transport or "tcp"
-
-
-def listen(target: Target, run: str | None, wait: float) -> bytes:
-    """The first bytes a client sends to target (b"" if none came within wait seconds)."""
-    udp = target.transport == "udp"
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as srv:
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind((target.ip, target.port))
-        if not udp:
-            srv.listen(1)
-        proc = (subprocess.Popen(run, shell=True, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 start_new_session=True) if run else None)
-        srv.settimeout(wait)
-        try:
-            if udp:
-                return srv.recvfrom(65536)[0]
-            conn, _ = srv.accept()
-            with conn:
-                return _read(conn, READ_IDLE * 3)
-        except OSError:
-            return b""
-        finally:
-            if proc is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait()
-
-
-def pcap_payloads(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(flow, payload) for every TCP or UDP payload of a capture file, in file order."""
-    from probescan.protocols.errors import ParseError
-    from probescan.protocols.packet import UDP, parse_frame
-    from probescan.watch.capture import read_file
-    for ts, link, frame in read_file(path):
-        try:
-            pkt = parse_frame(frame, link, ts)
-        except ParseError:
-            continue
-        if pkt.payload:
-            proto = "udp" if pkt.proto == UDP else "tcp"
-            yield f"{pkt.src}:{pkt.sport}->{pkt.dst}:{pkt.dport}/{proto}", pkt.payload
-
-
 def by_hand(a: argparse.Namespace, probes: list[Probe], rules: list[Fingerprint]
             ) -> Iterator[Capture]:
     """Captures from --target, --listen or --pcap."""
@@ -277,14 +188,17 @@ def by_hand(a: argparse.Namespace, probes: list[Probe], rules: list[Fingerprint]
     if a.package_version:
         VERSIONS[a.package] = a.package_version
     if a.pcap:
-        for flow, data in pcap_payloads(Path(a.pcap)):
-            found = match_response(rules, "client", data[:MAX_BYTES], budget=2.0)
+        probe = a.probe[0] if a.probe else "client"
+        for sender, data in pcap_payloads(Path(a.pcap)):
+            if a.sender and a.sender not in (sender.ip, f"{sender.ip}:{sender.port}"):
+                continue
+            found = match_response(rules, probe, data[:MAX_BYTES], budget=2.0)
             if found is not None and found.source.startswith("probescan:"):
-                target = Target(name, flow, 0, "udp" if flow.endswith("udp") else "tcp")
-                yield Capture(target, "client", data[:MAX_BYTES], found,
+                target = Target(name, sender.ip, sender.port, sender.transport)
+                yield Capture(target, probe, data[:MAX_BYTES], found,
                               a.what or "a message it sent")
         return
-    ip, port, transport = _address(a.target or a.listen)
+    ip, port, transport = parse_address(a.target or a.listen)
     target = Target(name, ip, port, transport)
     if a.target:
         yield from captures(target, [p for p in probes if not a.probe or p.name in a.probe],
@@ -314,11 +228,15 @@ def _arguments() -> argparse.ArgumentParser:
     hand.add_argument("--package", help="the Debian package of the program (its version)")
     hand.add_argument("--package-version", help="its version, when not installed (dpkg -x)")
     hand.add_argument("--program", help="the program's name (default: the package)")
-    hand.add_argument("--probe", action="append", help="--target: only this probe (repeatable)")
+    hand.add_argument("--probe", action="append",
+                      help="--target: only this probe (repeatable); --pcap: match the payloads "
+                           "as answers to this probe (default: as a client's, `client`)")
     hand.add_argument("--workers", type=int, default=16,
                       help="--target: probes at once (a server may limit connections)")
     hand.add_argument("--idle", type=float, default=READ_IDLE,
                       help="--target: seconds of silence that end a reply")
+    hand.add_argument("--sender", metavar="ADDRESS[:PORT]",
+                      help="--pcap: only the payloads sent from there")
     hand.add_argument("--run", help="--listen: a shell command to run once listening")
     hand.add_argument("--wait", type=float, default=10.0, help="--listen: seconds to wait")
     hand.add_argument("--what", help="what the bytes are (default: 'answer to PROBE', ...)")
@@ -343,7 +261,7 @@ def main() -> int:
         return 2
     try:
         if a.target or a.listen:
-            _address(a.target or a.listen)
+            parse_address(a.target or a.listen)
     except ValueError as exc:
         print(f"capture_examples: {exc}", file=sys.stderr)
         return 2
