@@ -189,7 +189,7 @@ def by_hand(a: argparse.Namespace, probes: list[Probe], rules: list[Fingerprint]
         VERSIONS[a.package] = a.package_version
     if a.pcap:
         probe = a.probe[0] if a.probe else "client"
-        for sender, data in pcap_payloads(Path(a.pcap)):
+        for sender, data in pcap_payloads(Path(a.pcap), a.join):
             if a.sender and a.sender not in (sender.ip, f"{sender.ip}:{sender.port}"):
                 continue
             found = match_response(rules, probe, data[:MAX_BYTES], budget=2.0)
@@ -237,6 +237,8 @@ def _arguments() -> argparse.ArgumentParser:
                       help="--target: seconds of silence that end a reply")
     hand.add_argument("--sender", metavar="ADDRESS[:PORT]",
                       help="--pcap: only the payloads sent from there")
+    hand.add_argument("--join", action="store_true",
+                      help="--pcap: match all a sender sent on a flow so far, not each payload")
     hand.add_argument("--run", help="--listen: a shell command to run once listening")
     hand.add_argument("--wait", type=float, default=10.0, help="--listen: seconds to wait")
     hand.add_argument("--what", help="what the bytes are (default: 'answer to PROBE', ...)")

@@ -50,9 +50,15 @@ def ask(target: Target, probe: Probe, idle: float = READ_IDLE) -> bytes:
     try:
         if target.transport == "udp":
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(wait)
+                if probe.reply_from_any_port:  # TFTP answers from a new port of the server
+                    s.sendto(payload, (target.ip, target.port))
+                    while True:
+                        data, (ip, _) = s.recvfrom(65536)
+                        if ip == target.ip:
+                            return data
                 s.connect((target.ip, target.port))
                 s.send(payload)
-                s.settimeout(wait)
                 return s.recv(65536)
         with socket.create_connection((target.ip, target.port), timeout=3) as s:
             if payload:
@@ -98,11 +104,14 @@ def listen(target: Target, run: str | None, wait: float) -> bytes:
                 proc.wait()
 
 
-def pcap_payloads(path: Path) -> Iterator[tuple[Target, bytes]]:
-    """(sender, payload) for every TCP or UDP payload of a capture file, in file order."""
+def pcap_payloads(path: Path, join: bool = False) -> Iterator[tuple[Target, bytes]]:
+    """(sender, payload) for every TCP or UDP payload of a capture file, in file order. With
+    `join`, the payload is all that sender sent on that flow so far (as `probescan watch`
+    reads a flow's direction: TFTP's DATA blocks back to back)."""
     from probescan.protocols.errors import ParseError
     from probescan.protocols.packet import UDP, parse_frame
     from probescan.watch.capture import read_file
+    sent: dict[tuple[str, int, str, int, int], bytes] = {}
     for ts, link, frame in read_file(path):
         try:
             pkt = parse_frame(frame, link, ts)
@@ -110,4 +119,8 @@ def pcap_payloads(path: Path) -> Iterator[tuple[Target, bytes]]:
             continue
         if pkt.payload:
             proto = "udp" if pkt.proto == UDP else "tcp"
-            yield Target("", pkt.src, pkt.sport, proto), pkt.payload
+            data = pkt.payload
+            if join:
+                key = (pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto)
+                data = sent[key] = (sent.get(key, b"") + data)[:MAX_READ]
+            yield Target("", pkt.src, pkt.sport, proto), data
