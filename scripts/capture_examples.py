@@ -51,6 +51,7 @@ from tests.lab import servers_udp as udp_lab  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from capture_io import (  # noqa: E402
+    ANY_SOURCE,
     READ_IDLE,
     Target,
     ask,
@@ -201,6 +202,7 @@ def by_hand(a: argparse.Namespace, probes: list[Probe], rules: list[Fingerprint]
     ip, port, transport = parse_address(a.target or a.listen)
     target = Target(name, ip, port, transport)
     if a.target:
+        ANY_SOURCE["on"] = a.any_source
         yield from captures(target, [p for p in probes if not a.probe or p.name in a.probe],
                             rules, a.workers, a.idle)
         return
@@ -237,6 +239,8 @@ def _arguments() -> argparse.ArgumentParser:
                       help="--target: seconds of silence that end a reply")
     hand.add_argument("--sender", metavar="ADDRESS[:PORT]",
                       help="--pcap: only the payloads sent from there")
+    hand.add_argument("--any-source", action="store_true",
+                      help="--target .../udp: take the answer from any address")
     hand.add_argument("--join", action="store_true",
                       help="--pcap: match all a sender sent on a flow so far, not each payload")
     hand.add_argument("--run", help="--listen: a shell command to run once listening")

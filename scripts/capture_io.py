@@ -16,6 +16,9 @@ from pathlib import Path
 from probescan.catalog import Probe
 
 READ_IDLE = 0.6  # seconds of silence that end a reply
+# UDP: take the answer from any address of the server (set by --any-source: a daemon bound to
+# 0.0.0.0 answers from the machine's first loopback address, not the one asked)
+ANY_SOURCE = {"on": False}
 MAX_READ = 16384  # bytes read at most from one reply
 
 
@@ -51,11 +54,11 @@ def ask(target: Target, probe: Probe, idle: float = READ_IDLE) -> bytes:
         if target.transport == "udp":
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.settimeout(wait)
-                if probe.reply_from_any_port:  # TFTP answers from a new port of the server
+                if probe.reply_from_any_port or ANY_SOURCE["on"]:  # TFTP: from a new port
                     s.sendto(payload, (target.ip, target.port))
                     while True:
                         data, (ip, _) = s.recvfrom(65536)
-                        if ip == target.ip:
+                        if ip == target.ip or ANY_SOURCE["on"]:
                             return data
                 s.connect((target.ip, target.port))
                 s.send(payload)
