@@ -9,6 +9,8 @@ import codecs
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from probescan.bounds import cut_items, cut_optional, excerpt_marker
+
 Transport = Literal["tcp", "udp"]
 PortState = Literal["open", "closed", "filtered", "open|filtered"]
 Method = Literal["probe", "banner", "table", "passive", "statistical", "none"]
@@ -19,6 +21,25 @@ Method = Literal["probe", "banner", "table", "passive", "statistical", "none"]
 EVIDENCE_KEPT_BYTES = 2048  # of one response, kept in a record's evidence (or unmatched)
 EVIDENCE_SHOWN_BYTES = 512  # of one kept response, written out (JSON, reports)
 FLOW_SHOWN_BYTES = 256  # of each direction's first bytes, written in a flow record
+# Strings a server fills (versions, certificate names) are cut where records are made, with a
+# visible marker (probescan/bounds.py); so are the raw excerpts written out.
+
+
+def _cut_fields(record: Any, names: tuple[str, ...]) -> None:
+    """Cut a frozen record's server-filled string fields (probescan.bounds) in place."""
+    for name in names:
+        value = getattr(record, name)
+        cut = cut_optional(value)
+        if cut is not value:
+            object.__setattr__(record, name, cut)
+    cpe = getattr(record, "cpe", None)
+    if cpe:
+        cut_cpe = cut_items(cpe)
+        if cut_cpe != cpe:
+            object.__setattr__(record, "cpe", cut_cpe)
+
+
+_MATCH_TEXT = ("product", "version", "info", "hostname", "os", "device")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +68,13 @@ class TlsInfo:
     sha256: str | None = None
     self_signed: bool | None = None
     jarm: str | None = None  # the server's JARM (protocols/jarm.py): 62 characters
+
+    def __post_init__(self) -> None:
+        _cut_fields(self, ("version", "cipher", "alpn", "subject", "issuer", "not_before",
+                           "not_after", "serial", "sha256"))
+        sans = cut_items(self.sans)
+        if sans != self.sans:
+            object.__setattr__(self, "sans", sans)
 
     def to_dict(self) -> dict[str, Any]:
         """The shape probescan.schema.TLS states (tests/test_schema.py holds it to it)."""
@@ -97,6 +125,9 @@ class Match:
     # another protocol (a slow server's "S" is not yet PostgreSQL's SSL answer).
     open_end: bool = field(default=False, compare=False)
 
+    def __post_init__(self) -> None:
+        _cut_fields(self, _MATCH_TEXT)
+
     @property
     def strength(self) -> int:
         """2 specific hard match, 1 generic or open-ended hard match, 0 soft match."""
@@ -108,17 +139,20 @@ class Evidence:
     probe: str
     fingerprint_id: str | None
     source: str | None
-    raw: bytes
+    raw: bytes  # the response's first EVIDENCE_KEPT_BYTES
     tunnel: str | None = None
+    size: int = -1  # bytes the response had as read (-1: len(raw))
 
     def to_dict(self) -> dict[str, Any]:
-        """The shape probescan.schema.EVIDENCE states (tests/test_schema.py)."""
+        """The shape probescan.schema.EVIDENCE states (tests/test_schema.py); `raw` is the
+        response's first EVIDENCE_SHOWN_BYTES, escaped, and `…[+N bytes]` when it had more."""
         return {
             "probe": self.probe,
             "fingerprint": self.fingerprint_id,
             "source": self.source,
             "tunnel": self.tunnel,
-            "raw": escape_bytes(self.raw[:EVIDENCE_SHOWN_BYTES]),
+            "raw": excerpt(self.raw, EVIDENCE_SHOWN_BYTES,
+                           max(self.size, len(self.raw))),
         }
 
 
@@ -160,6 +194,9 @@ class ServiceRecord:
     error: str | None = None
     reason: str | None = None  # None: the usual one of its state (STATE_REASONS)
 
+    def __post_init__(self) -> None:
+        _cut_fields(self, _MATCH_TEXT)
+
     @property
     def why(self) -> str:
         """Why the port has its state: the record's own reason, else its state's usual one."""
@@ -192,6 +229,13 @@ class ServiceRecord:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "error": self.error,
         }
+
+
+def excerpt(data: bytes, shown: int, total: int | None = None) -> str:
+    """The first `shown` bytes of `data` escaped, then `…[+N bytes]` when `total` (default:
+    `len(data)`) is larger."""
+    size = len(data) if total is None else total
+    return escape_bytes(data[:shown]) + excerpt_marker(min(shown, len(data)), size)
 
 
 def escape_bytes(data: bytes) -> str:

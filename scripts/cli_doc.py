@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's probescan, not another installe
 from probescan.cli.main import build_parser  # noqa: E402
 
 DOC = ROOT / "docs" / "cli.md"
-COMMANDS = ["", "scan", "watch", "report", "fingerprints"]
+COMMANDS = ["", "scan", "watch", "scans", "report", "fingerprints"]
 
 
 def help_text(command: str) -> str:

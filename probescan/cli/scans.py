@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import queue
+import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
 from probescan.cli.common import InputError, open_output
@@ -18,9 +20,9 @@ from probescan.output.jsonl import JsonlSink
 from probescan.output.sink import Sink, Sinks
 from probescan.output.store import Store
 from probescan.scans import AsnDb, AsnError, ScanConfig, ScanDetector, ScanRecord
-from probescan.watch.capture import CaptureError, Frame, live, read_file
+from probescan.watch.capture import CaptureError, Frame, read_file
+from probescan.watch.filters import live_frames
 
-BPF = "tcp or udp or icmp or icmp6 or (vlan and (tcp or udp or icmp or icmp6))"
 TICK = 0.25  # live: seconds between sweeps when no packet comes
 
 
@@ -50,7 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"{d.slow_window:g}; 0: none)")
     p.add_argument("--idle", type=float, default=d.idle, metavar="SECONDS",
                    help=f"a scan's record is written once it is this quiet (default {d.idle:g})")
-    p.add_argument("--bpf", metavar="EXPR", default="", help="live: extra capture filter (BPF)")
+    p.add_argument("--bpf", metavar="EXPR", default="",
+                   help="live: capture filter (BPF, tcpdump's syntax); the ICMP errors about "
+                        "the packets it takes pass too")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="live: stop after this long")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary")
 
@@ -121,10 +125,21 @@ def run(args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
+def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a live run as Ctrl-C does: its scans are written
+
+
 def _live(detector: ScanDetector, args: argparse.Namespace) -> bool:
-    """Capture until --duration or Ctrl-C; True when interrupted."""
-    bpf = f"({args.bpf}) and ({BPF})" if args.bpf else BPF
-    frames = live(args.iface, bpf)
+    """Capture until --duration, Ctrl-C or SIGTERM; True when interrupted."""
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        return _capture(detector, args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _capture(detector: ScanDetector, args: argparse.Namespace) -> bool:
+    frames = live_frames(args.iface, args.bpf)  # TCP, UDP and the ICMP errors about them
     backlog: queue.Queue[Frame | None] = queue.Queue(maxsize=100_000)
     stop = threading.Event()
 

@@ -33,10 +33,9 @@ from probescan.output.console import WatchConsole
 from probescan.output.sink import Sinks
 from probescan.scans import ScanConfig, ScanDetector
 from probescan.watch.active import ActiveProber, parse_scope
-from probescan.watch.bpf import file_filter, filtered
-from probescan.watch.capture import CaptureError, live, read_file
-
-BASE_BPF = "tcp or udp or (vlan and (tcp or udp))"
+from probescan.watch.bpf import filtered
+from probescan.watch.capture import CaptureError, read_file
+from probescan.watch.filters import file_keep, live_frames
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("-i", dest="iface", metavar="IFACE", help="watch a live interface")
     src.add_argument("-r", dest="read", metavar="FILE", type=Path, help="read a pcap/pcapng file")
     p.add_argument("--bpf", metavar="EXPR", default="",
-                   help="capture filter (BPF, tcpdump's syntax), live and on a file")
+                   help="capture filter (BPF, tcpdump's syntax), live and on a file; the "
+                        "ICMP errors about the packets it takes pass too")
     p.add_argument("--scope", action="append", default=[], metavar="CIDRS",
                    help="only probe addresses inside these networks (default live: the "
                    "watched interface's networks; a pcap: none)")
@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.read is not None and not args.read.is_file():
         raise InputError(f"cannot read capture '{args.read}': no such file")
     if args.read is not None and args.bpf:
-        args.bpf_keep = file_filter(args.bpf)  # a bad expression: one line, before reading
+        args.bpf_keep = file_keep(args.bpf)  # a bad expression: one line, before reading
     files = rule_files_of(args)
     catalog = build_catalog(args.nmap_db, files)
     statistics = None
@@ -163,12 +163,11 @@ async def _watch(args: argparse.Namespace, config: WatchConfig, catalog: Catalog
                 frames = filtered(frames, keep)
             task = asyncio.ensure_future(watcher.run_offline(frames))
         else:
-            # the user's expression first: BPF's `vlan` shifts the offsets of every term
-            # after it, so it must come last
-            bpf = f"({args.bpf}) and ({BASE_BPF})" if args.bpf else BASE_BPF
+            # the flows the user's --bpf takes, and the ICMP errors about them
+            frames = live_frames(args.iface, args.bpf)
             if args.duration:
                 loop.call_later(args.duration, stop.event.set)
-            task = asyncio.ensure_future(watcher.run_live(live(args.iface, bpf), stop.event))
+            task = asyncio.ensure_future(watcher.run_live(frames, stop.event))
         while not task.done():
             await asyncio.wait([task], timeout=FLUSH_EVERY)
             sinks.flush()  # what came since the last flush; the live view

@@ -73,12 +73,32 @@ RADIUS_CODES = {
     43: "CoA-Request", 44: "CoA-ACK", 45: "CoA-NAK",
 }  # fmt: skip
 RADIUS_REQUESTS = frozenset({1, 4, 12, 13, 40, 43})
-RADIUS_USER_NAME, RADIUS_NAS_IDENTIFIER = 1, 32
+RADIUS_USER_NAME, RADIUS_NAS_IDENTIFIER, RADIUS_VENDOR_SPECIFIC = 1, 32, 26
+# attribute types whose value is a 4-octet integer, address or time (RFC 2865 §5, RFC 2866
+# §5, RFC 2869 §5), or 16 octets (Message-Authenticator, NAS-IPv6-Address: RFC 2869, 3162)
+_RADIUS_FIXED = {**dict.fromkeys((4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 23, 27, 28, 29,
+                                  37, 38, 40, 41, 42, 43, 45, 46, 47, 48, 49, 51, 52, 53, 55,
+                                  61, 62), 6), 80: 18, 95: 18}
 
 
-def _radius_packet(data: bytes) -> Result:
+def _radius_typed(data: bytes, pos: int, kind: int, alen: int) -> bool | None:
+    """Does the attribute at `pos` prove its type (True: a fixed-size type of its size, or a
+    Vendor-Specific one whose Vendor-Id has a zero high-order octet, RFC 2865 §5.26), break
+    it (False: such a type of another shape), or say nothing (None: any other type)?"""
+    if kind == RADIUS_VENDOR_SPECIFIC:
+        return alen >= 7 and data[pos + 2] == 0
+    size = _RADIUS_FIXED.get(kind)
+    return None if size is None else alen == size
+
+
+def _radius_packet(data: bytes, datagram: bool = False) -> Result:
     """Code, identifier, length (20..4096), authenticator, then attributes (type 1..255,
-    length >= 2) that fill the length exactly; a request carries at least one."""
+    length >= 2) that fill the length exactly; a request carries at least one.
+
+    A `datagram` whose length field is its size exactly, with attributes before one of
+    invalid length among which one proves its type and none breaks it (_radius_typed), is
+    RADIUS too: RFC 2865 §5 tells a server to answer such an Access-Request with an
+    Access-Reject (fact `radius_damaged`)."""
     if len(data) < 4:
         return None
     code, length = data[0], int.from_bytes(data[2:4], "big")
@@ -89,13 +109,18 @@ def _radius_packet(data: bytes) -> Result:
     if any(data[length:]):  # octets past the length may only be padding
         return None
     facts: dict[str, Fact] = {"radius_code": RADIUS_CODES[code]}
-    pos, count = 20, 0
+    pos, count, proven, broken = 20, 0, False, False
     while pos < length:
         if pos + 2 > length:
             return None
         kind, alen = data[pos], data[pos + 1]
         if kind == 0 or alen < 2 or pos + alen > length:
+            if proven and not broken and datagram and len(data) == length:
+                facts["radius_damaged"] = True
+                break
             return None
+        shape = _radius_typed(data, pos, kind, alen)
+        proven, broken = proven or shape is True, broken or shape is False
         if kind in (RADIUS_USER_NAME, RADIUS_NAS_IDENTIFIER) and alen > 2:
             key = "radius_user" if kind == RADIUS_USER_NAME else "radius_nas_id"
             facts.setdefault(key, data[pos + 2:pos + alen].decode("utf-8", "replace"))
@@ -107,8 +132,9 @@ def _radius_packet(data: bytes) -> Result:
 
 
 def radius_detect(msgs: Messages) -> Result:
-    c = _radius_packet(first_bytes(msgs.client, msgs.transport))
-    s = _radius_packet(first_bytes(msgs.server, msgs.transport))
+    udp = msgs.transport == "udp"
+    c = _radius_packet(first_bytes(msgs.client, msgs.transport), udp)
+    s = _radius_packet(first_bytes(msgs.server, msgs.transport), udp)
     # RADIUS over TCP (RFC 6613) opens with the client's request. A reply's shape alone is
     # too common on TCP: a TPKT header (03 00 + length: S7comm, RDP, H.323) reads as an
     # Access-Reject whose length fills the segment.
@@ -188,7 +214,8 @@ DETECTORS = (
              "RFC 4511 (LDAP) §4, RFC 1798 (CLDAP)"),
     Detector("radius", BOTH, radius_detect,
              "either side: a known code, a length of 20..4096 that the packet fills (zero "
-             "padding only), attributes of type 1..255 adding up to it",
+             "padding only), attributes of type 1..255 adding up to it (over UDP, a length "
+             "equal to the datagram's may follow valid attributes with one of bad length)",
              "RFC 2865 §3-5, RFC 2866, RFC 5176 (Disconnect, CoA), RFC 6613 (over TCP)"),
     Detector("diameter", TCP, diameter_detect,
              "either side: version 1, a length that is a multiple of 4, reserved flag bits "

@@ -9,6 +9,10 @@
   or, on the data channel, an IEEE 802.11 frame.
 * LISP (RFC 9301 control plane): Map-Request, Map-Reply, Map-Register, Map-Notify with a
   nonce, a key id and authentication data of its length, and EID records of a defined AFI.
+  Over TCP (port 4342), the Map-Server reliable transport
+  (draft-ietf-lisp-map-server-reliable-transport, draft-kouvelas-lisp-rloc-membership):
+  messages of a 2-byte type (16-21 transport, 22-30 membership), a 2-byte length of the
+  whole message, a 4-byte message id, the data and the end marker 0x9FACADE9.
 * GTP (3GPP TS 29.060, 29.274, 32.295): GTPv1 (U and C), GTPv2-C and GTP' headers whose
   length field fills the datagram; a G-PDU carries an IP packet, GTPv2 information
   elements fill the message.
@@ -18,7 +22,7 @@
 
 from __future__ import annotations
 
-from probescan.detect.base import UDP, Detection, Detector, Fact, Messages, Result
+from probescan.detect.base import BOTH, NEED_MORE, UDP, Detection, Detector, Fact, Messages, Result
 
 
 def _ip_packet(d: bytes) -> bool:
@@ -183,7 +187,40 @@ def _lisp(d: bytes) -> str | None:
     return None
 
 
+LISP_TCP_TYPES = {16: "Error Notification", 17: "Registration", 18: "Registration ACK",
+                  19: "Registration Reject", 20: "Registration Refresh",
+                  21: "Mapping Notification", 22: "Membership Subscribe",
+                  23: "Membership Subscribe ACK", 24: "Membership Subscribe NACK",
+                  25: "Membership Unsubscribe", 26: "Membership Element Add",
+                  27: "Membership Element Remove", 28: "Membership Refresh Request",
+                  29: "Membership Refresh Begin", 30: "Membership Refresh End"}
+LISP_END_MARKER = b"\x9f\xac\xad\xe9"
+_LISP_TCP_HEAD = 8  # type, length, message id
+
+
+def _lisp_tcp(stream: bytes) -> str | bool | None:
+    """The type of the reliable-transport message `stream` starts with (its length covers
+    it and it ends with the end marker), True when it is the valid start of one, else None."""
+    if len(stream) < 4 or stream[0] or stream[1] not in LISP_TCP_TYPES:
+        return None
+    length = int.from_bytes(stream[2:4], "big")
+    if length < _LISP_TCP_HEAD + 4:
+        return None
+    if len(stream) < length:
+        tail = stream[length - 4:] if len(stream) > length - 4 else b""
+        return True if LISP_END_MARKER.startswith(tail) else None
+    return LISP_TCP_TYPES[stream[1]] if stream[length - 4:length] == LISP_END_MARKER else None
+
+
 def lisp(msgs: Messages) -> Result:
+    if msgs.transport == "tcp":
+        waiting = False
+        for stream in (msgs.client_stream, msgs.server_stream):
+            kind = _lisp_tcp(stream)
+            if isinstance(kind, str):
+                return Detection("lisp", {"lisp_type": kind})
+            waiting = waiting or kind is True
+        return NEED_MORE if waiting else None
     for d, _ in msgs.interleaved(2):
         kind = _lisp(d)
         if kind is not None:
@@ -281,9 +318,11 @@ DETECTORS = (
              "either side: preamble 0 with a DTLS record, or a CAPWAP header with a control "
              "message whose element length fills the datagram, or an 802.11 frame",
              "RFC 5415, RFC 5416"),
-    Detector("lisp", UDP, lisp,
+    Detector("lisp", BOTH, lisp,
              "either side: a LISP control message (type, record count, nonce, key id with "
-             "its authentication length, EID record AFI)", "RFC 9301, RFC 9300"),
+             "its authentication length, EID record AFI); over TCP a reliable-transport "
+             "message (type 16-30, a length covering it, the end marker 0x9FACADE9)",
+             "RFC 9301, RFC 9300; draft-ietf-lisp-map-server-reliable-transport"),
     Detector("gtp", UDP, gtp,
              "either side: GTPv1/GTPv2-C/GTP' header whose length fills the datagram; a "
              "G-PDU carrying an IP packet, GTPv2 IEs filling the message",

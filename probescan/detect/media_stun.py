@@ -7,7 +7,9 @@ message fills the datagram; over TCP messages follow each other in the stream.
 
 Classic STUN (RFC 3489) has no cookie (the transaction id is 16 bytes): it is claimed only
 for its own message types whose attributes are all of RFC 3489's eleven with the sizes
-they must have, or when a request and a response on the flow share the transaction id.
+they must have, when a request and a response on the flow share the transaction id, or
+when a request whose attributes add up is sent again unchanged while no answer comes (the
+retransmissions of §9.3, which keep the transaction id).
 
 TURN ChannelData (RFC 8656 §12): a 2-byte channel number 0x4000-0x7FFF (RFC 5766; RFC
 8656 narrows it to 0x4FFF), a 2-byte length and the data; claimed for flows of several
@@ -125,6 +127,20 @@ def _classic_pair(msgs: Messages) -> tuple[int, list[tuple[int, bytes]]] | None:
     return None
 
 
+def _classic_retried(datagrams: tuple[bytes, ...]) -> int | None:
+    """The type of a classic request (0x0001/0x0002, attributes adding up to its length)
+    whose next datagram repeats it unchanged: a retransmission (RFC 3489 §9.3)."""
+    if len(datagrams) < 2 or datagrams[1] != datagrams[0]:
+        return None
+    data = datagrams[0]
+    if len(data) < HEADER or data[0] or data[1] not in (1, 2) or data[4:8] == COOKIE:
+        return None
+    total = HEADER + int.from_bytes(data[2:4], "big")
+    if total != len(data) or total % 4 or not attributes(data, total):
+        return None
+    return data[1]
+
+
 def _facts(msg_type: int, attrs: list[tuple[int, bytes]]) -> dict[str, Fact]:
     method, cls = method_class(msg_type)
     facts: dict[str, Fact] = {"stun_method": METHODS.get(method, f"0x{method:03x}"),
@@ -197,6 +213,10 @@ def stun(msgs: Messages) -> Result:
     pair = _classic_pair(msgs)
     if pair:
         return Detection("stun", _facts(pair[0], pair[1]))
+    for datagrams, from_client in ((msgs.client, True), (msgs.server, False)):
+        retried = _classic_retried(datagrams)
+        if retried is not None:
+            return Detection("stun", _facts(retried, []), swapped=not from_client)
     if _channel_data(msgs.client) or _channel_data(msgs.server):
         return Detection("stun", {"stun_method": "channel-data"})
     return None
@@ -206,7 +226,8 @@ DETECTORS = (
     Detector("stun", BOTH, stun,
              "either side: a message with the magic cookie 0x2112A442 whose attributes add up "
              "to its length (datagram or stream start); classic RFC 3489 messages with its "
-             "own attributes, or a request and response sharing a transaction id; several "
+             "own attributes, a request and response sharing a transaction id, or a "
+             "request retransmitted unchanged; several "
              "TURN ChannelData messages of one channel",
              "RFC 8489 (RFC 5389), RFC 3489, RFC 8656 (TURN)"),
 )

@@ -2,8 +2,9 @@
 
 Order matters only where two protocols share a structure: the stricter or more specific
 detector comes first (QUIC before OpenVPN's short packets, Discord's voice setup before the
-RTP it carries, DTLS before the STUN that opens a WebRTC flow, DNSCrypt and Avast's DNS
-before plain DNS). Each family module exposes `DETECTORS`; add a new family to FAMILIES.
+RTP it carries, LINE's numbered call packets before the RTP beside them, DTLS before the
+STUN that opens a WebRTC flow, DNSCrypt and Avast's DNS before plain DNS). Each family
+module exposes `DETECTORS`; add a new family to FAMILIES.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ FAMILIES = (
     "quic",
     "messengers",
     "games",
+    "games_udp",
+    "games_tcp",
     "media_dtls",
     "media_stun",
+    "voice",
     "media",
     "vpn",
     "vpn_ike",
@@ -52,6 +56,7 @@ FAMILIES = (
     "infra_mon",
     "misc_net",
     "games_more",
+    "apps_net",
 )
 
 

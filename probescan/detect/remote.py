@@ -10,14 +10,29 @@ IAC commands from either side. rsh (RFC 1282's rcmd): the client's stderr port a
 NUL-terminated strings. Radmin (Famatech; no public specification, the messages as nmap's
 Radmin probe and its answers show them): messages of a 32-bit little-endian 1, a length
 byte, a byte, a zero byte, then the rest; both sides' first segments one such message each.
+Over UDP (no public specification; nDPI's dissectors record the layouts): NoMachine's
+datagrams carry a 16-bit little-endian type, version 1, their own length, a sequence
+number and a zero word, the sequence growing by one over a side's first three; TeamViewer's
+carry one TeamViewer message (0x17 0x24, command, 16-bit little-endian length) after an
+11-octet header, filling the datagram, in two or more datagrams of the flow.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 
-from probescan.detect.base import NEED_MORE, TCP, Detection, Detector, Fact, Messages, Result
+from probescan.detect.base import (
+    NEED_MORE,
+    TCP,
+    UDP,
+    Detection,
+    Detector,
+    Fact,
+    Messages,
+    Result,
+)
 
 # --- SOCKS ----------------------------------------------------------------------------
 
@@ -254,6 +269,33 @@ def nomachine_detect(msgs: Messages) -> Result:
     return None
 
 
+NX_UDP_RUN = 3
+
+
+def _nx_udp(p: bytes) -> int | None:
+    """The sequence number of a NoMachine datagram (version 1, its own length, a zero word
+    at octet 8), or None."""
+    if len(p) < 10 or p[2:4] != b"\x01\x00" or p[8:10] != b"\x00\x00":
+        return None
+    if int.from_bytes(p[4:6], "little") != len(p):
+        return None
+    return int.from_bytes(p[6:8], "little")
+
+
+def nomachine_udp(msgs: Messages) -> Result:
+    waiting = False
+    for side in msgs.sides:
+        first = side[:NX_UDP_RUN]
+        numbers = [n for n in map(_nx_udp, first) if n is not None]
+        if not numbers or len(numbers) != len(first):
+            continue
+        steps = all(b == a + 1 for a, b in itertools.pairwise(numbers))
+        if steps and len(numbers) == NX_UDP_RUN:
+            return Detection("nomachine", {"nomachine_transport": "udp"})
+        waiting = waiting or steps
+    return NEED_MORE if waiting else None
+
+
 def _teamviewer(data: bytes) -> bool:
     """Whole messages in the segment: 0x17 0x24, command, 2-octet little-endian length and
     that many octets; or 0x11 0x30, command, flags, 4-octet length and a 24-octet header."""
@@ -275,6 +317,22 @@ def teamviewer_detect(msgs: Messages) -> Result:
         if side and _teamviewer(side[0]):
             return Detection("teamviewer")
     return None
+
+
+TV_UDP_HEAD = 11
+
+
+def _teamviewer_udp(p: bytes) -> bool:
+    """One TeamViewer message after the 11-octet datagram header, filling the datagram."""
+    return (len(p) >= TV_UDP_HEAD + 5 and p[TV_UDP_HEAD:TV_UDP_HEAD + 2] == b"\x17\x24"
+            and TV_UDP_HEAD + 5 + int.from_bytes(p[14:16], "little") == len(p))
+
+
+def teamviewer_udp(msgs: Messages) -> Result:
+    found = sum(_teamviewer_udp(p) for side in msgs.sides for p in side[:4])
+    if found >= 2:
+        return Detection("teamviewer", {"teamviewer_transport": "udp"})
+    return NEED_MORE if found else None
 
 
 # --- Radmin -----------------------------------------------------------------------------
@@ -313,6 +371,16 @@ DETECTORS = (
     Detector("nomachine", TCP, nomachine_detect,
              "either side: the NX hello line `NXSH-<version>` (client) or `NXD-<version>`",
              "NoMachine NX protocol (no public specification; the hello lines as sent)"),
+    Detector("nomachine", UDP, nomachine_udp,
+             "either side: three datagrams of type, version 1, their own length, a sequence "
+             "number growing by one and a zero word",
+             "NoMachine NX UDP transport (no public specification; nDPI's nomachine "
+             "dissector records the header)"),
+    Detector("teamviewer", UDP, teamviewer_udp,
+             "either side: two datagrams each one TeamViewer message (0x17 0x24, command, "
+             "length) after an 11-octet header, filling it",
+             "TeamViewer framing (no public specification; nDPI's teamviewer dissector "
+             "records the 0x17 0x24 at octet 11)"),
     Detector("teamviewer", TCP, teamviewer_detect,
              "either side: a first segment made only of TeamViewer messages (0x1724 or 0x1130 "
              "headers whose lengths fill it)",

@@ -7,6 +7,10 @@ information elements that add up, among them the user-user IE whose H.323 PDU na
 H.225.0 protocol identifier OID {0 0 8 2250 0 v}. H.245 control in TPKT is recognised by
 its own OID {0 0 8 245 0 v} near the start; RAS by a RasMessage choice in range followed by
 the request sequence number and the H.225.0 OID.
+
+BFCP (RFC 8855 §5): a common header (version 1, or 2 over UDP), a primitive 1..17 and a
+payload length whose attributes fill the message; or a request answered by the primitive
+§5.1 pairs with it (or an Error) under the same conference, transaction and user ids.
 """
 
 from __future__ import annotations
@@ -233,27 +237,49 @@ def iax_detect(msgs: Messages) -> Result:
 # --- BFCP -----------------------------------------------------------------------------
 
 BFCP_PRIMITIVES = range(1, 18)
+BFCP_ERROR = 13
+# RFC 8855 §5.1: the primitive that answers each one (an Error may answer any of them).
+BFCP_ANSWERS = {1: 4, 2: 4, 3: 4, 5: 6, 7: 8, 9: 10, 11: 12, 4: 14, 8: 15, 16: 17}
 
 
-def _bfcp(data: bytes) -> tuple[int, bytes, int] | None:
-    """(primitive, conference/transaction/user ids, attribute count) of a whole message
-    whose attributes (type and M bit, length >= 2, padded to 4) fill its payload length."""
+def _bfcp_header(data: bytes) -> tuple[int, int, int] | None:
+    """(primitive, header length, declared end) of a common header: version 1 with no
+    flags, or version 2 without the reserved bits, a primitive 1..17."""
     if len(data) < 12 or data[1] not in BFCP_PRIMITIVES:
         return None
     version, flags = data[0] >> 5, data[0] & 0x1F
     if not (version == 1 and flags == 0) and not (version == 2 and not flags & 0x07):
         return None
     head = 16 if flags & 0x08 else 12
-    end = head + 4 * int.from_bytes(data[2:4], "big")
-    if end != len(data):
+    return data[1], head, head + 4 * int.from_bytes(data[2:4], "big")
+
+
+def _bfcp(data: bytes) -> tuple[int, bytes, int] | None:
+    """(primitive, conference/transaction/user ids, attribute count) of a whole message
+    whose attributes (type and M bit, length >= 2, padded to 4) fill its payload length."""
+    header = _bfcp_header(data)
+    if header is None or header[2] != len(data):
         return None
-    pos, count = head, 0
+    primitive, pos, end = header
+    count = 0
     while pos < end:
         if pos + 2 > end or data[pos + 1] < 2:
             return None
         pos += (data[pos + 1] + 3) // 4 * 4
         count += 1
-    return (data[1], data[4:12], count) if pos == end else None
+    return (primitive, data[4:12], count) if pos == end else None
+
+
+def _bfcp_answered(request: bytes, answer: bytes) -> bool:
+    """A request and the answer its primitive calls for (or an Error), with the same
+    conference, transaction (non-zero) and user ids; each a header whose declared length
+    covers the bytes seen (a capture may hold only a message's start)."""
+    q, a = _bfcp_header(request), _bfcp_header(answer)
+    if q is None or a is None or q[2] < len(request) or a[2] < len(answer):
+        return False
+    if request[4:12] != answer[4:12] or request[8:10] == b"\0\0":
+        return False
+    return a[0] in (BFCP_ANSWERS.get(q[0]), BFCP_ERROR) and q[0] != BFCP_ERROR
 
 
 def bfcp_detect(msgs: Messages) -> Result:
@@ -263,6 +289,11 @@ def bfcp_detect(msgs: Messages) -> Result:
     for r in (c, s):
         if r is not None and (r[2] or agree):
             return Detection("bfcp", {"bfcp_primitive": r[0]})
+    if msgs.client and msgs.server:
+        for q, a, swapped in ((msgs.client[0], msgs.server[0], False),
+                              (msgs.server[0], msgs.client[0], True)):
+            if _bfcp_answered(q, a):
+                return Detection("bfcp", {"bfcp_primitive": q[1]}, swapped=swapped)
     return None
 
 
@@ -290,6 +321,7 @@ DETECTORS = (
              "RFC 5456 (IAX2) §8"),
     Detector("bfcp", BOTH, bfcp_detect,
              "either side: version 1 or 2, a primitive 1..17 and a payload length that the "
-             "message fills with attributes; or both sides' messages with the same ids",
+             "message fills with attributes; or both sides' messages with the same ids; or "
+             "a request and its answer's primitive with the same ids",
              "RFC 8855 (BFCP) §5, RFC 4582"),
 )

@@ -13,6 +13,13 @@ mid-stream shows stanzas (`<iq`, `<message`, `<presence`) on both sides, or on o
 the XMPP namespace or a stream header named. A client stream opened `to` a domain of an
 XMPP-based service that nDPI names on its own (Truphone: im.truphone.com) takes that
 service's name.
+
+FTPS, explicit (RFC 4217 §4, RFC 2228 §3): on an FTP control connection opened by a 220
+greeting (RFC 959 §4.2, one or more reply lines) the client asks `AUTH TLS` (or `AUTH
+SSL`, `TLS-C`, `TLS-P`) among its first commands, the server accepts with a 234 reply and
+the TLS handshake starts on the same connection. Claimed on the command and the 234
+answer after the greeting, or on the command followed by a TLS record; the server alone
+when its 234 after the greeting is followed by a TLS record.
 """
 
 from __future__ import annotations
@@ -120,7 +127,85 @@ def sip_start(msgs: Messages) -> Result:
     return _start_line(msgs, _SIP_REQUEST, _SIP_STATUS, "sip")
 
 
+_REPLY_LINE = re.compile(rb"([1-5][0-9][0-9])([ -])[^\r\n]{0,512}\r?\n")
+_TEXT_LINE = re.compile(rb"[^\r\n\x00-\x08\x0e-\x1f]{0,512}\r?\n")
+_COMMAND = re.compile(rb"([A-Za-z]{3,4})(?: ([!-~][ -~]{0,255}))?\r?\n")
+_AUTH_TLS = frozenset((b"TLS", b"SSL", b"TLS-C", b"TLS-P"))
+_TLS_RECORD = re.compile(rb"\x16\x03[\x00-\x04]")
+_FTP_COMMANDS_BEFORE_AUTH = 4
+
+
+def _ftp_replies(data: bytes) -> tuple[list[bytes], int]:
+    """The codes of the complete replies at the start of `data` (a multi-line reply counts
+    once, RFC 959 §4.2) and where they end."""
+    codes: list[bytes] = []
+    pos, open_code = 0, None
+    while pos < len(data):
+        if open_code is None:
+            m = _REPLY_LINE.match(data, pos)
+            if m is None:
+                break
+            if m[2] == b"-":
+                open_code = m[1]
+            else:
+                codes.append(m[1])
+        else:
+            m = _TEXT_LINE.match(data, pos)
+            if m is None:
+                break
+            if m[0].startswith(open_code + b" "):
+                codes.append(open_code)
+                open_code = None
+        pos = m.end()
+    return codes, pos if open_code is None else 0
+
+
+def _auth_tls(data: bytes) -> tuple[bytes, int] | None:
+    """(mechanism, end of its line) of an AUTH TLS/SSL command among the client's first
+    commands."""
+    pos = 0
+    for _ in range(_FTP_COMMANDS_BEFORE_AUTH):
+        m = _COMMAND.match(data, pos)
+        if m is None:
+            return None
+        if m[1].upper() == b"AUTH" and m[2] and m[2].upper() in _AUTH_TLS:
+            return m[2].upper(), m.end()
+        pos = m.end()
+    return None
+
+
+def _ftps(client: bytes, server: bytes) -> Result:
+    codes, end = _ftp_replies(server)
+    greeted = codes[:1] == [b"220"]
+    accepted = greeted and b"234" in codes[1:]
+    auth = _auth_tls(client)
+    if auth is not None:
+        if accepted or (_TLS_RECORD.match(client, auth[1]) and (greeted or not server)):
+            return Detection("ftps", {"ftps_auth": auth[0].decode()})
+        return NEED_MORE if greeted or not server else None
+    if accepted and not client and _TLS_RECORD.match(server, end):
+        return Detection("ftps", {"ftps_auth": "accepted"})
+    return None
+
+
+def ftps(msgs: Messages) -> Result:
+    c, s = msgs.client_stream, msgs.server_stream
+    if c[:1].isalpha() or s[:3] == b"220":
+        r = _ftps(c, s)
+        if r is not None:
+            return r
+    if s[:1].isalpha() or c[:3] == b"220":
+        r = _ftps(s, c)
+        if isinstance(r, Detection):
+            return Detection(r.service, r.facts, swapped=True)
+    return None
+
+
 DETECTORS = (
+    Detector("ftps", TCP, ftps,
+             "both sides: the 220 greeting, the client's `AUTH TLS` (or SSL) among its first "
+             "commands and the 234 answer or a TLS record after it",
+             "RFC 4217 §4 (FTP over TLS), RFC 2228 §3 (AUTH), RFC 959 §4.2 (replies)"),
     Detector("truphone", TCP, truphone,
              "client: an XMPP stream header opened `to` im.truphone.com (or another "
              "truphone.com name)",

@@ -120,7 +120,7 @@ def matched(ep: Endpoint, m: Match, probe: str, data: bytes, timings: dict[str, 
         tunnel=tunnel, tls=tls, method="banner" if banner else rule.method,
         confidence=rule.confidence,
         evidence=(Evidence(probe, m.fingerprint_id, m.source, data[:EVIDENCE_KEPT_BYTES],
-                           evidence_tunnel),),
+                           evidence_tunnel, len(data)),),
         timings=timings,
     )
 
@@ -141,7 +141,8 @@ def guessed(ep: Endpoint, state: PortState, guess: str | None, timings: dict[str
 def unmatched(transcripts: Iterable[Transcript]) -> tuple[Evidence, ...]:
     """The raw replies of an unidentified service, bounded in number and bytes."""
     return tuple(
-        Evidence(t.probe, None, None, t.received[:EVIDENCE_KEPT_BYTES], t.tunnel)
+        Evidence(t.probe, None, None, t.received[:EVIDENCE_KEPT_BYTES], t.tunnel,
+                 len(t.received))
         for t in transcripts if t.received
     )[:MAX_UNMATCHED]
 
@@ -195,7 +196,8 @@ def budget_spent(ep: Endpoint, plain: Layer, inner: Layer | None, tls: TlsInfo |
     else:
         raw = unmatched(plain.transcripts)
         if banner and not any(e.probe == NULL_PROBE for e in raw):
-            raw = (Evidence(NULL_PROBE, None, None, banner[:EVIDENCE_KEPT_BYTES]), *raw)
+            raw = (Evidence(NULL_PROBE, None, None, banner[:EVIDENCE_KEPT_BYTES],
+                            size=len(banner)), *raw)
         rule = SCAN["nothing"]
         record = ServiceRecord(ep, "open", service="unknown", method=rule.method,
                                confidence=rule.confidence, unmatched=raw[:MAX_UNMATCHED],

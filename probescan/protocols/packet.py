@@ -1,7 +1,8 @@
 """Link, network and transport headers from captured frames: bytes -> Packet (pure).
 
-Handles Ethernet (with any number of 802.1Q/802.1ad VLAN tags, and PPPoE sessions), Linux
-cooked capture v1 and v2, BSD loopback (DLT_NULL / DLT_LOOP) and raw IP; IPv4 (options,
+Handles Ethernet (with any number of 802.1Q/802.1ad VLAN tags, PPPoE sessions and MPLS label
+stacks), Linux cooked capture v1 and v2, BSD loopback (DLT_NULL / DLT_LOOP), Cisco HDLC, PPI
+(the per-packet information header before another link type) and raw IP; IPv4 (options,
 fragments: only the first fragment carries ports) and IPv6 (skipping hop-by-hop, routing,
 destination-options and fragment headers); TCP and UDP. Anything else -> ParseError. A frame
 cut short by the capture (snaplen) still yields what its headers allow; the payload is
@@ -25,6 +26,7 @@ LINK_C_HDLC = 104  # Cisco HDLC: address, control, a 2-byte ethertype
 LINK_RAW = 101
 LINK_LOOP = 108
 LINK_LINUX_SLL = 113
+LINK_PPI = 192  # Per-Packet Information: a little-endian header naming the inner link type
 LINK_IPV4 = 228
 LINK_IPV6 = 229
 LINK_LINUX_SLL2 = 276
@@ -33,6 +35,8 @@ ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
 ETH_VLAN = frozenset({0x8100, 0x88A8, 0x9100})
 ETH_PPPOE_SESSION = 0x8864
+ETH_MPLS = frozenset({0x8847, 0x8848})  # MPLS unicast, multicast (RFC 3032, RFC 5332)
+ETH_PPP = 0x880B  # PPP, as GRE version 1 (PPTP) carries it
 _PPP_IP = {0x0021: ETH_IPV4, 0x0057: ETH_IPV6}  # PPP protocol numbers of IPv4 and IPv6
 
 TCP = 6
@@ -110,7 +114,41 @@ def _ip_payload(data: bytes, link: int) -> tuple[int, bytes, int | None]:
             raise ParseError("empty raw IP frame")
         version = data[0] >> 4
         return (ETH_IPV4 if version == 4 else ETH_IPV6), data, None
+    if link == LINK_PPI:  # version 0, flags, header length (LE), inner link type (LE)
+        if len(data) < 8 or data[0] != 0:
+            raise ParseError("short or bad PPI header")
+        hlen, inner = struct.unpack_from("<HI", data, 2)
+        if hlen < 8 or hlen > len(data) or inner == LINK_PPI:
+            raise ParseError("bad PPI header length or link type")
+        return _ip_payload(data[hlen:], inner)
     raise ParseError(f"unsupported link type {link}")
+
+
+def _mpls(data: bytes) -> tuple[int, bytes]:
+    """(ethertype, payload) under an MPLS label stack (RFC 3032: 4-byte entries, the last
+    with the bottom-of-stack bit). The stack does not say what it carries: an IP packet is
+    known by its version nibble; a first nibble 0 is a pseudowire control word (RFC 4385)
+    before an Ethernet frame (RFC 4448)."""
+    off = 0
+    while True:
+        if len(data) < off + 4:
+            raise ParseError("short MPLS label stack")
+        bottom = data[off + 2] & 0x01
+        off += 4
+        if bottom:
+            break
+        if off >= 4 * 16:
+            raise ParseError("MPLS label stack too deep")
+    inner = data[off:]
+    version = inner[0] >> 4 if inner else -1
+    if version == 4:
+        return ETH_IPV4, inner
+    if version == 6:
+        return ETH_IPV6, inner
+    if version == 0 and len(inner) >= 4:
+        etype, ip, _vlan = _ip_payload(inner[4:], LINK_ETHERNET)
+        return etype, ip
+    raise ParseError("MPLS payload is not IP")
 
 
 def _pppoe_session(data: bytes) -> tuple[int, bytes]:
@@ -262,7 +300,11 @@ def _network(etype: int, ip: bytes, depth: int = 0) -> tuple[str, str, int, byte
     """(source, destination, transport protocol, transport segment, the segment's length on
     the wire) of an IP packet; an
     IP-in-IP (4in4, 6in4, 4in6, 6in6: RFC 2003, RFC 4213) or GRE (RFC 2784, RFC 2890) packet
-    is unwrapped and its inner packet read instead, as the flow is the inner one."""
+    is unwrapped and its inner packet read instead, as the flow is the inner one; so is an
+    MPLS label stack."""
+    if etype in ETH_MPLS and depth < MAX_TUNNELS:
+        etype, ip = _mpls(ip)
+        depth += 1
     if etype == ETH_IPV4:
         if len(ip) < 20 or ip[0] >> 4 != 4:
             raise ParseError("short or bad IPv4 header")
@@ -313,13 +355,42 @@ def _network(etype: int, ip: bytes, depth: int = 0) -> tuple[str, str, int, byte
 
 
 def _gre(data: bytes) -> tuple[int, bytes]:
-    """(ethertype, payload) of a GRE packet (version 0; optional checksum, key, sequence)."""
+    """(ethertype, payload) of a GRE packet: version 0 (RFC 2784, RFC 2890: optional checksum,
+    key, sequence) or version 1, PPTP's enhanced GRE (RFC 2637 §4.1: key always, optional
+    sequence and acknowledgement) carrying a PPP frame."""
     if len(data) < 4:
         raise ParseError("short GRE header")
     flags, etype = struct.unpack_from("!HH", data)
-    if flags & 0x0007 or flags & 0x4000:  # version 0 only; no routing field
+    version = flags & 0x0007
+    if version == 1:
+        if etype != ETH_PPP or not flags & 0x2000:
+            raise ParseError("GRE version 1 that is not PPTP")
+        off = 8 + 4 * bool(flags & 0x1000) + 4 * bool(flags & 0x0080)
+        if len(data) < off:
+            raise ParseError("short GRE header")
+        return _ppp(data[off:])
+    if version or flags & 0x4000:  # version 0 without a routing field only
         raise ParseError("GRE version or routing not supported")
     off = 4 + 4 * bool(flags & 0x8000) + 4 * bool(flags & 0x2000) + 4 * bool(flags & 0x1000)
     if len(data) < off:
         raise ParseError("short GRE header")
     return etype, data[off:]
+
+
+def _ppp(data: bytes) -> tuple[int, bytes]:
+    """(ethertype, payload) of a PPP frame in HDLC-like framing without flags and FCS (RFC
+    1662): the address and control bytes 0xff 0x03 may be left out (RFC 1661 §6.6), and the
+    protocol field compressed to one byte (an odd first byte, §6.5)."""
+    if data[:2] == b"\xff\x03":
+        data = data[2:]
+    if not data:
+        raise ParseError("short PPP frame")
+    if data[0] & 1:
+        proto, off = data[0], 1
+    elif len(data) >= 2:
+        proto, off = (data[0] << 8) | data[1], 2
+    else:
+        raise ParseError("short PPP frame")
+    if proto not in _PPP_IP:
+        raise ParseError(f"PPP protocol 0x{proto:04x} is not IP")
+    return _PPP_IP[proto], data[off:]

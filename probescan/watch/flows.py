@@ -10,7 +10,11 @@
   the client, - from the server) and times of its first MAX_SIZES payload packets, the SYN and
   RST counts of each side (what probescan.classify reads when the payload names nothing).
 * The first `keep` payload bytes of each direction are kept in sequence order
-  (retransmissions and overlaps are trimmed by TCP sequence numbers), and so are the
+  (retransmissions and overlaps are trimmed by TCP sequence numbers; a segment that arrives
+  ahead of a gap waits, up to MAX_HELD of them, until the gap is filled — reordered segments
+  are put back in order — or until the flow is read, when what waits is appended as if the
+  gap were not there: a capture that lost the segment still shows what followed), and so
+  are the
   boundaries of the first MAX_MESSAGES payload packets (a UDP datagram is a message; the
   payload detectors read several of them), and which side sent payload first.
 * Flows expire after an idle time; at most `max_flows` are held, the least recently seen is
@@ -21,7 +25,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from probescan.model import Transport
@@ -34,6 +38,9 @@ EPHEMERAL = 32768
 Shape = tuple[tuple[int, ...], tuple[int, ...], str | None, int, int, str]
 MAX_MESSAGES = 16  # payload packets per direction whose boundaries are kept
 MAX_SIZES = 32  # payload packets (both directions) whose size, direction and time are kept
+MAX_HELD = 8  # TCP segments per direction held back while a gap before them is open
+_HALF = 0x80000000  # sequence-number distances below this are "ahead"
+Segment = bytes  # (a Direction's field is named `bytes`)
 
 
 @dataclass(slots=True)
@@ -46,6 +53,7 @@ class Direction:
     fin: bool = False
     syn: int = 0  # SYN segments sent (retries and retransmissions count)
     rst: int = 0  # RST segments sent
+    held: dict[int, Segment] | None = None  # seq -> payload of segments beyond a gap
 
 
 @dataclass(slots=True)
@@ -213,16 +221,30 @@ class FlowTable:
         if p.proto == TCP:
             if d.next_seq is None:
                 d.next_seq = p.seq
+            ahead = (p.seq - d.next_seq) & 0xFFFFFFFF
+            if 0 < ahead < _HALF:  # a gap before it: hold it until the gap is filled
+                held = d.held if d.held is not None else {}
+                d.held = held
+                held[p.seq] = payload
+                if len(held) > MAX_HELD:
+                    flush_held(d, self.keep)
+                return
             behind = (d.next_seq - p.seq) & 0xFFFFFFFF
-            if 0 < behind < 0x80000000:  # retransmission or overlap: keep only new bytes
+            if behind > 0:  # retransmission or overlap: keep only new bytes
                 if behind >= len(payload):
                     return
                 payload = payload[behind:]
             d.next_seq = (p.seq + len(p.payload)) & 0xFFFFFFFF
-        d.data += payload[: self.keep - len(d.data)]
-        ends = d.ends
-        if len(ends) < MAX_MESSAGES and (not ends or ends[-1] < len(d.data)):
-            ends.append(len(d.data))
+        _extend(d, payload, self.keep)
+        if d.held:
+            _fill(d, self.keep)
+
+    def settle(self, flow: Flow) -> None:
+        """Before a flow is read: what waits beyond a gap is appended (flush_held)."""
+        if flow.c2s.held:
+            flush_held(flow.c2s, self.keep)
+        if flow.s2c.held:
+            flush_held(flow.s2c, self.keep)
 
     def expire(self, now: float) -> Iterator[Flow]:
         """Hand out flows that closed, went idle, or were evicted.
@@ -251,3 +273,48 @@ class FlowTable:
         self.evicted.clear()
         while self.tcp or self.udp:
             yield self._pop_least_recent()
+
+
+def _extend(d: Direction, payload: bytes, keep: int) -> None:
+    d.data += payload[: keep - len(d.data)]
+    ends = d.ends
+    if len(ends) < MAX_MESSAGES and (not ends or ends[-1] < len(d.data)):
+        ends.append(len(d.data))
+
+
+def _order(base: int) -> Callable[[int], int]:
+    """Sort key of sequence numbers around `base`: those behind it first (furthest behind
+    first), then `base`, then those ahead (nearest first)."""
+    return lambda seq: (seq - base + _HALF) & 0xFFFFFFFF
+
+
+def _fill(d: Direction, keep: int) -> None:
+    """Append the held segments that the bytes so far now reach, in sequence order."""
+    held = d.held
+    while held and d.next_seq is not None:
+        base = d.next_seq
+        seq = min(held, key=_order(base))
+        behind = (base - seq) & 0xFFFFFFFF
+        if behind >= _HALF:
+            return  # the nearest is still beyond a gap
+        payload = held.pop(seq)
+        if behind < len(payload):
+            _extend(d, payload[behind:], keep)
+            d.next_seq = (seq + len(payload)) & 0xFFFFFFFF
+
+
+def flush_held(d: Direction, keep: int) -> None:
+    """Append what still waits beyond a gap, in sequence order, as if the gap were not there
+    (when a flow is read: the missing segment may never come)."""
+    held, d.held = d.held, None
+    if not held or d.next_seq is None:
+        return
+    for seq in sorted(held, key=_order(d.next_seq)):
+        payload = held[seq]
+        behind = (d.next_seq - seq) & 0xFFFFFFFF
+        if 0 < behind < _HALF:
+            if behind >= len(payload):
+                continue
+            payload = payload[behind:]
+        _extend(d, payload, keep)
+        d.next_seq = (seq + len(held[seq])) & 0xFFFFFFFF

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from probescan.bounds import cut_facts
 from probescan.classify.features import Behaviour, behaviour_of, size_histograms
 from probescan.classify.flowclass import flow_class
 from probescan.classify.layers import DECIDED_BY, DecidedBy
@@ -33,8 +34,8 @@ from probescan.classify.statistical import Verdict
 from probescan.detect import Detection
 from probescan.engine.verdict import LABEL, LabelBasis
 from probescan.model import FLOW_SHOWN_BYTES as RAW_EXCERPT
-from probescan.model import ServiceRecord, escape_bytes
-from probescan.watch.flows import Flow
+from probescan.model import ServiceRecord, excerpt
+from probescan.watch.flows import Direction, Flow
 from probescan.watch.passive import PassiveResult
 
 # Services that may legitimately stand where the port table names another one.
@@ -55,6 +56,13 @@ _SAME = {
     "microsoft-ds": {"smb"},
     "netbios-ssn": {"smb"},
     "mysql": {"mysql"},
+    # the port table's names for a protocol's other ports (nmap's): the same protocol there
+    "dhcpc": {"dhcps"},  # a DHCP server's replies go to the client's port 68
+    "radacct": {"radius"},  # RADIUS accounting (RFC 2866)
+    "snmptrap": {"snmp"},  # traps and informs
+    "ipsec-nat-t": {"isakmp"},  # IKE after the non-ESP marker (RFC 3948)
+    "socks": {"socks4", "socks5"},
+    "tor-socks": {"socks4", "socks5"},
 }
 
 
@@ -123,11 +131,11 @@ class FlowRecord:
                 "source": m.source if m else None,
                 "as_reply_to": self.passive.probe,
                 "protocol": self.passive.protocol,
-                "client": self.passive.client,
-                "server": self.passive.server,
+                "client": cut_facts(self.passive.client),
+                "server": cut_facts(self.passive.server),
                 "detected": _detected(self.passive.detection),
-                "client_raw": escape_bytes(bytes(f.c2s.data[:RAW_EXCERPT])),
-                "server_raw": escape_bytes(bytes(f.s2c.data[:RAW_EXCERPT])),
+                "client_raw": _first_bytes(f.c2s),
+                "server_raw": _first_bytes(f.s2c),
             },
             "probes": {
                 "server": self.server_probe.to_dict() if self.server_probe else None,
@@ -162,8 +170,15 @@ def _detected(d: Detection | None) -> dict[str, Any] | None:
     """What a payload detector proved (probescan.detect), as the record shows it."""
     if d is None:
         return None
-    facts = {k: list(v) if isinstance(v, tuple) else v for k, v in d.facts.items()}
-    return {"service": d.service, "facts": facts, "swapped": d.swapped}
+    return {"service": d.service, "facts": cut_facts(d.facts), "swapped": d.swapped}
+
+
+def _first_bytes(d: Direction) -> str:
+    """A direction's first RAW_EXCERPT bytes, escaped, and `…[+N bytes]` for the payload
+    bytes that followed (retransmissions counted)."""
+    if not d.data:  # no payload, or a headers-only capture: nothing to show or to cut
+        return ""
+    return excerpt(bytes(d.data[:RAW_EXCERPT]), RAW_EXCERPT, max(d.bytes, len(d.data)))
 
 
 def combine(passive: PassiveResult, probe: ServiceRecord | None) -> Label:

@@ -206,12 +206,14 @@ class Watcher:
         f = p.flow
         if self.fold is not None and self.fold.offer(
                 f.client[0], p, f.last_seen,
-                not f.s2c.bytes and (not f.c2s.bytes or f.proto != TCP)):
+                not f.s2c.bytes and (not f.c2s.bytes or f.proto != TCP)
+                and not (to_group(f.server[0]) or to_group(f.client[0]))):
             return
         self._label(p)
 
     def _label(self, p: _Pending) -> None:
         f = p.flow
+        self.table.settle(f)
         job = (bytes(f.c2s.data), bytes(f.s2c.data), f.transport,
                self.catalog.port_names.get((f.transport, f.server[1])), f.shape)
         if self.pool is not None:
@@ -333,6 +335,17 @@ class Watcher:
     async def run_live(self, frames: Iterator[Frame], stop: asyncio.Event) -> None:
         """Feed the frames of a live capture (a blocking iterator) until `stop` or its end."""
         await run_live(self, frames, stop)
+
+
+def to_group(ip: str) -> bool:
+    """Is `ip` a multicast or broadcast address? A datagram sent there (SSDP, mDNS, LLMNR,
+    NetBIOS name queries) is no attempt at one host, so a scanning source's unanswered
+    datagrams to a group are never folded into its scan. x.y.z.255 is read as broadcast: it
+    is the broadcast address of every prefix of /24 or longer, the usual LAN (a scan's
+    probe to such an address in a shorter prefix merely keeps its flow record)."""
+    if ":" in ip:
+        return ip[:2].lower() == "ff"  # ff00::/8
+    return ip.endswith(".255") or 224 <= int(ip.split(".", 1)[0]) <= 239
 
 
 def _result(fut: asyncio.Future[ServiceRecord] | None) -> ServiceRecord | None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from scapy.contrib.gtp import GTP_U_Header
+from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
-from scapy.layers.l2 import GRE, CookedLinux, Dot1Q, Ether, Loopback
+from scapy.layers.l2 import GRE, GRE_PPTP, CookedLinux, Dot1Q, Ether, Loopback
+from scapy.layers.ppi import PPI, PPI_Hdr
 from scapy.layers.ppp import PPP, PPPoE
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
@@ -17,6 +19,7 @@ from probescan.protocols.packet import (
     LINK_ETHERNET,
     LINK_LINUX_SLL,
     LINK_NULL,
+    LINK_PPI,
     LINK_RAW,
     Packet,
     parse_frame,
@@ -141,6 +144,18 @@ TUNNELS = {
     "gtp-u": Ether() / OUTER4 / UDP(sport=2152, dport=2152) / GTP_U_Header(teid=7) / INNER4,
     "gtp-u+seq": Ether() / OUTER4 / UDP(sport=2152, dport=2152)
                  / GTP_U_Header(teid=7, S=1, seq=3) / INNER4,
+    "mpls": Ether() / MPLS(label=18, s=1, ttl=254) / INNER4,
+    "mpls-stack": Ether() / Dot1Q(vlan=3) / MPLS(label=16, s=0, ttl=9)
+                  / MPLS(label=17, s=1, ttl=9) / INNER4,
+    "mpls-pw": Ether() / MPLS(label=16, s=1, ttl=9) / Raw(b"\x00\x00\x00\x01")
+               / Ether() / INNER4,
+    "gre-mpls": Ether() / OUTER4 / GRE(proto=0x8847) / MPLS(label=20, s=1, ttl=9) / INNER4,
+    "pptp": Ether() / OUTER4 / GRE_PPTP(call_id=3, seqnum_present=1, sequence_number=5,
+                                        acknum_present=1, ack_number=4)
+            / PPP(proto=0x0021) / INNER4,
+    "pptp-compressed": Ether() / OUTER4 / GRE_PPTP(call_id=3, seqnum_present=1,
+                                                   sequence_number=5)
+                       / Raw(b"\x21") / INNER4,
 }
 TUNNELED = {name: bytes(outer / TCP(sport=40000, dport=443, flags="PA") / Raw(b"inner"))
             for name, outer in TUNNELS.items()}
@@ -207,3 +222,35 @@ def test_a_udp_datagram_on_a_tunnel_port_that_is_not_a_tunnel_stays_itself() -> 
     frame = bytes(Ether() / OUTER4 / UDP(sport=40000, dport=4789) / Raw(b"not vxlan at all"))
     p = parse_frame(frame, LINK_ETHERNET)
     assert (p.dst, p.dport, p.payload) == ("198.51.100.2", 4789, b"not vxlan at all")
+
+
+def test_ppi_header_is_skipped_to_the_link_type_it_names() -> None:
+    frame = bytes(PPI(headers=[PPI_Hdr(pfh_type=8) / Raw(b"\x00" * 4)]) / Ether() / INNER4
+                  / UDP(sport=30490, dport=30490) / Raw(b"someip"))
+    assert frame[:4] == b"\x00\x00\x10\x00"  # version, flags, 16 bytes of header (LE)
+    p = parse_frame(frame, LINK_PPI)
+    assert (p.src, p.dst, p.sport, p.payload) == ("10.1.0.1", "10.1.0.2", 30490, b"someip")
+    for cut in range(len(frame)):
+        try:
+            q = parse_frame(frame[:cut], LINK_PPI)
+        except ParseError:
+            continue
+        assert b"someip".startswith(q.payload)
+    with pytest.raises(ParseError, match="PPI"):
+        parse_frame(b"\x00\x00\x08\x00\xc0\x00\x00\x00" + frame, LINK_PPI)  # PPI in PPI
+
+
+def test_mpls_carrying_neither_ip_nor_a_pseudowire_is_a_parse_error() -> None:
+    frame = bytes(Ether() / MPLS(label=16, s=1, ttl=9) / Raw(b"\x81" + b"\x00" * 40))
+    with pytest.raises(ParseError, match="MPLS"):
+        parse_frame(frame, LINK_ETHERNET)
+    endless = bytes(Ether(type=0x8847)) + bytes(MPLS(label=16, s=0, ttl=9)) * 40
+    with pytest.raises(ParseError, match="MPLS"):
+        parse_frame(endless, LINK_ETHERNET)
+
+
+def test_pptp_gre_carrying_ppp_control_is_a_parse_error() -> None:
+    frame = bytes(Ether() / OUTER4 / GRE_PPTP(call_id=3) / PPP(proto=0xC021)
+                  / Raw(b"\x01\x01\x00\x04"))
+    with pytest.raises(ParseError, match="PPP protocol 0xc021"):
+        parse_frame(frame, LINK_ETHERNET)

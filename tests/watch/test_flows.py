@@ -124,3 +124,49 @@ def test_behaviour_is_bounded() -> None:
     for i in range(3 * MAX_SIZES):
         flow, _ = t.add(tcp(C, S, ACK, seq=1 + i, payload=b"z", ts=float(i)))
     assert len(flow.sizes) == len(flow.times) == MAX_SIZES and flow.c2s.bytes == 3 * MAX_SIZES
+
+
+def _opened() -> FlowTable:
+    t = FlowTable()
+    t.add(tcp(C, S, SYN, seq=99))
+    t.add(tcp(S, C, SYN | ACK, seq=499))
+    return t
+
+
+def test_reordered_segments_are_put_back_in_sequence_order() -> None:
+    t = _opened()
+    t.add(tcp(C, S, PSH | ACK, seq=110, payload=b"/1.1\r\n"))  # arrives first
+    t.add(tcp(C, S, PSH | ACK, seq=105, payload=b" / HTTP"))  # overlaps the next by two
+    flow, _ = t.add(tcp(C, S, PSH | ACK, seq=100, payload=b"GET /"))
+    assert bytes(flow.c2s.data) == b"GET / / HTTP.1\r\n"  # the two bytes of overlap trimmed
+    assert flow.c2s.held is None or not flow.c2s.held
+
+
+def test_a_gap_never_filled_shows_what_followed_when_the_flow_is_read() -> None:
+    t = _opened()
+    flow, _ = t.add(tcp(C, S, PSH | ACK, seq=100, payload=b"USER a\r\n"))
+    t.add(tcp(C, S, PSH | ACK, seq=120, payload=b"QUIT\r\n"))  # 108-119 never captured
+    t.add(tcp(C, S, PSH | ACK, seq=120, payload=b"QUIT\r\n"))  # retransmitted while held
+    assert bytes(flow.c2s.data) == b"USER a\r\n"
+    t.settle(flow)
+    assert bytes(flow.c2s.data) == b"USER a\r\nQUIT\r\n" and not flow.c2s.held
+
+
+def test_held_segments_are_bounded() -> None:
+    t = _opened()
+    flow, _ = t.add(tcp(C, S, PSH | ACK, seq=100, payload=b"a"))
+    for i in range(20):  # every one beyond a gap of its own
+        t.add(tcp(C, S, PSH | ACK, seq=200 + 10 * i, payload=bytes([65 + i])))
+    held = flow.c2s.held
+    assert held is None or len(held) <= 8
+    t.settle(flow)
+    assert bytes(flow.c2s.data) == b"a" + bytes(range(65, 85))
+
+
+def test_sequence_numbers_wrap_around_while_reordered() -> None:
+    t = FlowTable()
+    t.add(tcp(C, S, SYN, seq=0xFFFFFFFD))
+    t.add(tcp(S, C, SYN | ACK, seq=499))
+    t.add(tcp(C, S, PSH | ACK, seq=2, payload=b"World"))  # past the wrap, first
+    flow, _ = t.add(tcp(C, S, PSH | ACK, seq=0xFFFFFFFE, payload=b"Hell"))
+    assert bytes(flow.c2s.data) == b"HellWorld"
