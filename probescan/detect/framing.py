@@ -4,7 +4,7 @@
   `Detection` by `by_stream` / `by_datagram`, which try the client side, then the server
   side, and set `swapped` when the bytes show the recorded client is the server;
 * checksums the industrial protocols carry (CRC-16 variants), table-driven for speed;
-* small readers: printable text, C strings.
+* small readers: printable text, C strings, base-128 varints.
 """
 
 from __future__ import annotations
@@ -118,6 +118,23 @@ def crc16_ccitt(data: bytes, init: int = 0xFFFF) -> int:
     for b in data:
         crc = ((crc << 8) & 0xFFFF) ^ _CCITT[((crc >> 8) ^ b) & 0xFF]
     return crc
+
+
+# ---- varints --------------------------------------------------------------------------
+
+def varint(data: bytes, pos: int, most: int) -> tuple[int, int] | None:
+    """(value, next position) of the base-128 varint at `pos`, least significant group
+    first (protobuf, MQTT, Thrift compact), or None when it is cut or runs over `most`
+    bytes."""
+    value = 0
+    for i in range(most):
+        if pos + i >= len(data):
+            return None
+        b = data[pos + i]
+        value |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            return value, pos + i + 1
+    return None
 
 
 # ---- text ------------------------------------------------------------------------------
