@@ -1,8 +1,9 @@
 """Helpers shared by the binary-protocol detector families (no detectors here).
 
 * `Hit`: what one side's bytes prove (facts, and which role sent them), turned into a
-  `Detection` by `by_stream` / `by_datagram`, which try the client side, then the server
-  side, and set `swapped` when the bytes show the recorded client is the server;
+  `Detection` by `by_stream` / `by_datagram` (`by_transport`: the one that fits), which
+  try the client side, then the server side, and set `swapped` when the bytes show the
+  recorded client is the server;
 * checksums the industrial protocols carry (CRC-16 variants), table-driven for speed;
 * small readers: printable text, C strings, base-128 varints.
 """
@@ -58,6 +59,13 @@ def by_datagram(msgs: Messages, service: str, check: Check) -> Result:
             if isinstance(r, Hit):
                 return _detection(service, r, side)
     return None
+
+
+def by_transport(msgs: Messages, service: str, check: Check) -> Result:
+    """`by_datagram` over UDP, `by_stream` over TCP."""
+    if msgs.transport == "udp":
+        return by_datagram(msgs, service, check)
+    return by_stream(msgs, service, check)
 
 
 def by_packets(msgs: Messages, service: str,

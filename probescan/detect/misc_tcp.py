@@ -37,7 +37,15 @@ from probescan.detect.base import (
     NeedMoreType,
     Result,
 )
-from probescan.detect.framing import CLIENT, SERVER, Hit, SideResult, by_datagram, by_stream, varint
+from probescan.detect.framing import (
+    CLIENT,
+    SERVER,
+    Hit,
+    SideResult,
+    by_stream,
+    by_transport,
+    varint,
+)
 
 # ---- Zabbix ----------------------------------------------------------------------------
 
@@ -163,9 +171,7 @@ def _thrift(d: bytes) -> SideResult:
 
 
 def thrift(msgs: Messages) -> Result:
-    if msgs.transport == "udp":
-        return by_datagram(msgs, "thrift", _thrift)
-    return by_stream(msgs, "thrift", _thrift)
+    return by_transport(msgs, "thrift", _thrift)
 
 
 # ---- banners: Ceph, Munin --------------------------------------------------------------
