@@ -4,13 +4,14 @@ decide from what each side gave.
 A side parser takes one side's bytes (the first datagram over UDP, the joined stream over
 TCP) and returns its facts, or raises NeedMore (a valid prefix) or ParseError (not this
 protocol). `both_sides` runs it on each side that sent something and tells, per side,
-what came of it. `decided` and `either_stream` take side checks that return a Detection,
-NEED_MORE or None.
+what came of it. `decided`, `either_stream` and `mirrored` take side checks that return a
+Detection, NEED_MORE or None.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from probescan.detect.base import NEED_MORE, Detection, Messages, NeedMoreType, Result
@@ -76,3 +77,13 @@ def either_stream(msgs: Messages, check: Callable[[bytes], Result]) -> Result:
             return r
         best = best or r
     return best
+
+
+def mirrored(client: Result, server: Result) -> Result:
+    """For a side check that reads each side as if the client sent it: the client side's
+    Detection; else the server side's with `swapped` turned over; else as `waiting`."""
+    if isinstance(client, Detection):
+        return client
+    if isinstance(server, Detection):
+        return replace(server, swapped=not server.swapped)
+    return waiting(client, server)
