@@ -9,7 +9,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -262,3 +262,15 @@ def on_stop_signals(cancel: asyncio.Future[Any] | None = None) -> Stop:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
     return stop
+
+
+async def until_stopped(work: Coroutine[Any, Any, object]) -> bool:
+    """Run `work`; SIGINT/SIGTERM cancel it cleanly. True when stopped by a signal."""
+    task = asyncio.ensure_future(work)
+    stop = on_stop_signals(cancel=task)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stop.requested:
+            raise
+    return stop.requested

@@ -18,10 +18,10 @@ from probescan.cli.common import (
     add_shared_options,
     build_sinks,
     describe_outputs,
-    on_stop_signals,
     rule_files_of,
     run_into,
     shown_states,
+    until_stopped,
     writes_stdout,
 )
 from probescan.cli.nmapflags import add_options as add_nmap_options
@@ -226,11 +226,4 @@ def run(args: argparse.Namespace) -> int:
 async def _scan(stream: Iterator[Endpoint], config: Config, catalog: Catalog,
                 on_record: Callable[[ServiceRecord], None]) -> bool:
     """Run the scan; SIGINT/SIGTERM cancel it cleanly. True when interrupted."""
-    task = asyncio.ensure_future(scan(stream, config, catalog, on_record))
-    stop = on_stop_signals(cancel=task)
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not stop.requested:
-            raise
-    return stop.requested
+    return await until_stopped(scan(stream, config, catalog, on_record))
