@@ -55,6 +55,7 @@ DEFAULT_TOP_PORTS = 1000
 FAST_TOP_PORTS = 100  # -F
 PING_PORTS = (("tcp", 80), ("tcp", 443))  # -sn
 DEFAULTS = Config()
+SWEEP_STATES = ("open", "closed", "filtered")  # a sweep's verdicts (engine/sweep.py)
 COUNT_CAP = 1_000_000  # hosts counted for the progress bar before giving up on a total
 
 
@@ -219,14 +220,18 @@ def run(args: argparse.Namespace) -> int:
     if args.cluster:  # the shards run on a Dask cluster; the outputs stay here
         from probescan.cluster.run import scan_on_cluster
         return scan_on_cluster(args, specs, ports, total, config, catalog, sinks)
-    interrupted = run_into(sinks, lambda: asyncio.run(_scan(stream, config, catalog, sinks.record)))
+    # The states no output lists (the closed ports, usually) are only counted by the terminal.
+    counted = frozenset(s for s in SWEEP_STATES if not sinks.wants(s))
+    interrupted = run_into(sinks, lambda: asyncio.run(
+        _scan(stream, config, catalog, sinks.record, counted, console.count)))
     return 130 if interrupted else 0
 
 
 async def _scan(stream: Iterator[Endpoint], config: Config, catalog: Catalog,
-                on_record: Callable[[ServiceRecord], None]) -> bool:
+                on_record: Callable[[ServiceRecord], None], counted: frozenset[str] = frozenset(),
+                on_count: Callable[[str], None] | None = None) -> bool:
     """Run the scan; SIGINT/SIGTERM cancel it cleanly. True when interrupted."""
-    task = asyncio.ensure_future(scan(stream, config, catalog, on_record))
+    task = asyncio.ensure_future(scan(stream, config, catalog, on_record, counted, on_count))
     stop = on_stop_signals(cancel=task)
     try:
         await task
