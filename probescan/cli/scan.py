@@ -9,9 +9,8 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from probescan.catalog import Catalog, build_catalog
-from probescan.catalog.nmap import find_nmap_db
 from probescan.catalog.ports import MAX_PORT, find_nmap_services, port_ranking
 from probescan.cli.common import (
     InputError,
@@ -49,7 +48,10 @@ from probescan.targets import (
     split_exclude,
     top_ports_selection,
 )
-from probescan.targets.reverse import reverse_names
+
+if TYPE_CHECKING:
+    from probescan.catalog import Catalog
+    from probescan.output.hosts import Names
 
 DEFAULT_TOP_PORTS = 1000
 FAST_TOP_PORTS = 100  # -F
@@ -195,6 +197,12 @@ def _endpoint_stream(
     return stream, total
 
 
+def _reverse_names() -> Names:
+    from probescan.targets.reverse import reverse_names
+
+    return reverse_names
+
+
 def run(args: argparse.Namespace) -> int:
     config = _config(args)
     specs = list(args.targets)
@@ -204,22 +212,29 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no targets given (name hosts or use -iL FILE)")
     ports = _ports(args)
     stream, total = _endpoint_stream(args, specs, ports)
-    catalog = (discovery_catalog() if discovery_only(args, ports) else
-               build_catalog(None if args.no_nmap_db else (args.nmap_db or find_nmap_db()),
-                             rule_files_of(args)))
+    catalog: Catalog | Callable[[], Catalog]
+    if discovery_only(args, ports):
+        catalog = discovery_catalog  # made only if a worker ever needs it (none does)
+    else:
+        from probescan.catalog import build_catalog
+        from probescan.catalog.nmap import find_nmap_db
+
+        catalog = build_catalog(None if args.no_nmap_db else (args.nmap_db or find_nmap_db()),
+                                rule_files_of(args))
 
     quiet = args.quiet or writes_stdout(args)
     options = TableOptions(reason=args.reason or args.verbose > 0, verbose=args.verbose,
                            debug=args.debug, ping=args.ping_scan,
                            outputs=tuple(describe_outputs(args)),
-                           names=reverse_names if args.reverse_dns else None)
+                           names=_reverse_names() if args.reverse_dns else None)
     console = ScanConsole(total, bar=not (args.no_progress or quiet),
                           table=not quiet, shown=shown_states(args), options=options)
     sinks = build_sinks(args, "scan", console)
     console.start()
     if args.cluster:  # the shards run on a Dask cluster; the outputs stay here
         from probescan.cluster.run import scan_on_cluster
-        return scan_on_cluster(args, specs, ports, total, config, catalog, sinks)
+        return scan_on_cluster(args, specs, ports, total, config,
+                               catalog() if callable(catalog) else catalog, sinks)
     # The states no output lists (the closed ports, usually) are only counted by the terminal.
     counted = frozenset(s for s in SWEEP_STATES if not sinks.wants(s))
     interrupted = run_into(sinks, lambda: asyncio.run(
@@ -227,7 +242,8 @@ def run(args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
-async def _scan(stream: Iterator[Endpoint], config: Config, catalog: Catalog,
+async def _scan(stream: Iterator[Endpoint], config: Config,
+                catalog: Catalog | Callable[[], Catalog],
                 on_record: Callable[[ServiceRecord], None], counted: frozenset[str] = frozenset(),
                 on_count: Callable[[str], None] | None = None) -> bool:
     """Run the scan; SIGINT/SIGTERM cancel it cleanly. True when interrupted."""

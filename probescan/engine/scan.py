@@ -52,13 +52,14 @@ def make_sweep(config: Config, on_verdict: Verdict, pacer: RateLimiter | None = 
 async def scan(
     endpoints: Iterable[Endpoint],
     config: Config,
-    catalog: Catalog,
+    catalog: Catalog | Callable[[], Catalog],
     on_record: Sink,
     counted: Collection[str] = (),
     on_count: Callable[[str], None] | None = None,
 ) -> int:
     """Probe every endpoint; call on_record for each result as soon as it is known - or,
     for a sweep's verdict in a state of `counted`, on_count(state) instead (no record).
+    `catalog` may be a function that makes it, called when the first worker starts.
 
     Returns the number of endpoints taken from the stream. Cancelling the task stops
     cleanly: every record already passed to on_record stays delivered.
@@ -132,7 +133,7 @@ async def scan(
             if prober is None:
                 from probescan.engine.prober import Prober
 
-                prober = Prober(config, catalog, limits)
+                prober = Prober(config, catalog() if callable(catalog) else catalog, limits)
             workers.append(asyncio.create_task(worker(prober)))
 
     feeder = asyncio.create_task(feed())
