@@ -39,6 +39,16 @@ def one_line_errors() -> tuple[type[Exception], ...]:
     return found if catalog is None else (*found, catalog.CatalogError)
 
 
+def __getattr__(name: str) -> Any:
+    """`ONE_LINE_ERRORS`, every one-line error (the catalog's included), for callers that
+    name it: made when asked, so importing this module loads no catalog."""
+    if name == "ONE_LINE_ERRORS":
+        from probescan.catalog import CatalogError
+
+        return (InputError, CatalogError, TargetError, OutputError)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def fail(error: object) -> int:
     """Tell the user what went wrong in one line; the exit status of bad input."""
     print(f"probescan: error: {error}", file=sys.stderr)
