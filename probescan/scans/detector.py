@@ -307,19 +307,20 @@ class ScanDetector:
 
     def _units(self, now: float) -> None:
         c = self.config
+        forget_after = c.forget_after
         gone = []
         for key, unit in self.units.items():
             quiet = now - unit.last
             if unit.detected_by is not None:
                 if quiet >= c.idle or now - unit.started >= c.report_every:
                     self._write(unit, now)
-                if quiet >= c.forget_after:
+                if quiet >= forget_after:
                     gone.append(key)
             elif quiet >= c.idle:
                 for ip in unit.members:
                     self.sources.pop(ip, None)
                 unit.members.clear()
-                unit.prune(now, c)
+                unit.prune(now, forget_after)
                 if not unit.by_port:
                     gone.append(key)
         for key in gone:

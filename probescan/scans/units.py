@@ -80,7 +80,7 @@ class Unit:
     """The sources counted together: one address's /24 (/48), or one AS."""
 
     __slots__ = ("as_name", "asn", "by_port", "by_target", "detected_by", "flagged_at",
-                 "key", "known", "last", "members", "started")
+                 "key", "known", "last", "members", "newest_floor", "started")
 
     def __init__(self, key: int, asn: int | None, as_name: str | None, ts: float) -> None:
         self.key = key
@@ -94,11 +94,16 @@ class Unit:
         self.known = False  # a record of this unit was written: its next probes count at once
         self.started = ts  # the current episode's first probe
         self.last = ts
+        # at most the newest failure time of every port and target kept in by_port and
+        # by_target: while it is within forget_after, prune has nothing to drop
+        self.newest_floor = math.inf
 
     def fail(self, ts: float, target: int, port: int, config: ScanConfig) -> bool:
         """Count one failed attempt; True when it makes the unit a scanner."""
         if self.detected_by is not None:
             return False
+        if ts < self.newest_floor:
+            self.newest_floor = ts
         ports = self.by_target.get(target)
         if ports is None:
             ports = self.by_target[target] = {}
@@ -123,12 +128,24 @@ class Unit:
         self.by_port.clear()
         self.by_target.clear()
 
-    def prune(self, now: float, config: ScanConfig) -> None:
-        """Drop failure times too old for any window (a quiet unit's sweep)."""
-        oldest = now - config.forget_after
+    def prune(self, now: float, forget_after: float) -> None:
+        """Drop failure times too old for any window (a quiet unit's sweep: cheap while
+        nothing is old enough to drop, as a quiet unit is swept again and again)."""
+        oldest = now - forget_after
+        if self.newest_floor >= oldest:
+            return
+        floor = math.inf
         for table in (self.by_port, self.by_target):
-            for key in [k for k, times in table.items() if max(times.values()) < oldest]:
-                del table[key]
+            old = []
+            for k, times in table.items():
+                newest = max(times.values())
+                if newest < oldest:
+                    old.append(k)
+                elif newest < floor:
+                    floor = newest
+            for k in old:
+                del table[k]
+        self.newest_floor = floor
 
 
 def _reached(times: dict[int, float], now: float, threshold: int, config: ScanConfig
