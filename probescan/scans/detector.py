@@ -111,11 +111,19 @@ class ScanDetector:
             key = (src, dst, sport, dport)
             att = attempts.get(key)
             if att is not None:
+                if att[STAGE] == DONE:  # most packets: a connection's, once decided
+                    att[LAST] = ts
+                    source = att[SRC]
+                    source.packets += 1
+                    return not plen and source.unit.detected_by is not None
                 self._from_prober(att, ts, flags, plen)
                 return not plen and att[SRC].unit.detected_by is not None
             att = attempts.get((dst, src, dport, sport))
             if att is not None:
-                self._from_target(att, ts, flags, plen)
+                if att[STAGE] == DONE:
+                    att[LAST] = ts
+                else:
+                    self._from_target(att, ts, flags, plen)
                 return not plen and att[SRC].unit.detected_by is not None
             if plen or flags & RST:
                 return False  # data or a reset of no attempt: a connection seen midway

@@ -42,6 +42,7 @@ OPT_NONE = 0  # no option
 OPT_MSS = 1  # one option: MSS (nmap's raw SYN)
 OPT_OS = 2  # 12 bytes or more with SACK-permitted or timestamps: an operating system's SYN
 OPT_OTHER = 3
+_NOP_NOP_TIMESTAMP = b"\x01\x01\x08\x0a"  # the options of most segments after a handshake
 
 Header = tuple[int, int, int, int, int, int, int, int, int, int, int, int]
 
@@ -84,6 +85,8 @@ def read(data: bytes, link: int) -> Header | None:
 
 def _options(seg: bytes | memoryview, at: int, hlen: int) -> int:
     """OPT_* of the TCP header at `at` with header length `hlen`."""
+    if hlen == 32 and seg[at + 20:at + 24] == _NOP_NOP_TIMESTAMP:
+        return OPT_OS  # most segments of a connection: the walk below would say the same
     if hlen == 24 and len(seg) > at + 20 and seg[at + 20] == 2:
         return OPT_MSS
     if hlen >= 32:
