@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 from probescan.catalog import FingerprintSet, ProbeSet, build_catalog
 from probescan.catalog.user import RuleFiles
 from probescan.model import Transport
+from probescan.watch.drivers import collector_at_ease
 from probescan.watch.flows import Shape
 from probescan.watch.passive import PassiveResult, flow_messages, identify
 from probescan.watch.pipes import FAILED, Worker, serve
@@ -63,7 +64,8 @@ def _worker_main(requests: Connection, replies: Connection, nmap_db: Path | None
                  files: RuleFiles | None) -> None:
     """A worker process: the catalogue, then batches of jobs until the watcher is done."""
     _start_worker(nmap_db, files)
-    serve(requests, replies, _identify_batch)
+    with collector_at_ease():
+        serve(requests, replies, _identify_batch)
 
 
 def identify_job(job: Job, probes: ProbeSet, rules: FingerprintSet) -> PassiveResult:
