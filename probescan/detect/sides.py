@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from probescan.detect.base import NEED_MORE, Messages, NeedMoreType
+from probescan.detect.base import NEED_MORE, Messages, NeedMoreType, joined
 from probescan.protocols.errors import NeedMore, ParseError
 
 T = TypeVar("T")
@@ -21,7 +21,7 @@ def first_bytes(side: tuple[bytes, ...], transport: str) -> bytes:
     """What a side parser reads: the first datagram (UDP) or the joined stream (TCP)."""
     if not side:
         return b""
-    return b"".join(side) if transport == "tcp" else side[0]
+    return joined(side) if transport == "tcp" else side[0]
 
 
 def run(parse: Callable[[bytes], T], data: bytes) -> T | NeedMoreType | None:
