@@ -33,16 +33,18 @@ from probescan.protocols.packet import ETH_IPV4, LINK_ETHERNET
 from probescan.scans.asn import AsnDb
 from probescan.scans.config import ScanConfig
 from probescan.scans.headers import (
+    FAST,
     FAST_LEN,
-    FAST_TCP,
     ICMP,
     ICMP_CLOSED,
+    OPT_NONE,
     OPT_OS,
     TCP,
     UDP,
     V6,
     prefix,
     read,
+    tcp_options,
 )
 from probescan.scans.record import ScanRecord, build_record
 from probescan.scans.tells import probe_tells
@@ -93,26 +95,30 @@ class ScanDetector:
         Most packets of a capture are TCP segments of a connection already decided (a
         `DONE` attempt): those are counted from a few header fields (what `packet` would do
         with the whole header); the others go the whole way."""
-        if link == LINK_ETHERNET and len(data) >= FAST_LEN and ts < self._next_sweep:
-            etype, vihl, total, frag, proto, src, dst, sport, dport, off = (
-                FAST_TCP.unpack_from(data))
+        if link == LINK_ETHERNET and len(data) >= FAST_LEN:  # what read() does first
+            (etype, vihl, total, ipid, frag, ttl, proto, src, dst, sport, dport, seq, off,
+             flags, win) = FAST.unpack_from(data)
             if etype == ETH_IPV4 and vihl == 0x45 and not frag & 0x1FFF and proto == TCP:
-                attempts = self.attempts
-                att = attempts.get((src, dst, sport, dport))
-                if att is not None:
-                    if att[STAGE] == DONE:
+                hlen = (off >> 4) * 4
+                plen = total - 20 - hlen
+                if ts < self._next_sweep:
+                    attempts = self.attempts
+                    att = attempts.get((src, dst, sport, dport))
+                    if att is not None:
+                        if att[STAGE] == DONE:
+                            self.packets += 1
+                            att[LAST] = ts
+                            source = att[SRC]
+                            source.packets += 1
+                            return not plen and source.unit.detected_by is not None
+                    elif (att := attempts.get((dst, src, dport, sport))) is not None and (
+                            att[STAGE] == DONE):
                         self.packets += 1
                         att[LAST] = ts
-                        source = att[SRC]
-                        source.packets += 1
-                        return not total - 20 - (off >> 4) * 4 and (
-                            source.unit.detected_by is not None)
-                elif (att := attempts.get((dst, src, dport, sport))) is not None and (
-                        att[STAGE] == DONE):
-                    self.packets += 1
-                    att[LAST] = ts
-                    return not total - 20 - (off >> 4) * 4 and (
-                        att[SRC].unit.detected_by is not None)
+                        return not plen and att[SRC].unit.detected_by is not None
+                opts = OPT_NONE if hlen == 20 else tcp_options(data, 34, hlen)
+                return self.packet(ts, (TCP, src, dst, sport, dport, flags & 0x3F, seq, ipid,
+                                        ttl, win, opts, plen))
         h = read(data, link)
         return h is not None and self.packet(ts, h)
 

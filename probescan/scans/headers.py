@@ -50,10 +50,7 @@ Header = tuple[int, int, int, int, int, int, int, int, int, int, int, int]
 _FAST = struct.Struct("!12xHBxHHHBB2xIIHHIxxxxBBH")
 _FAST_SHORT = struct.Struct("!12xHBxHHHBB2xIIHH")  # a UDP datagram of less than 8 bytes
 _FAST_LEN = _FAST.size  # 50
-# what the detector's shortcut reads first: ethertype, version/IHL, total length, fragment,
-# protocol, addresses, ports, the TCP data offset (a frame of FAST_LEN bytes or more)
-FAST_TCP = struct.Struct("!12xHBxH2xHxB2xIIHH8xB")
-FAST_LEN = _FAST_LEN
+FAST, FAST_LEN = _FAST, _FAST_LEN  # for the detector's own fast path (detector.frame)
 _FAST_SHORT_LEN = _FAST_SHORT.size  # 38
 _ICMP_V4 = struct.Struct("!BB6xB8xB2xII")  # type, code, quoted IHL, proto, src, dst
 
@@ -110,6 +107,9 @@ def _options(seg: bytes | memoryview, at: int, hlen: int) -> int:
         if 4 in kinds or 8 in kinds:
             return OPT_OS
     return OPT_OTHER if hlen > 20 else OPT_NONE
+
+
+tcp_options = _options
 
 
 def _icmp_v4(msg: bytes | memoryview) -> Header | None:
