@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from probescan.model import Transport
 
@@ -102,7 +103,13 @@ class Detection:
     version: str | None = None
     swapped: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its field values (the watcher's identify worker sends detections
+        back): rebuilt by the constructor, faster than dataclasses' generic __setstate__."""
+        return (Detection, tuple([getattr(self, name) for name in _DETECTION_FIELDS]))
 
+
+_DETECTION_FIELDS = tuple(f.name for f in fields(Detection))
 Result = Detection | NeedMoreType | None
 DetectFn = Callable[[Messages], Result]
 
