@@ -109,6 +109,8 @@ class ScanDetector:
                             self.packets += 1
                             att[LAST] = ts
                             source = att[SRC]
+                            if not source.dirty:
+                                source.touch()
                             source.packets += 1
                             return not plen and source.unit.detected_by is not None
                     elif (att := attempts.get((dst, src, dport, sport))) is not None and (
@@ -154,6 +156,8 @@ class ScanDetector:
                 if att[STAGE] == DONE:  # most packets: a connection's, once decided
                     att[LAST] = ts
                     source = att[SRC]
+                    if not source.dirty:
+                        source.touch()
                     source.packets += 1
                     return not plen and source.unit.detected_by is not None
                 self._from_prober(att, ts, flags, plen)
@@ -183,8 +187,11 @@ class ScanDetector:
             att = attempts.get(key)
             if att is not None:
                 att[LAST] = ts
-                att[SRC].packets += 1
-                return not plen and att[SRC].unit.detected_by is not None
+                source = att[SRC]
+                if not source.dirty:
+                    source.touch()
+                source.packets += 1
+                return not plen and source.unit.detected_by is not None
             att = attempts.get((dst, src, dport, sport | UDP_PORT))
             if att is not None:
                 att[LAST] = ts
@@ -209,6 +216,8 @@ class ScanDetector:
         s = self.sources.get(src)
         if s is None:
             s = self._source(src, ts)
+        elif not s.dirty:
+            s.touch()
         s.last = s.unit.last = ts
         s.packets += 1
         s.probes += 1
@@ -244,7 +253,10 @@ class ScanDetector:
 
     def _from_prober(self, att: Attempt, ts: float, flags: int, plen: int) -> None:
         att[LAST] = ts
-        att[SRC].packets += 1
+        source = att[SRC]
+        if not source.dirty:
+            source.touch()
+        source.packets += 1
         stage = att[STAGE]
         if stage == DONE:
             return
@@ -283,6 +295,8 @@ class ScanDetector:
         """A failed or payload-less attempt: counted, and fed to the unit's thresholds."""
         att[STAGE] = DONE
         s: Source = att[SRC]
+        if not s.dirty:
+            s.touch()
         s.failures += 1
         s.outcomes[technique * 5 + state] += 1
         unit = s.unit
@@ -294,7 +308,10 @@ class ScanDetector:
         technique -1: a connection seen midway, not counted)."""
         att[STAGE] = DONE
         if technique >= 0:
-            att[SRC].outcomes[technique * 5 + O_OPEN] += 1
+            s: Source = att[SRC]
+            if not s.dirty:
+                s.touch()
+            s.outcomes[technique * 5 + O_OPEN] += 1
 
     def _source(self, ip: int, ts: float) -> Source:
         c = self.config
@@ -385,13 +402,19 @@ class ScanDetector:
             s.unit.members.pop(s.ip, None)
 
     def _write(self, unit: Unit, now: float) -> None:
-        members = [s for s in unit.members.values() if s.probes]
-        if members and any(s.failures for s in members):
-            self.records += 1
-            self.on_scan(build_record(self.records, unit, members, self.config))
-        for s in unit.members.values():
-            s.reset(now)
-        unit.started = now
+        """A record of the unit's members counted since the last one (if any failed), then
+        their counts start again from `now`; when none was counted since (a quiet scan is
+        written at every sweep), nothing is looked at (Source.touch)."""
+        if unit.any_dirty:
+            members = [s for s in unit.members.values() if s.probes]
+            if members and any(s.failures for s in members):
+                self.records += 1
+                self.on_scan(build_record(self.records, unit, members, self.config))
+            for s in unit.members.values():
+                if s.dirty:
+                    s.reset(now)
+            unit.any_dirty = False
+        unit.written_at = unit.started = now
         unit.known = True
 
     def finish(self) -> None:
