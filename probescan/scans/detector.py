@@ -93,12 +93,18 @@ class ScanDetector:
         then keeps it out of its flow table).
 
         Most packets of a capture are TCP segments of a connection already decided (a
-        `DONE` attempt): those are counted from a few header fields (what `packet` would do
-        with the whole header); the others go the whole way."""
+        `DONE` attempt): those are counted at once (what `packet` would do); other TCP and
+        UDP over untagged Ethernet and IPv4 go to `packet` from the same header fields, the
+        rest through `read`."""
         if link == LINK_ETHERNET and len(data) >= FAST_LEN:  # what read() does first
             (etype, vihl, total, ipid, frag, ttl, proto, src, dst, sport, dport, seq, off,
              flags, win) = FAST.unpack_from(data)
-            if etype == ETH_IPV4 and vihl == 0x45 and not frag & 0x1FFF and proto == TCP:
+            if etype != ETH_IPV4 or vihl != 0x45 or frag & 0x1FFF:
+                pass
+            elif proto == UDP:
+                return self.packet(ts, (UDP, src, dst, sport, dport, 0, 0, ipid, ttl, 0, 0,
+                                        total - 28))
+            elif proto == TCP:
                 hlen = (off >> 4) * 4
                 plen = total - 20 - hlen
                 if ts < self._next_sweep:
