@@ -88,12 +88,20 @@ class Workers:
     """The worker processes of a pool, started together."""
 
     def __init__(self, count: int, nmap_db: Path | None, files: RuleFiles | None) -> None:
-        self.workers = [Worker(_worker_main, (nmap_db, files)) for _ in range(max(1, count))]
+        """As many of `count` workers as can be started (OSError when none)."""
+        self.workers: list[Worker] = []
+        for _ in range(max(1, count)):
+            try:
+                self.workers.append(Worker(_worker_main, (nmap_db, files)))
+            except OSError:
+                if not self.workers:
+                    raise
+                break
 
     @property
-    def _processes(self) -> dict[int | None, BaseProcess]:
+    def _processes(self) -> dict[int, BaseProcess]:
         """The processes by pid (the name concurrent.futures' executors give them)."""
-        return {w.process.pid: w.process for w in self.workers}
+        return {w.process.pid: w.process for w in self.workers if w.process.pid is not None}
 
     def idlest(self) -> Worker | None:
         """The live worker holding the fewest batches (None: every worker died)."""
@@ -142,7 +150,10 @@ class IdentifyPool(Generic[T]):
             return
         if not self._started:
             self._started = True
-            self._executor = Workers(self.workers, self._nmap_db, self._files)
+            try:
+                self._executor = Workers(self.workers, self._nmap_db, self._files)
+            except OSError:  # no process could be started: everything is identified here
+                self._executor = None
         self._batch.append((tag, job))
         if job[0] or job[1]:
             self._shippable += 1
