@@ -150,7 +150,7 @@ _make = tuple.__new__  # Packet(...) runs a Python-level __new__; this is twice 
 # its length is the top half of what would be TCP's sequence number), in one call
 _FAST_V4 = struct.Struct("!12xHBxH2xHxB2x8sHHI4xH")
 _PAIRS: dict[bytes, tuple[str, str]] = {}  # raw source and destination -> their text
-MAX_PAIRS = 65536
+MAX_PAIRS = 16384  # then forgotten all at once (a flow's packets come close together)
 
 
 def _v4_pair(raw: bytes) -> tuple[str, str]:
