@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from probescan.detect.base import NEED_MORE, Detection, Messages, NeedMoreType, Result
+from probescan.detect.base import NEED_MORE, Detection, Messages, NeedMoreType, Result, joined
 from probescan.protocols.errors import NeedMore, ParseError
 
 T = TypeVar("T")
@@ -24,7 +24,7 @@ def first_bytes(side: tuple[bytes, ...], transport: str) -> bytes:
     """What a side parser reads: the first datagram (UDP) or the joined stream (TCP)."""
     if not side:
         return b""
-    return b"".join(side) if transport == "tcp" else side[0]
+    return joined(side) if transport == "tcp" else side[0]
 
 
 def run(parse: Callable[[bytes], T], data: bytes) -> T | NeedMoreType | None:
