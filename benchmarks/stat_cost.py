@@ -1,19 +1,22 @@
-"""What the behaviour features and the statistical layer cost `watch -r --no-probe`: the same
-captures read by this checkout and by the newest commit before the statistical layer (the
-base), by CPU time (user + system: steady on a shared machine), best of N runs, interleaved.
+"""What the behaviour features and the statistical layer cost `watch -r --no-probe`, by CPU
+time (user + system: steady on a shared machine), best of N interleaved runs.
 
-    python3 benchmarks/stat_cost.py                       # base: the newest commit without it
-    python3 benchmarks/stat_cost.py --base main --runs 5 --packets 300000
+    python3 benchmarks/stat_cost.py                       # 300,000 packets a capture, 3 runs
+    python3 benchmarks/stat_cost.py --runs 5 --base REF   # also against a git ref
     python3 benchmarks/stat_cost.py --quick               # small captures: does it run?
 
-Three runs per capture, each `watch -r FILE --no-probe -q --workers 0` (one process, so its
-CPU time is all of it):
+Each run is `watch -r FILE --no-probe -q --workers 0` (one process, so its CPU time is all
+of it), in three ways on this checkout:
 
-* base: the commit before the layer (`git rev-list --date-order HEAD`: the newest ancestor
-  without probescan/classify/ and the flow table's sizes, i.e. main as it was merged last);
-* features: this checkout with `--classifiers rules,parsers` (the per-packet part: sizes
-  and times kept in the flow table, behaviour in each record; no comparison);
-* all: this checkout with every layer (the statistical comparison of unknown flows too).
+* without: the flow table keeps no sizes or times (watch/flows.py's MAX_SIZES set to 0 in
+  the process) and `--classifiers rules,parsers` (no forest): the watcher as it would be
+  without the layer (the payload size read from the IP length and the SYN/RST counters
+  stay: a few operations a packet);
+* features: the sizes and times kept, `--classifiers rules,parsers`: the per-packet part;
+* all: every layer, as `watch` runs by default (the profiles read at start, the forest for
+  each flow nothing else named).
+
+`--base REF` also runs a tree exported from a git ref (e.g. main before the layer).
 
 Captures (built once in --work): nDPI's Ethernet captures merged (benchmarks/_watch_speed.py)
 and repeated with shifted clients (tests/lab/traffic_large.py) — a real mix, most of it
@@ -41,8 +44,8 @@ from tests.lab.traffic_large import make_large_capture  # noqa: E402
 # Read by tests/benchmarks/test_quick.py: --quick may skip even in CI, for this reason.
 QUICK_SKIP_ALLOWED = ("nDPI's captures live in shared/ beside the checkout, not in the "
                       "repository (a clean clone has none)")
-FEATURES_FILE = "probescan/classify/features.py"
-FLOWS_FILE, SIZES_MARK = "probescan/watch/flows.py", "MAX_SIZES"  # the flow table's sizes
+WITHOUT = ("import sys; import probescan.watch.flows as f; f.MAX_SIZES = 0; "
+           "from probescan.cli.main import main; sys.exit(main(sys.argv[1:]))")
 QUICK_CAPTURES = 20  # nDPI captures merged in --quick
 
 
@@ -50,20 +53,6 @@ def ndpi_dir() -> Path | None:
     for d in ROOT.parents:
         if (d / "shared" / "pcaps" / "ndpi").is_dir():
             return d / "shared" / "pcaps" / "ndpi"
-    return None
-
-
-def base_commit() -> str | None:
-    """The newest ancestor of HEAD without the statistical layer (None: none in reach)."""
-    out = subprocess.run(["git", "-C", str(ROOT), "rev-list", "--date-order", "HEAD"],
-                         capture_output=True, text=True, check=False)
-    for commit in out.stdout.split()[:2000]:
-        has = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e",
-                              f"{commit}:{FEATURES_FILE}"], capture_output=True, check=False)
-        flows = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:{FLOWS_FILE}"],
-                               capture_output=True, text=True, check=False).stdout
-        if has.returncode != 0 and SIZES_MARK not in flows:
-            return commit
     return None
 
 
@@ -77,11 +66,13 @@ def export(ref: str, dst: Path) -> Path:
     return dst
 
 
-def run(tree: Path, capture: Path, extra: list[str]) -> tuple[float, float]:
+def run(tree: Path, capture: Path, extra: list[str], without: bool = False
+        ) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one `watch -r` in `tree`."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    start = ["-c", WITHOUT] if without else ["-m", "probescan"]
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "probescan", "watch", "-r", str(capture),
+    proc = subprocess.Popen([sys.executable, *start, "watch", "-r", str(capture),
                              "--no-probe", "-q", "--workers", "0", *extra], cwd=tree,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -117,12 +108,11 @@ def build(ndpi: Path, work: Path, packets: int, quick: bool) -> list[tuple[str, 
 def main() -> int:
     started = time.monotonic()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--base", help="git ref to compare with (default: the newest commit "
-                    "without the statistical layer)")
+    ap.add_argument("--base", help="also run the tree of this git ref")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--packets", type=int, default=300_000, help="per capture, at least")
     ap.add_argument("--ndpi", type=Path, default=ndpi_dir())
-    ap.add_argument("--work", type=Path, help="keep the captures and the old tree here")
+    ap.add_argument("--work", type=Path, help="keep the captures (and the old tree) here")
     ap.add_argument("--quick", action="store_true", help="20,000 packets, one run")
     a = ap.parse_args()
     if a.ndpi is None or not a.ndpi.is_dir():
@@ -130,45 +120,44 @@ def main() -> int:
                             "checkout); they are not part of this repository")
     if a.quick:
         a.runs, a.packets = 1, 20_000
-    base = a.base or base_commit()
-    if base is None:
-        return _blocks.skip("no commit without the statistical layer in this history: "
-                            "give --base")
     work = a.work or Path(tempfile.mkdtemp(prefix="stat-cost-"))
     work.mkdir(parents=True, exist_ok=True)
-    old = export(base, work / f"base-{base[:12]}")
     caps = build(a.ndpi, work, a.packets, a.quick)
-    variants = (("base", old, []), ("features", ROOT, ["--classifiers", "rules,parsers"]),
-                ("all", ROOT, []))
+    layers = ["--classifiers", "rules,parsers"]
+    variants: list[tuple[str, Path, list[str], bool]] = [
+        ("without", ROOT, layers, True), ("features", ROOT, layers, False),
+        ("all", ROOT, [], False)]
+    if a.base:
+        variants.append(("base", export(a.base, work / f"base-{a.base.replace('/', '-')}"),
+                         [], False))
     lines = [
         _blocks.data_line(_blocks.DEVELOPMENT, "nDPI's regression captures (`shared/pcaps/"
                           "ndpi`, not part of this repository), merged and repeated with "
                           "shifted clients; ftp.pcap repeated (bulk transfers)."),
         "",
         f"`watch -r FILE --no-probe -q --workers 0`, best of {a.runs} interleaved runs, "
-        f"packets per second of CPU time (user + system) and of wall time. Base: "
-        f"`{base[:10]}`, the newest commit without the statistical layer; *features*: this "
-        "checkout with `--classifiers rules,parsers` (the per-packet features, no "
-        "comparison); *all*: every layer. The peer is probescan's own base: ndpiReader "
-        "has no such layer to switch off.",
+        "packets per second of CPU time (user + system). *without*: the flow table keeps no "
+        "sizes or times and no forest runs (`--classifiers rules,parsers`); *features*: the "
+        "sizes and times kept (the per-packet part); *all*: every layer (`watch`'s default)"
+        + (f"; *base*: the tree of `{a.base}`" if a.base else "")
+        + ". The peer is probescan without the layer: ndpiReader has no such layer to "
+        "switch off.",
         "",
-        "| capture | packets | base pkt/s CPU | features pkt/s CPU | cost | all pkt/s CPU | "
-        "cost | base / all pkt/s wall |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| capture | packets | without pkt/s | features pkt/s | cost | all pkt/s | cost |"
+        + (" base pkt/s |" if a.base else ""),
+        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if a.base else ""),
     ]
     for name, big, n in caps:
-        best = {k: [1e9, 1e9] for k, _, _ in variants}
+        best = {k: 1e9 for k, _, _, _ in variants}
         for _ in range(a.runs):
-            for key, tree, extra in variants:
-                wall, cpu = run(tree, big, extra)
-                best[key] = [min(best[key][0], wall), min(best[key][1], cpu)]
-        cpu = {k: v[1] for k, v in best.items()}
+            for key, tree, extra, without in variants:
+                best[key] = min(best[key], run(tree, big, extra, without)[1])
         lines.append(
-            f"| {name} | {n:,} | {n / cpu['base']:,.0f} | {n / cpu['features']:,.0f} | "
-            f"{100 * (1 - cpu['base'] / cpu['features']):.1f}% | {n / cpu['all']:,.0f} | "
-            f"{100 * (1 - cpu['base'] / cpu['all']):.1f}% | "
-            f"{n / best['base'][0]:,.0f} / {n / best['all'][0]:,.0f} |")
-    lines += ["", "Cost: the share of throughput lost against the base (CPU time).", "",
+            f"| {name} | {n:,} | {n / best['without']:,.0f} | {n / best['features']:,.0f} | "
+            f"{100 * (1 - best['without'] / best['features']):.1f}% | "
+            f"{n / best['all']:,.0f} | {100 * (1 - best['without'] / best['all']):.1f}% |"
+            + (f" {n / best['base']:,.0f} |" if a.base else ""))
+    lines += ["", "Cost: the share of throughput lost against *without* (CPU time).", "",
               _blocks.provenance(started)]
     _blocks.emit("stat-cost", lines, a.quick)
     return 0

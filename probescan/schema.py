@@ -133,16 +133,19 @@ PROBES = Shape("probes", (
 ))
 
 STATISTICAL = Shape("statistical", (
-    Field("profile", Kind.STR),  # the nearest profile's protocol
+    Field("profile", Kind.STR),  # the protocol most of the profiles' trees vote for
     Field("named", Kind.BOOL),  # did it name the flow (else: `why`)
     Field("why", Kind.STR, null=True),
-    Field("distance", Kind.NUMBER),
-    Field("threshold", Kind.NUMBER),
-    Field("runner_up", Kind.STR, null=True),  # the nearest other protocol
-    Field("runner_up_distance", Kind.NUMBER, null=True),
+    Field("score", Kind.NUMBER),  # the share of the trees that vote for it
+    Field("min_score", Kind.NUMBER),  # the share needed to name the flow
+    Field("runner_up", Kind.STR, null=True),  # the protocol with the next most votes
+    Field("runner_up_score", Kind.NUMBER, null=True),
+    Field("other_score", Kind.NUMBER),  # the share for protocols without a profile
+    Field("outside", Kind.STRINGS),  # features beyond the profile's ranges
+    Field("beyond", Kind.NUMBER),  # how far beyond, summed (shares of each feature's span)
     Field("profile_flows", Kind.INT),
     Field("profile_captures", Kind.INT),
-    Field("example", Kind.INTS),  # sizes of a flow like it (+ client, - server)
+    Field("example", Kind.INTS),  # sizes of a flow it was learnt from (+ client, - server)
     Field("c2s", Kind.INTS),  # the profile's size histograms, per mille (classify/features.py)
     Field("s2c", Kind.INTS),
 ))

@@ -5,20 +5,21 @@ times of its first payload packets (sizes on the wire, so a headers-only capture
 packet and byte counts, SYN/RST/FIN, who spoke first, how long it lasted, whether its server
 address is a group address (multicast/broadcast: one-to-many traffic, not a port or an
 address), and, when the payload was captured, the entropy and bit balance of each side's
-first message (a first message that looks random is itself evidence of encryption).
+first message (shown in the record; a first message that looks random is evidence of
+encryption, but the classifier does not read it: it must work on headers-only captures).
 
-`vector` turns it into the attribute meters the statistical layer compares (each a short
-vector of numbers, histograms normalised to 1), flattened and pre-weighted so that the
-distance of two flows is one pass of L1 (`distance`):
+`features` turns it into the fixed-length vector the statistical layer's forest reads
+(FEATURE_NAMES says what each number is):
 
-    packets  direction and log size of each of the first 8 payload packets
-    runs     the first 6 runs of packets one way (a message and its segments): direction,
-             log bytes, log packets
-    c2s/s2c  histograms of the client's and the server's payload sizes (SIZE_BINS)
-    gaps     histogram of the gaps between payload packets (log scale, 0.1 ms .. 10 s)
-    flow     who spoke first, group address, log payload packets, the client's share of
-             the bytes, TCP handshake seen, reset, log packets, log bytes
-    entropy  entropy/8 and share of one bits of each side's first message (payload only)
+    the first 12 payload packets, each: direction (+1 client, -1 server, 0 none), log2 size,
+                  log10 gap since the previous payload packet
+    per side      log2 of: packets, smallest, largest, mean size, standard deviation
+    gaps          log10 of the smallest, largest and median gap between payload packets
+    flow          who spoke first, group address, TCP handshake seen, resets and FINs of
+                  each side, SYN retries, log2 packets and bytes of each side, the client's
+                  share of the bytes, log10 duration, payload packets kept, turns, the share
+                  of sizes that are a multiple of 4
+    histograms    each side's payload sizes over SIZE_BINS, as shares
 """
 
 from __future__ import annotations
@@ -29,30 +30,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import sub
 from typing import Protocol
 
-FEATURES_VERSION = 1  # profiles of another version are refused (features changed)
+FEATURES_VERSION = 2  # profiles of another version are refused (features changed)
 
-FIRST_PACKETS = 8  # payload packets whose size is a feature by position
-FIRST_RUNS = 6  # runs (consecutive packets one way) whose size is a feature by position
 SIZE_BINS = (0, 32, 64, 128, 256, 512, 1024, 1400)  # lower edges of the size histograms
-GAP_BINS = 10  # gap histogram: 0.1 ms .. 10 s in half decades, the last open-ended
 ENTROPY_BYTES = 256  # of each side's first message
-
-# The meters in the order of the flat vector, with their length and weight (measured by
-# benchmarks/stat_loco.py: the runs tell most, single packets' positions least).
-GROUPS: tuple[tuple[str, int, float], ...] = (
-    ("packets", 3 * FIRST_PACKETS, 0.5),
-    ("runs", 4 * FIRST_RUNS, 4.0),
-    ("c2s", len(SIZE_BINS), 2.0),
-    ("s2c", len(SIZE_BINS), 2.0),
-    ("gaps", GAP_BINS, 1.0),
-    ("flow", 8, 1.0),
-)
-ENTROPY_GROUP: tuple[str, int, float] = ("entropy", 4, 1.0)
-CORE_WEIGHT = sum(w for _, _, w in GROUPS)
-CORE_LENGTH = sum(n for _, n, _ in GROUPS)
 
 
 class SideView(Protocol):
@@ -180,10 +163,6 @@ def size_histograms(sizes: Sequence[int]) -> tuple[list[int], list[int]]:
     return c, s
 
 
-def _log(n: float, top: float) -> float:
-    return min(1.0, math.log2(1 + n) / top)
-
-
 def runs(sizes: Sequence[int]) -> list[tuple[int, int, int]]:
     """(direction +1/-1, bytes, packets) of each run of consecutive packets one way."""
     out: list[tuple[int, int, int]] = []
@@ -197,79 +176,90 @@ def runs(sizes: Sequence[int]) -> list[tuple[int, int, int]]:
     return out
 
 
-def _gap_bin(dt: float) -> int:
-    if dt <= 1e-4:
-        return 0
-    return min(GAP_BINS - 1, int(math.log10(dt / 1e-4) * 2) + 1)
+FIRST_PACKETS = 12  # payload packets whose direction, size and gap are features by position
+_NONE = -7.0  # log10 of a gap that is not there
 
 
-def _normalised(counts: list[int]) -> list[float]:
+def _log2(n: float) -> float:
+    return math.log2(1 + n) if n > 0 else 0.0
+
+
+def _log10(seconds: float) -> float:
+    return math.log10(seconds) if seconds > 1e-6 else -6.0
+
+
+def _side(sizes: list[int]) -> list[float]:
+    """log2 of: count, smallest, largest, mean, standard deviation."""
+    if not sizes:
+        return [0.0] * 5
+    n = len(sizes)
+    mean = sum(sizes) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in sizes) / n)
+    return [_log2(n), _log2(min(sizes)), _log2(max(sizes)), _log2(mean), _log2(std)]
+
+
+def features(b: Behaviour) -> list[float]:
+    """The flow's feature vector (FEATURE_NAMES), all from sizes, directions and timing."""
+    sizes, times = b.sizes, b.times
+    out: list[float] = []
+    for i in range(FIRST_PACKETS):
+        if i < len(sizes):
+            n = sizes[i]
+            gap = _log10(times[i] - times[i - 1]) if i else 0.0
+            out += [1.0 if n > 0 else -1.0, _log2(abs(n)), gap]
+        else:
+            out += [0.0, 0.0, 0.0]
+    out += _side([n for n in sizes if n > 0]) + _side([-n for n in sizes if n < 0])
+    gaps = sorted(times[i] - times[i - 1] for i in range(1, len(times)))
+    out += ([_log10(gaps[0]), _log10(gaps[-1]), _log10(_median(gaps))] if gaps
+            else [_NONE, _NONE, _NONE])
+    total = b.bytes[0] + b.bytes[1]
+    turns = sum(1 for i in range(1, len(sizes)) if (sizes[i] > 0) != (sizes[i - 1] > 0))
+    out += [float(b.first == "client"), float(b.group), float(b.handshake),
+            float(b.rst[0] > 0), float(b.rst[1] > 0), float(b.fin[0]), float(b.fin[1]),
+            float(max(b.syn) > 1), _log2(b.packets[0]), _log2(b.packets[1]),
+            _log2(b.bytes[0]), _log2(b.bytes[1]), b.bytes[0] / total if total else 0.5,
+            _log10(b.duration), float(len(sizes)), float(turns),
+            sum(1 for n in sizes if n % 4 == 0) / len(sizes) if sizes else 0.0]
+    c_hist, s_hist = size_histograms(sizes)
+    out += _shares(c_hist) + _shares(s_hist)
+    return out
+
+
+def _median(values: list[float]) -> float:
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def _shares(counts: list[int]) -> list[float]:
     n = sum(counts)
     return [k / n for k in counts] if n else [0.0] * len(counts)
 
 
-def meters(b: Behaviour) -> dict[str, list[float]]:
-    """The attribute meters of a flow, by name (unweighted)."""
-    sizes = b.sizes
-    packets: list[float] = []
-    for i in range(FIRST_PACKETS):
-        n = sizes[i] if i < len(sizes) else 0
-        packets += [float(n > 0), float(n < 0), _log(abs(n), 11)]
-    run_list = runs(sizes)
-    run_meter: list[float] = []
-    for i in range(FIRST_RUNS):
-        if i < len(run_list):
-            d, nbytes, k = run_list[i]
-            run_meter += [float(d > 0), float(d < 0), _log(nbytes, 11), _log(k, 5)]
-        else:
-            run_meter += [0.0, 0.0, 0.0, 0.0]
-    c_hist, s_hist = size_histograms(sizes)
-    gaps = [0] * GAP_BINS
-    t = b.times
-    for i in range(1, len(t)):
-        gaps[_gap_bin(t[i] - t[i - 1])] += 1
-    total = b.bytes[0] + b.bytes[1]
-    flow = [float(b.first == "client"), float(b.group), _log(len(sizes), 5),
-            b.bytes[0] / total if total else 0.5, float(b.handshake),
-            float(b.rst[0] + b.rst[1] > 0), _log(b.packets[0] + b.packets[1], 16),
-            _log(total, 24)]
-    out = {"packets": packets, "runs": run_meter, "c2s": _normalised(c_hist),
-           "s2c": _normalised(s_hist), "gaps": _normalised(gaps), "flow": flow}
-    if b.entropy is not None:
-        out["entropy"] = list(b.entropy)
-    return out
+FEATURE_NAMES: tuple[str, ...] = (
+    *(f"p{i + 1}_{what}" for i in range(FIRST_PACKETS) for what in ("dir", "size", "gap")),
+    *(f"{side}_{what}" for side in ("c2s", "s2c")
+      for what in ("packets", "min", "max", "mean", "std")),
+    "gap_min", "gap_max", "gap_median",
+    "client_first", "group", "handshake", "c2s_rst", "s2c_rst", "c2s_fin", "s2c_fin",
+    "syn_retry", "c2s_all_packets", "s2c_all_packets", "c2s_bytes", "s2c_bytes",
+    "client_share", "duration", "payload_packets", "turns", "mod4",
+    *(f"c2s_bin{i}" for i in range(len(SIZE_BINS))),
+    *(f"s2c_bin{i}" for i in range(len(SIZE_BINS))),
+)
 
-
-Vector = tuple[float, ...]
-
-
-def flatten(m: dict[str, list[float]]) -> tuple[Vector, Vector | None]:
-    """(the weighted core meters, the weighted entropy meter or None)."""
-    core: list[float] = []
-    for name, length, weight in GROUPS:
-        values = m[name]
-        if len(values) != length:
-            raise ValueError(f"meter {name!r} has {len(values)} values, not {length}")
-        core += [v * weight for v in values]
-    ent = m.get("entropy")
-    if ent is None:
-        return tuple(core), None
-    name, length, weight = ENTROPY_GROUP
-    if len(ent) != length:
-        raise ValueError(f"meter {name!r} has {len(ent)} values, not {length}")
-    return tuple(core), tuple(v * weight for v in ent)
-
-
-def vector(b: Behaviour) -> tuple[Vector, Vector | None]:
-    return flatten(meters(b))
-
-
-def distance(a: tuple[Vector, Vector | None], b: tuple[Vector, Vector | None]) -> float:
-    """Weighted L1 over the meters both have, divided by their weights: 0 identical; each
-    meter's part is at most 2 (opposite histograms) or its length (position meters)."""
-    d: float = sum(map(abs, map(sub, a[0], b[0])))
-    weight = CORE_WEIGHT
-    if a[1] is not None and b[1] is not None:
-        d += sum(map(abs, map(sub, a[1], b[1])))
-        weight += ENTROPY_GROUP[2]
-    return d / weight
+# The features whose range a profile keeps (classify/profiles.py), all but the positional
+# ones (the first packets come in another order from one run to the next), and the span of
+# values each can take in practice: a profile's ranges are widened by a share of it
+# (classify/statistical.py), the same for every profile.
+RANGED_FROM = 3 * FIRST_PACKETS
+_SIZE, _GAP, _COUNT = 11.0, 7.0, 16.0  # log2 of 2 KiB; log10 of 1 us..10 s; log2 of 64 Ki
+RANGE_SCALES: tuple[float, ...] = (
+    *(v for _ in ("c2s", "s2c") for v in (6.0, _SIZE, _SIZE, _SIZE, _SIZE)),
+    _GAP, _GAP, _GAP,
+    1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+    1.0, _COUNT, _COUNT, 32.0, 32.0,
+    1.0, _GAP, 32.0, 32.0, 1.0,
+    *(1.0 for _ in range(2 * len(SIZE_BINS))),
+)
+RANGED_NAMES = FEATURE_NAMES[RANGED_FROM:]

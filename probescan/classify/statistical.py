@@ -1,59 +1,65 @@
-"""The statistical layer: the nearest profile names a flow the payload left unknown (pure).
+"""The statistical layer: the profiles' forest names a flow the payload left unknown (pure).
 
-A flow is compared with every prototype of every profile of its transport (weighted L1 over
-the attribute meters: classify/features.py). The nearest protocol names it when
+The flow's features (classify/features.py: sizes, directions, timing) go down every tree of
+the forest of its transport (classify/forest.py); each tree votes for a protocol or for
+OTHER (protocols seen in too few captures to have a profile). The protocol with most votes
+names the flow when
 
-* the flow has at least `min_packets` payload packets (a lone datagram tells too little: such
-  a flow is not compared at all),
-* its distance is at most the model's `threshold` (loose: distances of long flows are large
-  even between flows of one protocol), and
-* the nearest *other* protocol is farther by at least `margin` of its own distance (the
-  relative margin: two protocols that look alike name nothing). Measured on nDPI's
-  captures (benchmarks/stat_loco.py), the relative margin tells right from wrong far better
-  than the distance itself.
+* the flow has at least `min_packets` payload packets (a lone datagram tells too little:
+  such a flow is not classified at all),
+* OTHER does not have more votes (the flow looks like the protocols the profiles do not
+  know),
+* at least `min_score` of the trees vote for it (the model's; 0.7 in the shipped profiles:
+  the lowest share at which, leaving one of nDPI's captures out at a time, at most one
+  named flow in ten was wrong: benchmarks/stat_loco.py), and
+* the flow lies within the ranges of the features (but the positional ones) that the
+  protocol's training flows showed, or not far beyond: the sum over the features of how far
+  each lies beyond its range, as a share of the span it can take (features.RANGE_SCALES),
+  is at most `max_outside` (1.0). A forest always votes for something; a flow unlike every
+  flow of the protocol it votes for is left unknown, whatever the share.
 
-Otherwise it stays unknown, and the record still shows the nearest protocol and distances
-as evidence. Port numbers are never read. The confidence (nmap's 0..10 scale) is at most
-STAT_CONFIDENCE: 1 at the edge (the threshold or the margin), 5 for a flow that is nearly a
-known flow of its protocol and far from every other protocol. A payload label always wins:
-this layer runs only on flows nothing else named (watch/watcher.py).
+Otherwise it stays unknown, and the record still shows the protocol with most votes, its
+share and the runner-up as evidence. Port numbers are never read. The confidence (nmap's
+0..10 scale) is 1 at `min_score` and STAT_CONFIDENCE (5) when every tree agrees, always
+below what payload evidence gets. A payload label always wins: this layer runs only on
+flows nothing else named (watch/watcher.py).
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
-from operator import sub
 
 from probescan.classify.features import (
-    CORE_WEIGHT,
-    ENTROPY_GROUP,
+    RANGE_SCALES,
+    RANGED_FROM,
+    RANGED_NAMES,
     Behaviour,
-    Vector,
-    vector,
+    features,
 )
-from probescan.classify.profiles import Profile, ProfileSet, Prototype
+from probescan.classify.profiles import OTHER, Profile, ProfileSet
 from probescan.engine.verdict import LABEL
 
 STAT_CONFIDENCE = LABEL["statistical"].confidence
+CACHE = 4096  # flows whose verdict is remembered (the same features give the same answer)
 
 
 @dataclass(frozen=True, slots=True)
-class Nearest:
-    """The profile nearest to a flow, and whether it names the flow."""
+class Verdict:
+    """The protocol the most trees vote for, and whether it names the flow."""
 
-    profile: Profile
-    prototype: Prototype
-    distance: float
-    runner_up: str | None  # the nearest other protocol
-    runner_up_distance: float | None
-    threshold: float  # the model's
+    profile: Profile  # the protocol with most votes (OTHER aside)
+    score: float  # the share of the trees that vote for it
+    runner_up: str | None  # the protocol with the next most votes
+    runner_up_score: float | None
+    other_score: float  # the share that votes OTHER
+    min_score: float  # the model's
+    outside: tuple[str, ...]  # features beyond the profile's ranges (classify/features.py)
+    beyond: float  # how far beyond, summed (each as a share of the feature's span)
     named: bool
     why: str  # why it names nothing ("" when it names)
     confidence: int  # 0 when it names nothing
-
-
-CACHE = 4096  # flows whose comparison is remembered (the same meters give the same answer)
 
 
 class StatisticalLayer:
@@ -62,63 +68,70 @@ class StatisticalLayer:
     def __init__(self, profiles: ProfileSet) -> None:
         self.profiles = profiles
         self.model = profiles.model
-        # per transport: the prototypes' core vectors, their entropy vectors, and whose
-        self._cores: dict[str, list[Vector]] = {"tcp": [], "udp": []}
-        self._ents: dict[str, list[Vector | None]] = {"tcp": [], "udp": []}
-        self._owners: dict[str, list[tuple[Profile, Prototype]]] = {"tcp": [], "udp": []}
-        for p in profiles.profiles:
-            for proto in p.prototypes:
-                self._cores[p.transport].append(proto.vector[0])
-                self._ents[p.transport].append(proto.vector[1])
-                self._owners[p.transport].append((p, proto))
-        self._cache: OrderedDict[tuple[str, Vector, Vector | None], Nearest] = OrderedDict()
+        self._by_class = {
+            transport: [profiles.find(c, transport) for c in forest.classes]
+            for transport, forest in profiles.forests.items()}
+        self._cache: OrderedDict[tuple[str, tuple[float, ...]], Verdict | None] = OrderedDict()
 
-    def nearest(self, b: Behaviour) -> Nearest | None:
-        """The nearest profile (None for a flow with too few payload packets to be named,
-        or without profiles of its transport)."""
-        if b.payload_packets < self.model.min_packets or not self._cores.get(b.transport):
+    def classify(self, b: Behaviour) -> Verdict | None:
+        """The forest's verdict (None for a flow with too few payload packets to be named,
+        or without a forest of its transport)."""
+        forest = self.profiles.forests.get(b.transport)
+        if b.payload_packets < self.model.min_packets or forest is None:
             return None
-        core, ent = vector(b)
-        key = (b.transport, core, ent)
-        cached = self._cache.get(key)
-        if cached is not None:
+        x = features(b)
+        key = (b.transport, tuple(x))
+        if key in self._cache:
             self._cache.move_to_end(key)
-            return cached
-        found = self._compare(b.transport, core, ent)
+            return self._cache[key]
+        found = self._decide(b.transport, forest.classes, forest.votes(x), x)
         self._cache[key] = found
         if len(self._cache) > CACHE:
             self._cache.popitem(last=False)
         return found
 
-    def _compare(self, transport: str, core: Vector, ent: Vector | None) -> Nearest:
-        # the weighted L1 of features.distance, written out: this loop is the layer's cost
-        dists = [sum(map(abs, map(sub, core, c))) / CORE_WEIGHT
-                 for c in self._cores[transport]]
-        if ent is not None:
-            both = CORE_WEIGHT + ENTROPY_GROUP[2]
-            for i, e in enumerate(self._ents[transport]):
-                if e is not None:
-                    dists[i] = (dists[i] * CORE_WEIGHT + sum(map(abs, map(sub, ent, e)))) / both
-        owners = self._owners[transport]
-        order = sorted(range(len(dists)), key=dists.__getitem__)
-        profile, proto = owners[order[0]]
-        d0 = dists[order[0]]
-        runner_up: str | None = None
-        d1: float | None = None
-        for i in order[1:]:
-            if owners[i][0].service != profile.service:
-                runner_up, d1 = owners[i][0].service, dists[i]
-                break
-        model = self.model
-        margin = 1.0 if d1 is None else (d1 - d0) / d1 if d1 > 0 else 0.0
+    def _decide(self, transport: str, classes: tuple[str, ...], votes: list[float],
+                x: list[float]) -> Verdict | None:
+        profiles = self._by_class[transport]
+        other = sum(v for c, v in zip(classes, votes, strict=True) if c == OTHER)
+        ranked = sorted((i for i, c in enumerate(classes) if c != OTHER and profiles[i]),
+                        key=lambda i: -votes[i])
+        if not ranked:
+            return None
+        best = profiles[ranked[0]]
+        assert best is not None
+        score = votes[ranked[0]]
+        runner_up = classes[ranked[1]] if len(ranked) > 1 and votes[ranked[1]] > 0 else None
+        runner_score = votes[ranked[1]] if runner_up is not None else None
+        min_score = self.model.min_score
+        outside, beyond = self._outside(best, x)
         why = ""
-        if d0 > model.threshold:
-            why = f"distance {d0:.3f} beyond the threshold {model.threshold:.3f}"
-        elif margin < model.margin:
-            why = f"{runner_up} is nearly as near ({d1:.3f})"
+        if other > score:
+            why = (f"{other:.0%} of the trees say a protocol seen in too few captures to "
+                   f"have a profile")
+        elif score < min_score:
+            why = f"{score:.0%} of the trees vote {best.service}, {min_score:.0%} must"
+        elif beyond > self.model.max_outside:
+            why = (f"unlike the {best.service} flows learnt ({beyond:.2f} beyond their ranges,"
+                   f" {self.model.max_outside:.2f} allowed): {', '.join(outside[:4])}"
+                   + (f" and {len(outside) - 4} more" if len(outside) > 4 else ""))
         confidence = 0
         if not why:
-            room = min(1 - d0 / model.threshold, (margin - model.margin) / (1 - model.margin))
-            confidence = 1 + round((STAT_CONFIDENCE - 1) * max(0.0, room))
-        return Nearest(profile, proto, d0, runner_up, d1, model.threshold, not why, why,
-                       confidence)
+            room = (score - min_score) / (1 - min_score) if min_score < 1 else 1.0
+            confidence = 1 + round((STAT_CONFIDENCE - 1) * max(0.0, min(1.0, room)))
+        return Verdict(best, score, runner_up, runner_score, other, min_score, outside,
+                       beyond, not why, why, confidence)
+
+    def _outside(self, p: Profile, x: list[float]) -> tuple[tuple[str, ...], float]:
+        """The features beyond the profile's ranges, and how far beyond, summed."""
+        if not p.low:
+            return (), 0.0
+        x32 = array("f", x[RANGED_FROM:]).tolist()  # as the ranges were taken
+        names: list[str] = []
+        total = 0.0
+        for name, v, lo, hi, span in zip(RANGED_NAMES, x32, p.low, p.high, RANGE_SCALES,
+                                         strict=True):
+            if v < lo or v > hi:
+                names.append(name)
+                total += (lo - v if v < lo else v - hi) / span
+        return tuple(names), total

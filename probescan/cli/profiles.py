@@ -17,10 +17,10 @@ from pathlib import Path
 from probescan import __version__
 from probescan.catalog import build_catalog
 from probescan.catalog.paths import data_dir
+from probescan.classify.learn import LearnError
 from probescan.classify.profiles import (
-    MAX_PROTOTYPES,
     PER_CAPTURE,
-    RADIUS,
+    TREES,
     Model,
     ProfileError,
     ProfileSet,
@@ -48,11 +48,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a protocol needs flows in this many captures (default 1)")
     t.add_argument("--per-capture", type=int, default=PER_CAPTURE, metavar="N",
                    help=f"flows of one protocol taken from one capture (default {PER_CAPTURE})")
-    t.add_argument("--threshold", type=float, default=DEFAULT.threshold, metavar="D",
-                   help=f"distance beyond which a flow stays unknown (default {DEFAULT.threshold})")
-    t.add_argument("--margin", type=float, default=DEFAULT.margin, metavar="D",
-                   help="the next protocol must be farther than the nearest by this share of "
-                   f"its distance (default {DEFAULT.margin})")
+    t.add_argument("--min-score", type=float, default=DEFAULT.min_score, metavar="S",
+                   help="share of the trees that must vote for a protocol to name a flow "
+                   f"(default {DEFAULT.min_score})")
+    t.add_argument("--max-outside", type=float, default=DEFAULT.max_outside, metavar="X",
+                   help="how far beyond its profile's feature ranges a flow may lie (summed "
+                   f"shares of each feature's span; default {DEFAULT.max_outside})")
+    t.add_argument("--trees", type=int, default=TREES, metavar="N",
+                   help=f"trees of each forest (default {TREES})")
     t.add_argument("--min-packets", type=int, default=DEFAULT.min_packets, metavar="N",
                    help=f"payload packets a flow needs (default {DEFAULT.min_packets})")
     t.add_argument("--skip-bad", action="store_true",
@@ -108,10 +111,12 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from probescan.watch.training import samples_from_capture
 
-    if args.min_captures < 1 or args.per_capture < 1 or args.min_packets < 1:
-        raise InputError("--min-captures, --per-capture and --min-packets must be positive")
-    if args.threshold <= 0 or args.margin < 0:
-        raise InputError("--threshold must be positive and --margin not negative")
+    if min(args.min_captures, args.per_capture, args.min_packets, args.trees) < 1:
+        raise InputError("--min-captures, --per-capture, --min-packets and --trees must be "
+                         "positive")
+    if not 0 < args.min_score <= 1 or args.max_outside < 0:
+        raise InputError("--min-score must be more than 0 and at most 1, --max-outside not "
+                         "negative")
     files = capture_files(args.captures)
     catalog = build_catalog(args.nmap_db)
     samples: list[Sample] = []
@@ -124,20 +129,24 @@ def _train(args: argparse.Namespace) -> int:
             if not args.skip_bad:
                 raise InputError(str(e)) from e
             print(f"probescan: skipped: {e}", file=sys.stderr)
-    model = Model(args.threshold, args.margin, args.min_packets)
+    model = Model(args.min_score, args.max_outside, args.min_packets)
     options = [f"--min-captures {args.min_captures}", f"--per-capture {args.per_capture}"]
     options += [f"--{name.replace('_', '-')} {getattr(args, name)}"
-                for name in ("threshold", "margin", "min_packets")
+                for name in ("min_score", "max_outside", "min_packets")
                 if getattr(args, name) != getattr(DEFAULT, name)]
+    options += [f"--trees {args.trees}"] if args.trees != TREES else []
     options += ["--skip-bad"] if args.skip_bad else []
     shown = " ".join([*(str(c) for c in args.captures), *options])
     about = (f"probescan {__version__} profiles, learnt from the flows its payload layers "
              f"named in {read} capture(s)",
              f"made by: probescan profiles train {shown} -o {args.output.name}",
-             f"radius {RADIUS}, at most {MAX_PROTOTYPES} prototypes a profile; "
-             "format and method: docs/classify.md")
-    profiles = train(samples, model, min_captures=args.min_captures,
-                     per_capture=args.per_capture, about=about)
+             f"a forest of {args.trees} trees per transport; format and method: "
+             "docs/classify.md")
+    try:
+        profiles = train(samples, model, min_captures=args.min_captures,
+                         per_capture=args.per_capture, trees=args.trees, about=about)
+    except LearnError as e:
+        raise InputError(str(e)) from e
     try:
         args.output.write_text(dumps(profiles), encoding="utf-8")
     except OSError as e:
@@ -149,10 +158,14 @@ def _train(args: argparse.Namespace) -> int:
 
 def _show(ps: ProfileSet) -> int:
     m = ps.model
-    print(f"model: threshold {m.threshold}, margin {m.margin}, min_packets {m.min_packets}")
+    forests = ", ".join(f"{t} {len(f.trees)} trees over {len(f.classes)} classes"
+                        for t, f in sorted(ps.forests.items()))
+    print(f"model: min_score {m.min_score}, max_outside {m.max_outside}, "
+          f"min_packets {m.min_packets}; "
+          f"forests: "
+          f"{forests or 'none'}")
     for p in ps.profiles:
-        example = " ".join(f"{n:+d}" for n in p.prototypes[0].example[:8]) if (
-            p.prototypes) else ""
-        print(f"{p.service:24} {p.transport}  {p.flows:5} flow(s) {p.captures:4} capture(s) "
-              f"{len(p.prototypes):3} prototype(s)  e.g. {example}")
+        example = " ".join(f"{n:+d}" for n in p.examples[0][:8]) if p.examples else ""
+        print(f"{p.service:24} {p.transport}  {p.flows:5} flow(s) {p.captures:4} capture(s)"
+              f"  e.g. {example}")
     return 0

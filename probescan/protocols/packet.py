@@ -221,20 +221,20 @@ def _fast_ethernet_ipv4(data: bytes, ts: float) -> Packet | None:
         if hlen < 20:
             return None
         payload = data[34 + hlen:end]
-        size = total - 20 - hlen
+        size = total - 20 - hlen  # >= len(payload): the payload ends at the IP length or before
         src, dst = _PAIRS.get(addrs) or _v4_pair(addrs)
         return _make(Packet, (ts, src, dst, TCP, sport, dport, off_flags & 0x3F, seq,
-                              payload, None, size if size > len(payload) else len(payload)))
+                              payload, None, size if size > 0 else 0))
     if proto == UDP:
         if sport in UDP_TUNNELS or dport in UDP_TUNNELS:
             return None  # maybe a tunnel: the general path unwraps it
         length = seq >> 16
         uend = 34 + length if 8 <= length <= end - 34 else end
         payload = data[42:uend]
-        size = (length or total - 20) - 8
+        size = (length or total - 20) - 8  # >= len(payload) but for a bad UDP length (1..7)
         src, dst = _PAIRS.get(addrs) or _v4_pair(addrs)
         return _make(Packet, (ts, src, dst, UDP, sport, dport, 0, 0, payload, None,
-                              size if size > len(payload) else len(payload)))
+                              size if size >= 0 else len(payload)))
     return None
 
 

@@ -30,7 +30,7 @@ from probescan.bounds import cut_facts
 from probescan.classify.features import Behaviour, behaviour_of, size_histograms
 from probescan.classify.flowclass import flow_class
 from probescan.classify.layers import DECIDED_BY, DecidedBy
-from probescan.classify.statistical import Nearest
+from probescan.classify.statistical import Verdict
 from probescan.detect import Detection
 from probescan.engine.verdict import LABEL, LabelBasis
 from probescan.model import FLOW_SHOWN_BYTES as RAW_EXCERPT
@@ -92,7 +92,7 @@ class FlowRecord:
     labeled_at: float = field(default_factory=time.time)  # wall clock when the label was made
     announced_by: int | None = None  # the flow that announced this one (FTP control, TFTP)
     behaviour: Behaviour | None = None  # sizes and timing (None: read from `flow` on output)
-    nearest: Nearest | None = None  # the statistical layer's comparison, when it ran
+    verdict: Verdict | None = None  # the statistical layer's, when it ran
 
     def to_dict(self) -> dict[str, Any]:
         """The flow record: the shape probescan.schema.FLOW states, keys in its order
@@ -125,7 +125,7 @@ class FlowRecord:
             "conflicts": list(self.label.conflicts),
             "anomalies": list(self.anomalies),
             "announced_by": self.announced_by,
-            "behaviour": behaviour_record(self.behaviour or behaviour_of(f), self.nearest),
+            "behaviour": behaviour_record(self.behaviour or behaviour_of(f), self.verdict),
             "passive": {
                 "fingerprint": m.fingerprint_id if m else None,
                 "source": m.source if m else None,
@@ -255,42 +255,45 @@ def announced_label(label: Label, service: str, by_flow: int) -> Label:
                  method=method, conflicts=label.conflicts, decided_by=DECIDED_BY["announced"])
 
 
-def statistical_label(nearest: Nearest) -> Label:
-    """A flow the payload left unknown, named by the nearest profile (classify/statistical.py):
-    its confidence falls with the distance; `info` says how near and what came next."""
+def statistical_label(verdict: Verdict) -> Label:
+    """A flow the payload left unknown, named by the profiles' forest
+    (classify/statistical.py): its confidence grows with the share of the trees that agree;
+    `info` says that share and the runner-up's."""
     method, _ = LABEL["statistical"]
-    runner = (f", next {nearest.runner_up} at {nearest.runner_up_distance:.3f}"
-              if nearest.runner_up is not None and nearest.runner_up_distance is not None
-              else "")
-    info = (f"by its sizes and timing: profile distance {nearest.distance:.3f}"
-            f" (threshold {nearest.threshold:.3f}){runner}")
-    return Label(nearest.profile.service, info=info, confidence=nearest.confidence,
+    runner = (f"; next {verdict.runner_up} {verdict.runner_up_score:.0%}"
+              if verdict.runner_up is not None and verdict.runner_up_score is not None else "")
+    info = (f"by its sizes and timing: {verdict.score:.0%} of the profiles' trees "
+            f"(needs {verdict.min_score:.0%}){runner}")
+    return Label(verdict.profile.service, info=info, confidence=verdict.confidence,
                  method=method, decided_by=DECIDED_BY["statistical"])
 
 
-def behaviour_record(b: Behaviour, nearest: Nearest | None) -> dict[str, Any]:
+def behaviour_record(b: Behaviour, verdict: Verdict | None) -> dict[str, Any]:
     """The record's `behaviour` (probescan.schema.BEHAVIOUR): the flow's class, its first
-    payload sizes and their histograms, and the statistical layer's comparison."""
+    payload sizes and their histograms, and the statistical layer's verdict."""
     c_hist, s_hist = size_histograms(b.sizes)
     first: dict[str, float] = {}
     if b.entropy is not None:
         first = dict(zip(("c2s_entropy", "c2s_ones", "s2c_entropy", "s2c_ones"), b.entropy,
                          strict=True))
     stat = None
-    if nearest is not None:
-        p = nearest.profile
+    if verdict is not None:
+        p = verdict.profile
         stat = {
             "profile": p.service,
-            "named": nearest.named,
-            "why": nearest.why or None,
-            "distance": round(nearest.distance, 4),
-            "threshold": nearest.threshold,
-            "runner_up": nearest.runner_up,
-            "runner_up_distance": (None if nearest.runner_up_distance is None
-                                   else round(nearest.runner_up_distance, 4)),
+            "named": verdict.named,
+            "why": verdict.why or None,
+            "score": round(verdict.score, 4),
+            "min_score": verdict.min_score,
+            "runner_up": verdict.runner_up,
+            "runner_up_score": (None if verdict.runner_up_score is None
+                                else round(verdict.runner_up_score, 4)),
+            "other_score": round(verdict.other_score, 4),
+            "outside": list(verdict.outside),
+            "beyond": round(verdict.beyond, 4),
             "profile_flows": p.flows,
             "profile_captures": p.captures,
-            "example": list(nearest.prototype.example),
+            "example": list(p.examples[0]) if p.examples else [],
             "c2s": list(p.c2s),
             "s2c": list(p.s2c),
         }

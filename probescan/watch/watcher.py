@@ -230,12 +230,12 @@ class Watcher:
         label = combine(passive, server)
         if p.announced is not None:
             label = announced_label(label, *p.announced)
-        behaviour, nearest = None, None
+        behaviour, verdict = None, None
         if label.service == "unknown" and self.statistics is not None and f.sizes:
             behaviour = behaviour_of(f, entropy=True)
-            nearest = self.statistics.nearest(behaviour)
-            if nearest is not None and nearest.named:
-                label = statistical_label(nearest)
+            verdict = self.statistics.classify(behaviour)
+            if verdict is not None and verdict.named:
+                label = statistical_label(verdict)
         if label.service != "unknown":
             self.stats.labeled += 1
         elif f.c2s.bytes or f.s2c.bytes:
@@ -247,7 +247,7 @@ class Watcher:
                                                       self.catalog.port_names),
                          server, client, p.probed,
                          announced_by=p.announced[1] if p.announced else None,
-                         behaviour=behaviour, nearest=nearest)
+                         behaviour=behaviour, verdict=verdict)
         self.stats.services[label.service] = self.stats.services.get(label.service, 0) + 1
         self.stats.recent = [*self.stats.recent[-19:], rec]
         self.on_record(rec)

@@ -8,15 +8,13 @@ from dataclasses import replace
 import pytest
 
 from probescan.classify.features import (
-    CORE_LENGTH,
+    FEATURE_NAMES,
     Behaviour,
-    distance,
+    features,
     first_bytes,
     group_address,
-    meters,
     runs,
     size_histograms,
-    vector,
 )
 from probescan.classify.flowclass import flow_class
 
@@ -37,26 +35,27 @@ def test_runs_merge_consecutive_packets_one_way() -> None:
         (1, 517, 1), (-1, 3796, 3), (1, 126, 1), (-1, 51, 1)]
 
 
-def test_meters_have_fixed_lengths_and_histograms_sum_to_one() -> None:
-    m = meters(beh([517, -1448, -1448, -900, 126, -51]))
-    assert math.isclose(sum(m["c2s"]), 1) and math.isclose(sum(m["s2c"]), 1)
-    assert len(vector(beh([1]))[0]) == len(vector(beh(list(range(1, 40))))[0]) == CORE_LENGTH
-    assert "entropy" not in m
+def test_features_have_a_fixed_length_and_name() -> None:
+    assert len(features(beh([]))) == len(features(beh([1]))) == len(FEATURE_NAMES)
+    assert len(features(beh(list(range(1, 40))))) == len(FEATURE_NAMES)
+    assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
 
 
-def test_distance_is_zero_for_the_same_flow_and_grows_with_difference() -> None:
-    tls = vector(beh([517, -1448, -1448, -900, 126, -51]))
-    tls2 = vector(beh([517, -1448, -1448, -1000, 126, -51]))
-    dns = vector(beh([40, -120], transport="udp"))
-    assert distance(tls, tls) == 0
-    assert 0 < distance(tls, tls2) < distance(tls, dns)
+def test_features_read_sizes_directions_and_gaps() -> None:
+    x = dict(zip(FEATURE_NAMES, features(beh([517, -1448, -1448, -900, 126, -51])),
+                 strict=True))
+    assert (x["p1_dir"], x["p2_dir"], x["p7_dir"]) == (1.0, -1.0, 0.0)
+    assert x["p1_size"] == math.log2(518) and x["p7_size"] == 0.0
+    assert x["p2_gap"] == math.log10(0.01) and x["p1_gap"] == 0.0
+    assert x["turns"] == 3 and x["payload_packets"] == 6 and x["client_first"] == 1.0
+    assert math.isclose(sum(x[f"c2s_bin{i}"] for i in range(8)), 1)
+    assert x["s2c_bin7"] == 2 / 4  # two of the server's four packets are 1,400 bytes or more
 
 
-def test_entropy_is_compared_only_when_both_flows_have_payload() -> None:
+def test_the_entropy_of_the_payload_is_no_feature() -> None:
+    """Headers-only flows must look like the same flows with their payload."""
     a = beh([100, -100])
-    with_payload = replace(a, entropy=(0.99, 0.5, 0.6, 0.4))
-    assert distance(vector(a), vector(with_payload)) == 0
-    assert distance(vector(with_payload), vector(replace(a, entropy=(0.1, 0.1, 0.1, 0.1)))) > 0
+    assert features(a) == features(replace(a, entropy=(0.99, 0.5, 0.6, 0.4)))
 
 
 def test_first_bytes_tell_random_from_text() -> None:

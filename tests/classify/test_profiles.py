@@ -6,9 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from probescan.classify.features import Behaviour
+from probescan.classify.features import FEATURE_NAMES, Behaviour
 from probescan.classify.layers import LAYERS, parse_classifiers
-from probescan.classify.profiles import Model, ProfileError, Sample, dumps, load, train
+from probescan.classify.profiles import (
+    OTHER,
+    Model,
+    ProfileError,
+    Sample,
+    dumps,
+    load,
+    train,
+)
 from probescan.classify.statistical import StatisticalLayer
 from tests.classify.test_features import beh
 
@@ -32,8 +40,10 @@ def test_training_groups_flows_by_protocol_and_transport() -> None:
     assert [(p.service, p.transport, p.flows, p.captures) for p in ps.profiles] == [
         ("domain", "udp", 4, 4), ("ssh", "tcp", 4, 4), ("tls", "tcp", 4, 4)]
     tls = ps.find("tls", "tcp")
-    assert tls is not None and tls.prototypes[0].example == tuple(TLS)
+    assert tls is not None and tls.examples[0] == tuple(TLS) and len(tls.examples) == 3
     assert sum(tls.c2s) == pytest.approx(1000, abs=2) and len(tls.c2s) == 8
+    assert ps.forests["tcp"].classes == ("ssh", "tls")
+    assert ps.forests["udp"].classes == ("domain",)
 
 
 def test_min_captures_and_per_capture_bound_what_is_learnt() -> None:
@@ -44,24 +54,40 @@ def test_min_captures_and_per_capture_bound_what_is_learnt() -> None:
     assert train([Sample("x", "c", beh([100]))]).profiles == ()
 
 
+def test_protocols_of_too_few_captures_teach_the_forest_other() -> None:
+    rare = [Sample("rare", "cap0", beh([90, -90, 90, -90]))]
+    ps = train([*samples(), *rare], min_captures=2)
+    assert ps.find("rare", "tcp") is None
+    assert ps.forests["tcp"].classes == (OTHER, "ssh", "tls")
+    got = StatisticalLayer(ps).classify(beh([90, -90, 90, -90]))
+    assert got is not None and not got.named and got.other_score > got.score
+    assert "too few captures" in got.why
+
+
 def test_the_file_round_trips(tmp_path: Path) -> None:
-    ps = train(samples(), Model(0.7, 0.3, 3), about=("made by a test",))
+    ps = train(samples(), Model(0.7, 0.2, 3), about=("made by a test",))
     path = tmp_path / "p.toml"
     path.write_text(dumps(ps))
     back = load([path])
-    assert back.model == Model(0.7, 0.3, 3)
-    assert [(p.service, p.flows, p.c2s, p.s2c) for p in back.profiles] == [
-        (p.service, p.flows, p.c2s, p.s2c) for p in ps.profiles]
+    assert back.model == Model(0.7, 0.2, 3)
+    assert back.profiles == ps.profiles
+    assert back.forests == ps.forests
     assert path.read_text().startswith("# made by a test\n")
+
+
+GOOD_MODEL = "[model]\nfeatures = 2\nmin_score = 0.5\nmax_outside = 0.5\nmin_packets = 2\n"
 
 
 @pytest.mark.parametrize(("text", "why"), [
     ("not toml [", "cannot read profiles"),
-    ("[model]\nfeatures = 99\nthreshold = 1\nmargin = 0\nmin_packets = 2\n", "version 99"),
-    ("[model]\nfeatures = 1\n", "not a profiles file"),
-    ("[model]\nfeatures = 1\nthreshold = 1\nmargin = 0\nmin_packets = 2\n[[profile]]\n"
-     "service = 'x'\ntransport = 'sctp'\nflows = 1\ncaptures = 1\nc2s = []\ns2c = []\n",
-     "transport 'sctp'"),
+    ("[model]\nfeatures = 99\nmin_score = 1\nmin_packets = 2\n", "version 99"),
+    ("[model]\nfeatures = 2\n", "not a profiles file"),
+    (GOOD_MODEL + "[[profile]]\nservice = 'x'\ntransport = 'sctp'\nflows = 1\ncaptures = 1\n"
+     "c2s = []\ns2c = []\n", "transport 'sctp'"),
+    (GOOD_MODEL + f"[forest.tcp]\nclasses = ['x']\nfeatures = {len(FEATURE_NAMES)}\n"
+     "trees = ['0<1 =0']\n", "does not end in leaves"),
+    (GOOD_MODEL + "[forest.tcp]\nclasses = ['x']\nfeatures = 3\ntrees = ['=0']\n",
+     "3 features"),
 ])
 def test_a_bad_file_is_one_line_naming_it(tmp_path: Path, text: str, why: str) -> None:
     path = tmp_path / "bad.toml"
@@ -71,28 +97,31 @@ def test_a_bad_file_is_one_line_naming_it(tmp_path: Path, text: str, why: str) -
     assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
 
 
-def test_the_nearest_profile_names_a_flow_like_its_own() -> None:
+def test_the_forest_names_a_flow_like_its_own() -> None:
     layer = StatisticalLayer(train(samples()))
-    got = layer.nearest(beh([n + 2 if n > 0 else n - 1 for n in TLS]))
+    got = layer.classify(beh([n + 2 if n > 0 else n - 1 for n in TLS]))
     assert got is not None and got.named and got.profile.service == "tls"
-    assert 1 <= got.confidence <= 5 and got.runner_up == "ssh"
-    dns = layer.nearest(beh([41, -125], transport="udp"))
+    assert 1 <= got.confidence <= 5 and got.score >= layer.model.min_score
+    dns = layer.classify(beh([41, -125], transport="udp"))
     assert dns is not None and dns.named and dns.profile.service == "domain"
 
 
-def test_it_names_nothing_beyond_the_threshold_the_margin_or_too_few_packets() -> None:
+def test_it_names_nothing_below_the_score_or_with_too_few_packets() -> None:
     ps = train(samples())
-    tight = StatisticalLayer(train(samples(), Model(threshold=0.001)))
-    far = tight.nearest(beh([5000, -5, 5000, -5, 5000]))
-    assert far is not None and not far.named and "beyond the threshold" in far.why
-    assert far.confidence == 0
-    assert StatisticalLayer(ps).nearest(beh([517])) is None  # one packet: not compared
-    # halfway between two protocols: neither
-    strict = StatisticalLayer(train(samples(), Model(threshold=100, margin=0.99)))
-    between = strict.nearest(beh(TLS[:4] + SSH[4:]))
-    assert between is not None and not between.named and "nearly as near" in between.why
-    assert StatisticalLayer(ps).nearest(beh([])) is None  # no payload: nothing to compare
-    assert StatisticalLayer(train([])).nearest(beh(TLS)) is None  # no profiles
+    never = StatisticalLayer(train(samples(), Model(min_score=1.0)))
+    # halfway between two protocols: the trees disagree
+    between = never.classify(beh(TLS[:4] + SSH[4:]))
+    assert between is not None and between.score < 1.0
+    assert not between.named and "must" in between.why and between.confidence == 0
+    assert StatisticalLayer(ps).classify(beh([517])) is None  # one packet: not classified
+    assert StatisticalLayer(ps).classify(beh([])) is None  # no payload: nothing to read
+    assert StatisticalLayer(train(samples()[:2])).classify(beh([40, -120], transport="udp")) is (
+        None)  # no forest for udp
+    # the udp forest knows only DNS and votes for it whatever comes; the ranges say no
+    alien = StatisticalLayer(ps).classify(beh(TLS, transport="udp"))
+    assert alien is not None and alien.score == 1.0 and not alien.named
+    assert "unlike the domain flows learnt" in alien.why and "c2s_max" in alien.outside
+    assert alien.beyond > layer_model().max_outside
 
 
 def test_ports_are_never_read() -> None:
@@ -113,6 +142,10 @@ def test_ports_are_never_read() -> None:
 
     assert flow(443) == flow(22) == flow(8443)
     assert not [f for f in Behaviour.__dataclass_fields__ if "port" in f.replace("transport", "")]
+
+
+def layer_model() -> Model:
+    return Model()
 
 
 def test_classifiers_option() -> None:

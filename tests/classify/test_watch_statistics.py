@@ -97,3 +97,17 @@ def test_a_damaged_capture_stops_training_unless_skipped(work: Path,
     assert main(["profiles", "train", str(bad), str(work / "train.pcap"), "--skip-bad",
                  "-o", str(work / "q.toml")]) == 0
     assert "skipped" in capsys.readouterr().err
+
+
+def test_training_without_scikit_learn_is_one_line(work: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn raises ImportError
+    monkeypatch.setitem(sys.modules, "sklearn.ensemble", None)
+    assert main(["profiles", "train", str(work / "train.pcap"), "-o",
+                 str(work / "r.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "scikit-learn" in err and "probescan[train]" in err and err.count("\n") == 1
+    # reading profiles and classifying need no scikit-learn
+    assert watch(work, "test-headers.pcap")[0]["method"] == "statistical"

@@ -42,7 +42,7 @@ def test_statistical_labels_are_marked_and_sizes_drawn(stat_report: Path, browse
     page.locator("#flow-rows tr.rec button.tog").first.click()
     ev = page.locator("#flow-rows tr.ev:visible").first
     text = ev.inner_text()
-    assert "Behaviour" in text and "nearest profile" in text and "names the flow" in text
+    assert "Behaviour" in text and "profile voted" in text and "names the flow" in text
     assert "decided by" in text and "statistics" in text
     # two charts (client and server sizes), each with the flow's bars and the profile's
     assert ev.locator(".sizes svg").count() == 2

@@ -595,9 +595,13 @@
     kv(dl, "first payload sizes", b.sizes.length ? b.sizes.map(function (n) {
       return (n > 0 ? "+" : "") + n; }).join(" ") + "  (+ client, \u2212 server)" : null);
     if (s) {
-      kv(dl, "nearest profile", s.profile + (s.named ? " (names the flow)" : " (names nothing: " + s.why + ")"));
-      kv(dl, "distance", s.distance + " (threshold " + s.threshold + ")");
-      kv(dl, "next nearest", s.runner_up === null ? null : s.runner_up + " at " + s.runner_up_distance);
+      var pct = function (x) { return Math.round(100 * x) + "%"; };
+      kv(dl, "profile voted", s.profile + (s.named ? " (names the flow)" : " (names nothing: " + s.why + ")"));
+      kv(dl, "votes", pct(s.score) + " of the profiles' trees (" + pct(s.min_score) + " needed); " +
+         pct(s.other_score) + " for protocols without a profile");
+      kv(dl, "runner-up", s.runner_up === null ? null : s.runner_up + " " + pct(s.runner_up_score));
+      kv(dl, "beyond its profile's ranges", s.outside.length ?
+         s.outside.join(", ") + " (" + s.beyond + " in all)" : null);
       kv(dl, "profile", s.profile_flows + " flow(s) from " + s.profile_captures + " capture(s); like " +
          s.example.map(function (n) { return (n > 0 ? "+" : "") + n; }).join(" "));
     }
