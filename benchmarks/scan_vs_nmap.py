@@ -164,6 +164,37 @@ def lab_text(services: Sequence[Service | UdpServer], transport: str) -> str:
             "from and its prober was tuned on; both tools scan the same hosts and ports")
 
 
+def nmap_missing(skip_nmap: bool) -> bool:
+    """nmap is wanted but not installed (said in one line on stderr)."""
+    if not skip_nmap and shutil.which("nmap") is None:
+        print("benchmark: nmap is not installed (apt-get install nmap)", file=sys.stderr)
+        return True
+    return False
+
+
+def lab_scope(servers: Sequence[Service | UdpServer],
+              udp: bool = False) -> tuple[list[str], list[int], int]:
+    """The hosts and ports both tools scan and how many servers have a product (printed)."""
+    hosts = sorted({s.ip for s in servers})
+    ports = sorted({s.port for s in servers})
+    with_product = sum(1 for s in servers if s.product)
+    kind = "UDP " if udp else ""
+    print(f"{kind}lab: {len(servers)} services ({with_product} with a product) on "
+          f"{len(hosts)} addresses; scanning {len(hosts)} x {len(ports)} {kind}endpoints")
+    return hosts, ports, with_product
+
+
+def readme_summary(transport: str, ours: Score, peer: Score | None, with_product: int) -> str:
+    """The README's line: what probescan named (and the peer, when it ran)."""
+    summary = (f"- {transport}, {ours.total} lab endpoints ({_blocks.DEVELOPMENT}): probescan "
+               f"named {ours.services}/{ours.total} services and {ours.products}/"
+               f"{with_product} products in {ours.seconds:.1f} s")
+    if peer is not None:
+        summary += (f"; {peer.tool.removesuffix(' (peer)')}: {peer.services}/{peer.total} "
+                    f"and {peer.products}/{with_product} in {peer.seconds:.1f} s")
+    return summary + "."
+
+
 def main() -> int:
     started = time.monotonic()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -172,8 +203,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true",
                     help="one lab server on 127.0.90.11 (checks the benchmark runs)")
     args = ap.parse_args()
-    if not args.skip_nmap and shutil.which("nmap") is None:
-        print("benchmark: nmap is not installed (apt-get install nmap)", file=sys.stderr)
+    if nmap_missing(args.skip_nmap):
         return 2
     with Lab() as lab, tempfile.TemporaryDirectory() as tmp:
         services = start_default_lab(lab, QUICK_LAB if args.quick else None)
@@ -182,11 +212,7 @@ def main() -> int:
                   file=sys.stderr)
         if not services:
             return _blocks.skip("no lab server started (scripts/install-test-deps, as root)")
-        hosts = sorted({s.ip for s in services})
-        ports = sorted({s.port for s in services})
-        with_product = sum(1 for s in services if s.product)
-        print(f"lab: {len(services)} services ({with_product} with a product) on "
-              f"{len(hosts)} addresses; scanning {len(hosts)} x {len(ports)} endpoints")
+        hosts, ports, with_product = lab_scope(services)
         results = _run_tools(args.runs, args.skip_nmap, hosts, ports, Path(tmp), services)
         lines = [_blocks.data_line(_blocks.DEVELOPMENT, lab_text(services, "TCP")) + ".", "",
                  *table(results, with_product), ""]
@@ -200,15 +226,9 @@ def main() -> int:
         lines += [f"- {m}" for m in misses(results)] or ["No misses."]
         lines += ["", _blocks.provenance(started)]
         _blocks.emit("scan-tcp", lines, args.quick)
-        ours = results[0]
-        summary = (f"- TCP, {len(services)} lab endpoints ({_blocks.DEVELOPMENT}): probescan "
-                   f"named {ours.services}/{ours.total} services and {ours.products}/"
-                   f"{with_product} products in {ours.seconds:.1f} s")
-        if not args.skip_nmap:
-            nmap = results[-1]
-            summary += (f"; {nmap.tool.removesuffix(' (peer)')}: {nmap.services}/{nmap.total} "
-                        f"and {nmap.products}/{with_product} in {nmap.seconds:.1f} s")
-        _blocks.emit("readme-scan-tcp", [summary + "."], args.quick)
+        peer = None if args.skip_nmap else results[-1]
+        _blocks.emit("readme-scan-tcp", [readme_summary("TCP", results[0], peer, with_product)],
+                     args.quick)
     return 0
 
 

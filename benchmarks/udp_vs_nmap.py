@@ -13,7 +13,6 @@ fingerprints were captured from these servers. Prints the blocks `scan-udp` and
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import time
@@ -24,8 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import _blocks
 from benchmarks.scan_vs_nmap import (
     Score,
+    lab_scope,
     lab_text,
     misses,
+    nmap_missing,
+    readme_summary,
     run_nmap,
     run_probescan,
     score,
@@ -45,8 +47,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true",
                     help="one UDP server on 127.0.90.13 (checks the benchmark runs)")
     args = ap.parse_args()
-    if not args.skip_nmap and shutil.which("nmap") is None:
-        print("benchmark: nmap is not installed (apt-get install nmap)", file=sys.stderr)
+    if nmap_missing(args.skip_nmap):
         return 2
     with lab(QUICK_LAB if args.quick else None) as (running, failed), \
             tempfile.TemporaryDirectory() as tmp:
@@ -55,11 +56,7 @@ def main() -> int:
         servers = list(running.values())
         if not servers:
             return _blocks.skip("no UDP lab server started (scripts/install-test-deps, as root)")
-        hosts = sorted({s.ip for s in servers})
-        ports = sorted({s.port for s in servers})
-        with_product = sum(1 for s in servers if s.product)
-        print(f"UDP lab: {len(servers)} services ({with_product} with a product) on "
-              f"{len(hosts)} addresses; scanning {len(hosts)} x {len(ports)} UDP endpoints")
+        hosts, ports, with_product = lab_scope(servers, udp=True)
         results: list[Score] = []
         secs, found = run_probescan(hosts, [], Path(tmp),
                                     ("-p", "U:" + ",".join(map(str, ports))))
@@ -76,15 +73,9 @@ def main() -> int:
         lines += [f"- {m}" for m in misses(results)] or ["No misses."]
         lines += ["", _blocks.provenance(started)]
         _blocks.emit("scan-udp", lines, args.quick)
-        ours = results[0]
-        summary = (f"- UDP, {len(servers)} lab endpoints ({_blocks.DEVELOPMENT}): probescan "
-                   f"named {ours.services}/{ours.total} services and {ours.products}/"
-                   f"{with_product} products in {ours.seconds:.1f} s")
-        if len(results) == 2:
-            nmap = results[1]
-            summary += (f"; {nmap.tool.removesuffix(' (peer)')}: {nmap.services}/{nmap.total} "
-                        f"and {nmap.products}/{with_product} in {nmap.seconds:.1f} s")
-        _blocks.emit("readme-scan-udp", [summary + "."], args.quick)
+        peer = results[1] if len(results) == 2 else None
+        _blocks.emit("readme-scan-udp", [readme_summary("UDP", results[0], peer, with_product)],
+                     args.quick)
     return 0
 
 

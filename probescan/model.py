@@ -6,7 +6,7 @@ All are frozen dataclasses; nothing here does I/O.
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from probescan.bounds import cut_items, cut_optional, excerpt_marker
@@ -132,6 +132,14 @@ class Match:
     def strength(self) -> int:
         """2 specific hard match, 1 generic or open-ended hard match, 0 soft match."""
         return 0 if self.soft else (1 if self.generic or self.open_end else 2)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its field values (the watcher's identify worker sends matches back):
+        rebuilt by the constructor, twice as fast as dataclasses' generic __setstate__."""
+        return (Match, tuple([getattr(self, name) for name in _MATCH_FIELDS]))
+
+
+_MATCH_FIELDS = tuple(f.name for f in fields(Match))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,22 +9,19 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
-from probescan.catalog import CatalogError
-from probescan.catalog.user import RuleFiles, RulePathError, rule_files, user_dir
-from probescan.output.grepable import GrepableText
-from probescan.output.html import HtmlSink
-from probescan.output.jsonl import JsonlSink
-from probescan.output.nmapxml import NmapXmlWriter
-from probescan.output.normal import NormalText
 from probescan.output.sink import SHOWN_STATES, OutputError, Sink, Sinks, StateFilter
-from probescan.output.store import Store
-from probescan.targets import TargetError
-from probescan.targets.reverse import reverse_names
+from probescan.targets.errors import TargetError
+
+if TYPE_CHECKING:
+    from probescan.catalog.user import RuleFiles
+
+# The rules (probescan.catalog) and the outputs are imported where they are used: a sweep
+# that needs no rules and writes one output starts without the others.
 
 Command = Literal["scan", "watch"]
 FLUSH_EVERY = 0.25  # seconds: watch flushes its outputs at most this often (and at the end)
@@ -34,8 +31,22 @@ class InputError(Exception):
     """A bad argument or input: one line, exit status 2."""
 
 
-# Errors the user gets as one line ("probescan: error: ..."), exit status 2.
-ONE_LINE_ERRORS = (InputError, CatalogError, TargetError, OutputError)
+def one_line_errors() -> tuple[type[Exception], ...]:
+    """Errors the user gets as one line ("probescan: error: ..."), exit status 2; the
+    catalog's only once it is loaded (nothing else can raise it)."""
+    found: tuple[type[Exception], ...] = (InputError, TargetError, OutputError)
+    catalog = sys.modules.get("probescan.catalog.catalog")
+    return found if catalog is None else (*found, catalog.CatalogError)
+
+
+def __getattr__(name: str) -> Any:
+    """`ONE_LINE_ERRORS`, every one-line error (the catalog's included), for callers that
+    name it: made when asked, so importing this module loads no catalog."""
+    if name == "ONE_LINE_ERRORS":
+        from probescan.catalog import CatalogError
+
+        return (InputError, CatalogError, TargetError, OutputError)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def fail(error: object) -> int:
@@ -99,6 +110,8 @@ SHARED_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any], dict[Command, s
 def rule_files_of(args: argparse.Namespace) -> RuleFiles:
     """The user's own rule files for this run: the user folder (unless --no-user-rules), then
     --probes and --fingerprints."""
+    from probescan.catalog.user import RulePathError, rule_files, user_dir
+
     try:
         return rule_files(args.probes, args.fingerprints,
                           folder=None if args.no_user_rules else user_dir())
@@ -192,6 +205,8 @@ def build_sinks(args: argparse.Namespace, command: Command, terminal: Sink) -> S
     commits the store at every record; watch at most every FLUSH_EVERY seconds, plus when its
     loop calls flush(). Outside `shown_states`, the records go only to the outputs that
     count them (nmap XML, normal, grepable) and the terminal (which counts them as scanned)."""
+    from probescan.targets.reverse import reverse_names
+
     scan = command == "scan"
     flush_every = 0.0 if scan else FLUSH_EVERY
     states = shown_states(args)
@@ -203,22 +218,36 @@ def build_sinks(args: argparse.Namespace, command: Command, terminal: Sink) -> S
     for dest, _, path in output_paths(args):
         stream, close = _stream(path)
         if dest == "output":
+            from probescan.output.jsonl import JsonlSink
+
             listed.append(JsonlSink(stream, flush_every=flush_every, close_stream=close))
         elif dest == "xml_output":
+            from probescan.output.nmapxml import NmapXmlWriter
+
             every.append(NmapXmlWriter(stream, args.command_line, time.time(),
                                        list_states=states, close_stream=close))
         elif dest == "normal_output":
+            from probescan.output.normal import NormalText
+
             every.append(NormalText(stream, args.command_line, listed=states, reason=reason,
                                     ping=ping, names=names, close_stream=close))
         else:
+            from probescan.output.grepable import GrepableText
+
             every.append(GrepableText(stream, args.command_line, listed=states, ping=ping,
                                       names=names, close_stream=close))
     if args.json:
+        from probescan.output.jsonl import JsonlSink
+
         listed.append(JsonlSink(sys.stdout, flush_every=flush_every, ascii_only=not scan,
                                 close_stream=False))
     if args.db:
+        from probescan.output.store import Store
+
         listed.append(Store(args.db, commit_every=flush_every))
     if args.html:
+        from probescan.output.html import HtmlSink
+
         listed.append(HtmlSink(args.html, title=f"probescan {command}"))
     shown: Sink = Sinks(listed) if states is None else StateFilter(Sinks(listed), states)
     return Sinks([shown, *every, terminal])
@@ -262,3 +291,15 @@ def on_stop_signals(cancel: asyncio.Future[Any] | None = None) -> Stop:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
     return stop
+
+
+async def until_stopped(work: Coroutine[Any, Any, object]) -> bool:
+    """Run `work`; SIGINT/SIGTERM cancel it cleanly. True when stopped by a signal."""
+    task = asyncio.ensure_future(work)
+    stop = on_stop_signals(cancel=task)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stop.requested:
+            raise
+    return stop.requested

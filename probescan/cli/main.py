@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, cast
 
 from probescan import __version__
-from probescan.cli.common import ONE_LINE_ERRORS, fail
+from probescan.cli.common import fail, one_line_errors
 from probescan.cli.nmapflags import check_argv
 
 # name -> (module, help), in the order of --help
@@ -77,12 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = cast(Callable[[argparse.Namespace], int],
                    importlib.import_module(SUBCOMMANDS[args.command][0]).run)
         return run(args)
-    except ONE_LINE_ERRORS as e:
-        return fail(e)
-    except ModuleNotFoundError as e:  # an optional module missing from a trimmed install
-        return fail(f"the Python package '{(e.name or '?').split('.')[0]}' is not installed "
-                    f"(python3 -m pip install {(e.name or '?').split('.')[0]})")
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return 0
+    except Exception as e:
+        if isinstance(e, one_line_errors()):
+            return fail(e)
+        if isinstance(e, ModuleNotFoundError):  # an optional module missing from a trimmed install
+            package = (e.name or "?").split(".")[0]
+            return fail(f"the Python package '{package}' is not installed "
+                        f"(python3 -m pip install {package})")
+        if isinstance(e, BrokenPipeError):
+            return 0
+        raise

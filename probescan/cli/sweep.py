@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from probescan.catalog import Catalog, FingerprintSet, ProbeSet, port_names
 from probescan.cli.common import InputError
+
+if TYPE_CHECKING:
+    from probescan.catalog import Catalog
 
 Sweep = Literal["connect", "syn"]
 
@@ -28,6 +30,8 @@ def discovery_only(args: argparse.Namespace, ports: Sequence[tuple[str, int]]) -
 
 def discovery_catalog() -> Catalog:
     """The catalog of a discovery-only scan: no probes, no rules."""
+    from probescan.catalog import Catalog, FingerprintSet, ProbeSet, port_names
+
     return Catalog(ProbeSet(()), FingerprintSet(()), port_names())
 
 

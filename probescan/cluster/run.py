@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probescan.catalog import Catalog
-from probescan.cli.common import InputError, on_stop_signals, run_into
+from probescan.cli.common import InputError, run_into, until_stopped
 from probescan.cluster.merge import Merger
 from probescan.cluster.plan import TargetPlan, make_plan
 from probescan.config import Config
@@ -78,7 +78,7 @@ def scan_on_cluster(args: argparse.Namespace, specs: Sequence[str],
         outer = parse_shard(args.shard) if args.shard else None
         plan = make_plan(specs, exclude, ports, outer)
         session = _load_session()
-        return asyncio.run(_until_stopped(
+        return asyncio.run(until_stopped(
             session(where, plan, total, config, catalog, merger, outcome)))
 
     interrupted = run_into(sinks, run)
@@ -98,18 +98,6 @@ def _load_session() -> Session:
             raise InputError(MISSING_DASK) from e
         raise
     return session
-
-
-async def _until_stopped(work: Coroutine[Any, Any, None]) -> bool:
-    """Run `work`; SIGINT/SIGTERM cancel it (it stops its shards). True when stopped."""
-    task = asyncio.ensure_future(work)
-    stop = on_stop_signals(cancel=task)
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not stop.requested:
-            raise
-    return stop.requested
 
 
 def _report(outcome: Outcome, merger: Merger) -> None:

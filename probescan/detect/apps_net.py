@@ -35,6 +35,7 @@ from probescan.detect.base import (
     Messages,
     Result,
 )
+from probescan.detect.framing import varint
 
 # ---------------------------------------------------------------- EAQ
 
@@ -109,32 +110,20 @@ AP_OPENING_TAGS = b"\x52\xa2\xf2"  # the first octet of field 10, 20 or 30's tag
 MAX_AP_MESSAGE = 1 << 16
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int] | None:
-    value = 0
-    for i in range(10):
-        if pos + i >= len(data):
-            return None
-        b = data[pos + i]
-        value |= (b & 0x7F) << (7 * i)
-        if not b & 0x80:
-            return value, pos + i + 1
-    return None
-
-
 def _fields_fill(data: bytes, allowed: frozenset[int], opening: frozenset[int]) -> bool:
     """The protobuf message is top-level fields of `allowed` numbers, varints or
     length-delimited, the first one of `opening` and length-delimited, that end exactly
     at its end."""
     pos, first = 0, True
     while pos < len(data):
-        tag = _varint(data, pos)
+        tag = varint(data, pos, 10)
         if tag is None:
             return False
         field, wire = tag[0] >> 3, tag[0] & 7
         if field not in allowed or wire not in (0, 2) or (
                 first and (field not in opening or wire != 2)):
             return False
-        value = _varint(data, tag[1])
+        value = varint(data, tag[1], 10)
         if value is None:
             return False
         pos = value[1] + (value[0] if wire == 2 else 0)

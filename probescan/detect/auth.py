@@ -10,7 +10,7 @@ optional controls) over TCP, or over UDP as CLDAP (RFC 1798's form with a user n
 from __future__ import annotations
 
 from probescan.detect.base import BOTH, NEED_MORE, TCP, Detection, Detector, Fact, Messages, Result
-from probescan.detect.sides import both_sides, first_bytes, swapped, waiting
+from probescan.detect.sides import both_sides, first_bytes, mirrored, swapped, waiting
 from probescan.protocols import kerberos, ldap
 
 # --- Kerberos -------------------------------------------------------------------------
@@ -145,9 +145,7 @@ def radius_detect(msgs: Messages) -> Result:
         if isinstance(s, Detection):
             facts["radius_reply"] = s.facts["radius_code"]
         return Detection("radius", facts, swapped=c.swapped)
-    if isinstance(s, Detection):
-        return Detection("radius", s.facts, swapped=not s.swapped)
-    return waiting(c, s)
+    return mirrored(c, s)
 
 
 # --- Diameter -------------------------------------------------------------------------
@@ -195,12 +193,7 @@ def _diameter_message(data: bytes) -> Result:
 
 
 def diameter_detect(msgs: Messages) -> Result:
-    c, s = _diameter_message(msgs.client_stream), _diameter_message(msgs.server_stream)
-    if isinstance(c, Detection):
-        return c
-    if isinstance(s, Detection):
-        return Detection("diameter", s.facts, swapped=not s.swapped)
-    return waiting(c, s)
+    return mirrored(_diameter_message(msgs.client_stream), _diameter_message(msgs.server_stream))
 
 
 DETECTORS = (

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from probescan.model import Transport
 
@@ -46,11 +47,11 @@ class Messages:
 
     @property
     def client_stream(self) -> bytes:
-        return b"".join(self.client)
+        return joined(self.client)
 
     @property
     def server_stream(self) -> bytes:
-        return b"".join(self.server)
+        return joined(self.server)
 
     @property
     def sides(self) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
@@ -69,6 +70,24 @@ class Messages:
         return out
 
 
+# the sides joined last, newest first: the detectors of one flow ask for the same two
+_JOINED: list[tuple[tuple[bytes, ...], bytes]] = []
+
+
+def joined(side: tuple[bytes, ...]) -> bytes:
+    """b"".join(side), remembered for the last sides asked (by identity: the detectors
+    of one flow join its client and server messages over and over)."""
+    if len(side) == 1:
+        return side[0]
+    for seen, stream in _JOINED:
+        if seen is side:
+            return stream
+    stream = b"".join(side)
+    _JOINED.insert(0, (side, stream))
+    del _JOINED[2:]
+    return stream
+
+
 @dataclass(frozen=True, slots=True)
 class Detection:
     """A protocol proven by a flow's bytes.
@@ -84,7 +103,13 @@ class Detection:
     version: str | None = None
     swapped: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its field values (the watcher's identify worker sends detections
+        back): rebuilt by the constructor, faster than dataclasses' generic __setstate__."""
+        return (Detection, tuple([getattr(self, name) for name in _DETECTION_FIELDS]))
 
+
+_DETECTION_FIELDS = tuple(f.name for f in fields(Detection))
 Result = Detection | NeedMoreType | None
 DetectFn = Callable[[Messages], Result]
 

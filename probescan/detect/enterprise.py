@@ -24,7 +24,7 @@ from probescan.detect.base import (
     Messages,
     Result,
 )
-from probescan.detect.sides import both_sides, first_bytes, swapped, waiting
+from probescan.detect.sides import both_sides, decided, first_bytes, swapped, waiting
 from probescan.protocols import snmp
 
 # --- SNMP -----------------------------------------------------------------------------
@@ -91,11 +91,7 @@ def _bgp_side(data: bytes) -> Result:
 
 
 def bgp_detect(msgs: Messages) -> Result:
-    c, s = _bgp_side(msgs.client_stream), _bgp_side(msgs.server_stream)
-    for r in (c, s):
-        if isinstance(r, Detection):
-            return r
-    return waiting(c, s)
+    return decided(_bgp_side(msgs.client_stream), _bgp_side(msgs.server_stream))
 
 
 # --- LDP ------------------------------------------------------------------------------
@@ -149,12 +145,8 @@ def _ldp_pdu(data: bytes, datagram: bool) -> Result:
 
 def ldp_detect(msgs: Messages) -> Result:
     udp = msgs.transport == "udp"
-    c = _ldp_pdu(first_bytes(msgs.client, msgs.transport), udp)
-    s = _ldp_pdu(first_bytes(msgs.server, msgs.transport), udp)
-    for r in (c, s):
-        if isinstance(r, Detection):
-            return r
-    return waiting(c, s)
+    return decided(_ldp_pdu(first_bytes(msgs.client, msgs.transport), udp),
+                   _ldp_pdu(first_bytes(msgs.server, msgs.transport), udp))
 
 
 # --- OpenFlow -------------------------------------------------------------------------
@@ -203,14 +195,13 @@ def _openflow_side(data: bytes) -> Result:
 
 
 def openflow_detect(msgs: Messages) -> Result:
-    c, s = _openflow_side(msgs.client_stream), _openflow_side(msgs.server_stream)
-    for r in (c, s):
-        if isinstance(r, Detection):
-            return r
+    r = decided(_openflow_side(msgs.client_stream), _openflow_side(msgs.server_stream))
+    if isinstance(r, Detection):
+        return r
     cs, ss = msgs.client_stream, msgs.server_stream
     if _bare_hello(cs) and _bare_hello(ss) and cs[0] == ss[0]:  # each side's HELLO
         return Detection("openflow", {"openflow_version": OF_VERSIONS[cs[0]]})
-    return waiting(c, s)
+    return r
 
 
 # --- PPTP -----------------------------------------------------------------------------
@@ -247,11 +238,7 @@ def _pptp_side(data: bytes) -> Result:
 
 
 def pptp_detect(msgs: Messages) -> Result:
-    c, s = _pptp_side(msgs.client_stream), _pptp_side(msgs.server_stream)
-    for r in (c, s):
-        if isinstance(r, Detection):
-            return r
-    return waiting(c, s)
+    return decided(_pptp_side(msgs.client_stream), _pptp_side(msgs.server_stream))
 
 
 DETECTORS = (

@@ -1,10 +1,11 @@
 """Helpers shared by the binary-protocol detector families (no detectors here).
 
 * `Hit`: what one side's bytes prove (facts, and which role sent them), turned into a
-  `Detection` by `by_stream` / `by_datagram`, which try the client side, then the server
-  side, and set `swapped` when the bytes show the recorded client is the server;
+  `Detection` by `by_stream` / `by_datagram` (`by_transport`: the one that fits), which
+  try the client side, then the server side, and set `swapped` when the bytes show the
+  recorded client is the server;
 * checksums the industrial protocols carry (CRC-16 variants), table-driven for speed;
-* small readers: printable text, C strings.
+* small readers: printable text, C strings, base-128 varints.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ def by_datagram(msgs: Messages, service: str, check: Check) -> Result:
             if isinstance(r, Hit):
                 return _detection(service, r, side)
     return None
+
+
+def by_transport(msgs: Messages, service: str, check: Check) -> Result:
+    """`by_datagram` over UDP, `by_stream` over TCP."""
+    if msgs.transport == "udp":
+        return by_datagram(msgs, service, check)
+    return by_stream(msgs, service, check)
 
 
 def by_packets(msgs: Messages, service: str,
@@ -118,6 +126,23 @@ def crc16_ccitt(data: bytes, init: int = 0xFFFF) -> int:
     for b in data:
         crc = ((crc << 8) & 0xFFFF) ^ _CCITT[((crc >> 8) ^ b) & 0xFF]
     return crc
+
+
+# ---- varints --------------------------------------------------------------------------
+
+def varint(data: bytes, pos: int, most: int) -> tuple[int, int] | None:
+    """(value, next position) of the base-128 varint at `pos`, least significant group
+    first (protobuf, MQTT, Thrift compact), or None when it is cut or runs over `most`
+    bytes."""
+    value = 0
+    for i in range(most):
+        if pos + i >= len(data):
+            return None
+        b = data[pos + i]
+        value |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            return value, pos + i + 1
+    return None
 
 
 # ---- text ------------------------------------------------------------------------------

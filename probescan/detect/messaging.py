@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from probescan.detect.base import NEED_MORE, TCP, Detection, Detector, Fact, Messages, Result
+from probescan.detect.sides import mirrored
 from probescan.protocols import asn1
 from probescan.protocols.asn1 import CONTEXT
 from probescan.protocols.errors import NeedMore, ParseError
@@ -134,12 +135,7 @@ def _z3950(data: bytes) -> Detection | None:
 
 
 def z3950_detect(msgs: Messages) -> Result:
-    c, s = _z3950(msgs.client_stream), _z3950(msgs.server_stream)
-    if c is not None:
-        return c
-    if s is not None:
-        return Detection("z3950", s.facts, swapped=not s.swapped)
-    return None
+    return mirrored(_z3950(msgs.client_stream), _z3950(msgs.server_stream))
 
 
 # --- SMPP -----------------------------------------------------------------------------
@@ -195,12 +191,7 @@ def _smpp(data: bytes) -> Detection | None:
 
 
 def smpp_detect(msgs: Messages) -> Result:
-    c, s = _smpp(msgs.client_stream), _smpp(msgs.server_stream)
-    if c is not None:
-        return c
-    if s is not None:
-        return Detection("smpp", s.facts, swapped=not s.swapped)
-    return None
+    return mirrored(_smpp(msgs.client_stream), _smpp(msgs.server_stream))
 
 
 # --- HL7 ------------------------------------------------------------------------------

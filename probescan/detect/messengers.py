@@ -50,24 +50,12 @@ from probescan.detect.base import (
     Messages,
     Result,
 )
+from probescan.detect.framing import varint
 
 # ---------------------------------------------------------------- WhatsApp
 
 _WA_EDGE = b"ED\x00\x01"
 _WA_MAX_ROUTING = 1024
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int] | None:
-    """(value, next position) of a protobuf varint, None if cut or over 4 bytes."""
-    value = 0
-    for i in range(4):
-        if pos + i >= len(data):
-            return None
-        b = data[pos + i]
-        value |= (b & 0x7F) << (7 * i)
-        if not b & 0x80:
-            return value, pos + i + 1
-    return None
 
 
 def _wa_first_frame(data: bytes, pos: int) -> tuple[str, int] | bool | None:
@@ -85,7 +73,7 @@ def _wa_first_frame(data: bytes, pos: int) -> tuple[str, int] | bool | None:
         return "funxmpp", length
     if tag != 0x12:  # HandshakeMessage.clientHello
         return None
-    v = _varint(data, pos + 4)
+    v = varint(data, pos + 4, 4)
     if v is None:
         return True if len(data) < pos + 8 else None
     size, after = v

@@ -37,7 +37,15 @@ from probescan.detect.base import (
     NeedMoreType,
     Result,
 )
-from probescan.detect.framing import CLIENT, SERVER, Hit, SideResult, by_datagram, by_stream
+from probescan.detect.framing import (
+    CLIENT,
+    SERVER,
+    Hit,
+    SideResult,
+    by_stream,
+    by_transport,
+    varint,
+)
 
 # ---- Zabbix ----------------------------------------------------------------------------
 
@@ -133,23 +141,12 @@ def _thrift_binary(d: bytes) -> SideResult:
     return Hit(facts, CLIENT if kind in (1, 4) else SERVER)
 
 
-def _varint(d: bytes, pos: int) -> tuple[int, int] | None:
-    value = 0
-    for i in range(5):
-        if pos + i >= len(d):
-            return None
-        value |= (d[pos + i] & 0x7F) << (7 * i)
-        if not d[pos + i] & 0x80:
-            return value, pos + i + 1
-    return None
-
-
 def _thrift_compact(d: bytes) -> SideResult:
     kind = d[1] >> 5
     if d[1] & 0x1F != 1 or not 1 <= kind <= 4:
         return None
-    seq = _varint(d, 2)
-    size = _varint(d, seq[1]) if seq else None
+    seq = varint(d, 2, 5)
+    size = varint(d, seq[1], 5) if seq else None
     if size is None or not 3 <= size[0] <= 256:
         return None
     name = d[size[1]:size[1] + size[0]]
@@ -174,9 +171,7 @@ def _thrift(d: bytes) -> SideResult:
 
 
 def thrift(msgs: Messages) -> Result:
-    if msgs.transport == "udp":
-        return by_datagram(msgs, "thrift", _thrift)
-    return by_stream(msgs, "thrift", _thrift)
+    return by_transport(msgs, "thrift", _thrift)
 
 
 # ---- banners: Ceph, Munin --------------------------------------------------------------

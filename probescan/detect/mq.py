@@ -21,7 +21,7 @@ import json
 import re
 
 from probescan.detect.base import NEED_MORE, TCP, Detector, Fact, Messages, Result
-from probescan.detect.framing import CLIENT, SERVER, Hit, SideResult, by_stream, printable
+from probescan.detect.framing import CLIENT, SERVER, Hit, SideResult, by_stream, printable, varint
 
 # ---- MQTT ------------------------------------------------------------------------------
 
@@ -30,19 +30,8 @@ _MQTT_FLAGS = {1: 0, 2: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 2, 9: 0, 10: 2, 11: 0, 12:
 _MQTT_NAMES = {b"\x00\x06MQIsdp": (3,), b"\x00\x04MQTT": (4, 5)}
 
 
-def _varint(d: bytes, pos: int) -> tuple[int, int] | None:
-    value = 0
-    for i in range(4):
-        if pos + i >= len(d):
-            return None
-        value |= (d[pos + i] & 0x7F) << (7 * i)
-        if not d[pos + i] & 0x80:
-            return value, pos + i + 1
-    return None
-
-
 def _mqtt_connect(d: bytes) -> SideResult:
-    got = _varint(d, 1)
+    got = varint(d, 1, 4)
     if got is None:
         return NEED_MORE if len(d) < 5 else None
     length, pos = got
@@ -63,7 +52,7 @@ def _mqtt_connect(d: bytes) -> SideResult:
 def _mqtt_packet(d: bytes, pos: int) -> tuple[int, int] | None:
     """(type, end) of a valid MQTT packet at `pos` (None if invalid or cut)."""
     kind, flags = d[pos] >> 4, d[pos] & 0x0F
-    got = _varint(d, pos + 1)
+    got = varint(d, pos + 1, 4)
     if got is None or kind == 0:
         return None
     length, start = got

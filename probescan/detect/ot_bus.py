@@ -19,7 +19,15 @@ CAN over UDP (CAN-ETH).
 from __future__ import annotations
 
 from probescan.detect.base import BOTH, NEED_MORE, UDP, Detector, Fact, Messages, Result
-from probescan.detect.framing import CLIENT, SERVER, Hit, SideResult, by_datagram, by_stream
+from probescan.detect.framing import (
+    CLIENT,
+    SERVER,
+    Hit,
+    SideResult,
+    by_datagram,
+    by_stream,
+    by_transport,
+)
 
 # ---- BACnet/IP -------------------------------------------------------------------------
 
@@ -201,9 +209,7 @@ def _enip(d: bytes) -> SideResult:
 
 
 def ethernetip(msgs: Messages) -> Result:
-    if msgs.transport == "udp":
-        return by_datagram(msgs, "ethernetip", _enip)
-    return by_stream(msgs, "ethernetip", _enip)
+    return by_transport(msgs, "ethernetip", _enip)
 
 
 def _cip_io(d: bytes) -> SideResult:

@@ -32,6 +32,7 @@ from probescan.detect.framing import (
     by_datagram,
     by_packets,
     by_stream,
+    by_transport,
 )
 
 # ---- OPC UA ----------------------------------------------------------------------------
@@ -112,9 +113,7 @@ def _trdp(d: bytes) -> SideResult:
 
 
 def trdp(msgs: Messages) -> Result:
-    if msgs.transport == "udp":
-        return by_datagram(msgs, "trdp", _trdp)
-    return by_stream(msgs, "trdp", _trdp)
+    return by_transport(msgs, "trdp", _trdp)
 
 
 # ---- SOME/IP ---------------------------------------------------------------------------

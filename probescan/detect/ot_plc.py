@@ -33,6 +33,7 @@ from probescan.detect.framing import (
     SideResult,
     by_datagram,
     by_stream,
+    by_transport,
     crc16_ccitt,
 )
 
@@ -356,9 +357,7 @@ def _hart_ip(data: bytes) -> SideResult:
 
 
 def hart_ip(msgs: Messages) -> Result:
-    if msgs.transport == "udp":
-        return by_datagram(msgs, "hart-ip", _hart_ip)
-    return by_stream(msgs, "hart-ip", _hart_ip)
+    return by_transport(msgs, "hart-ip", _hart_ip)
 
 
 DETECTORS = (

@@ -31,8 +31,8 @@ from probescan.detect.framing import (
     SERVER,
     Hit,
     SideResult,
-    by_datagram,
     by_stream,
+    by_transport,
     crc16_ccitt,
     crc16_dnp,
     crc16_x25,
@@ -159,9 +159,7 @@ def _c37118(data: bytes) -> SideResult:
 
 
 def c37118(msgs: Messages) -> Result:
-    if msgs.transport == "udp":
-        return by_datagram(msgs, "ieee-c37118", _c37118)
-    return by_stream(msgs, "ieee-c37118", _c37118)
+    return by_transport(msgs, "ieee-c37118", _c37118)
 
 
 # ---- IEC 62056 (DLMS/COSEM) ------------------------------------------------------------
@@ -233,9 +231,7 @@ def _dlms(data: bytes) -> SideResult:
 
 
 def dlms(msgs: Messages) -> Result:
-    if msgs.transport == "udp":
-        return by_datagram(msgs, "iec62056", _dlms)
-    return by_stream(msgs, "iec62056", _dlms)
+    return by_transport(msgs, "iec62056", _dlms)
 
 
 # ---- ANSI C12.22 -----------------------------------------------------------------------
@@ -289,9 +285,7 @@ def _c1222(data: bytes) -> SideResult:
 
 
 def c1222(msgs: Messages) -> Result:
-    if msgs.transport == "udp":
-        return by_datagram(msgs, "ansi-c1222", _c1222)
-    return by_stream(msgs, "ansi-c1222", _c1222)
+    return by_transport(msgs, "ansi-c1222", _c1222)
 
 
 DETECTORS = (

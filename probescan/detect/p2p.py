@@ -31,6 +31,7 @@ from probescan.detect.base import (
     Messages,
     Result,
 )
+from probescan.detect.sides import either_stream
 from probescan.protocols import bencode
 from probescan.protocols.errors import NeedMore, ParseError
 
@@ -50,12 +51,9 @@ def _bt_handshake(data: bytes) -> Result:
 
 
 def bittorrent_tcp(msgs: Messages) -> Result:
-    best: Result = None
-    for stream in (msgs.client_stream, msgs.server_stream):
-        r = _bt_handshake(stream)
-        if isinstance(r, Detection):
-            return r
-        best = best or r
+    best = either_stream(msgs, _bt_handshake)
+    if isinstance(best, Detection):
+        return best
     for side in msgs.sides:  # a handshake after an encrypted (MSE) prelude
         for i, message in enumerate(side[1:_LOOK], start=1):
             if message.startswith(BT_PSTR):

@@ -29,6 +29,7 @@ from probescan.detect.base import (
     Messages,
     Result,
 )
+from probescan.detect.sides import either_stream
 
 _LOOK = 6
 GNUTELLA_CONNECT = b"GNUTELLA CONNECT/0."
@@ -64,13 +65,7 @@ def _gnutella_stream(data: bytes) -> Result:
 
 
 def gnutella_tcp(msgs: Messages) -> Result:
-    best: Result = None
-    for stream in (msgs.client_stream, msgs.server_stream):
-        r = _gnutella_stream(stream)
-        if isinstance(r, Detection):
-            return r
-        best = best or r
-    return best
+    return either_stream(msgs, _gnutella_stream)
 
 
 GNUTELLA_TYPES = frozenset({0x00, 0x01, 0x02, 0x30, 0x31, 0x32, 0x40, 0x41, 0x44, 0x80, 0x81})
@@ -126,13 +121,7 @@ def _edonkey_stream(data: bytes) -> Result:
 
 
 def edonkey(msgs: Messages) -> Result:
-    best: Result = None
-    for stream in (msgs.client_stream, msgs.server_stream):
-        r = _edonkey_stream(stream)
-        if isinstance(r, Detection):
-            return r
-        best = best or r
-    return best
+    return either_stream(msgs, _edonkey_stream)
 
 
 # --- Syncthing, KCP --------------------------------------------------------------------------

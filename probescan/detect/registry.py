@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-from probescan.detect.base import NEED_MORE, Detection, Detector, Messages, Result
+from probescan.detect.base import NEED_MORE, DetectFn, Detection, Detector, Messages, Result
 
 FAMILIES = (
     "tls",
@@ -69,6 +69,9 @@ def _load() -> tuple[Detector, ...]:
 
 
 DETECTORS: tuple[Detector, ...] = _load()
+# the detect functions of DETECTORS that run on each transport, in the same order
+_BY_TRANSPORT: dict[str, tuple[DetectFn, ...]] = {
+    t: tuple(d.detect for d in DETECTORS if t in d.transports) for t in ("tcp", "udp")}
 
 
 def detect(msgs: Messages, detectors: tuple[Detector, ...] = DETECTORS) -> Result:
@@ -76,10 +79,15 @@ def detect(msgs: Messages, detectors: tuple[Detector, ...] = DETECTORS) -> Resul
 
     A detector that raises is treated as declining: a bug in one must never stop the
     watcher (the tests run every detector over hostile input to keep this path cold)."""
+    fns: tuple[DetectFn, ...] | None = None
+    if detectors is DETECTORS:
+        fns = _BY_TRANSPORT.get(msgs.transport)
+    if fns is None:
+        fns = tuple(d.detect for d in detectors if msgs.transport in d.transports)
     waiting = False
-    for d in detectors:
+    for fn in fns:
         try:
-            r = d(msgs)
+            r = fn(msgs)
         except Exception:
             continue
         if isinstance(r, Detection):

@@ -33,6 +33,7 @@ from probescan.detect.base import (
     Messages,
     Result,
 )
+from probescan.detect.sides import decided
 
 # --- SOCKS ----------------------------------------------------------------------------
 
@@ -220,10 +221,7 @@ def _telnet(data: bytes) -> Result:
 
 def telnet_detect(msgs: Messages) -> Result:
     c, s = _telnet(msgs.client_stream), _telnet(msgs.server_stream)
-    for r in (s, c):
-        if isinstance(r, Detection):
-            return r
-    return NEED_MORE if NEED_MORE in (c, s) else None
+    return decided(s, c)
 
 
 # --- rsh ------------------------------------------------------------------------------

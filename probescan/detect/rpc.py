@@ -22,7 +22,7 @@ from probescan.detect.base import (
     Messages,
     Result,
 )
-from probescan.detect.sides import both_sides, first_bytes, swapped, waiting
+from probescan.detect.sides import both_sides, decided, first_bytes, swapped, waiting
 from probescan.protocols import dcerpc, oncrpc
 
 # --- ONC RPC --------------------------------------------------------------------------
@@ -217,11 +217,7 @@ def _soap(data: bytes) -> Result:
 
 
 def soap_detect(msgs: Messages) -> Result:
-    c, s = _soap(msgs.client_stream), _soap(msgs.server_stream)
-    for r in (c, s):
-        if isinstance(r, Detection):
-            return r
-    return waiting(c, s)
+    return decided(_soap(msgs.client_stream), _soap(msgs.server_stream))
 
 
 DETECTORS = (

@@ -1,17 +1,20 @@
-"""Helpers shared by the detectors of this family: run a one-side parser on both sides.
+"""Helpers shared by the detector families: run a one-side parser on both sides, and
+decide from what each side gave.
 
 A side parser takes one side's bytes (the first datagram over UDP, the joined stream over
 TCP) and returns its facts, or raises NeedMore (a valid prefix) or ParseError (not this
 protocol). `both_sides` runs it on each side that sent something and tells, per side,
-what came of it.
+what came of it. `decided`, `either_stream` and `mirrored` take side checks that return a
+Detection, NEED_MORE or None.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
-from probescan.detect.base import NEED_MORE, Messages, NeedMoreType
+from probescan.detect.base import NEED_MORE, Detection, Messages, NeedMoreType, Result, joined
 from probescan.protocols.errors import NeedMore, ParseError
 
 T = TypeVar("T")
@@ -21,7 +24,7 @@ def first_bytes(side: tuple[bytes, ...], transport: str) -> bytes:
     """What a side parser reads: the first datagram (UDP) or the joined stream (TCP)."""
     if not side:
         return b""
-    return b"".join(side) if transport == "tcp" else side[0]
+    return joined(side) if transport == "tcp" else side[0]
 
 
 def run(parse: Callable[[bytes], T], data: bytes) -> T | NeedMoreType | None:
@@ -53,3 +56,34 @@ def swapped(client: object, server: object, kind: type[T],
     """Whether the recorded client sent an answer, or the recorded server a request."""
     return ((isinstance(client, kind) and not is_request(client))
             or (isinstance(server, kind) and is_request(server)))
+
+
+def decided(*outcomes: Result) -> Result:
+    """The first Detection among the sides' outcomes; else NEED_MORE when some side is a
+    valid prefix; else None."""
+    for r in outcomes:
+        if isinstance(r, Detection):
+            return r
+    return waiting(*outcomes)
+
+
+def either_stream(msgs: Messages, check: Callable[[bytes], Result]) -> Result:
+    """`check` the client's stream, then (unless it proved the protocol) the server's: as
+    `decided`."""
+    best: Result = None
+    for stream in (msgs.client_stream, msgs.server_stream):
+        r = check(stream)
+        if isinstance(r, Detection):
+            return r
+        best = best or r
+    return best
+
+
+def mirrored(client: Result, server: Result) -> Result:
+    """For a side check that reads each side as if the client sent it: the client side's
+    Detection; else the server side's with `swapped` turned over; else as `waiting`."""
+    if isinstance(client, Detection):
+        return client
+    if isinstance(server, Detection):
+        return replace(server, swapped=not server.swapped)
+    return waiting(client, server)

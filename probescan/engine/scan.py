@@ -11,20 +11,26 @@ holds the feeder back while its backlog is long; UDP ones go to the work queue, 
 it back the same way. The sweep's verdicts are records at once - closed, filtered, and open
 when only discovery is asked; otherwise an open port joins the work queue and a worker runs
 the prober on it (a connection of its own, the probe schedule, TLS) while the sweep goes on.
+A verdict in a state no output lists (`counted`: the closed ports of a sweep, usually) is only
+counted (`on_count`), no record made: most of a sweep's ports, at a fraction of the cost.
+The prober (and what it imports) is made when the first worker starts: a sweep needs none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
+from typing import TYPE_CHECKING
 
-from probescan.catalog import Catalog
 from probescan.config import Config
 from probescan.engine.limits import Limits, RateLimiter
-from probescan.engine.prober import Prober
 from probescan.engine.sweep import Sweep, SweepState, Verdict
 from probescan.model import Endpoint, ServiceRecord
+
+if TYPE_CHECKING:
+    from probescan.catalog import Catalog
+    from probescan.engine.prober import Prober
 
 Sink = Callable[[ServiceRecord], None]
 
@@ -46,21 +52,30 @@ def make_sweep(config: Config, on_verdict: Verdict, pacer: RateLimiter | None = 
 async def scan(
     endpoints: Iterable[Endpoint],
     config: Config,
-    catalog: Catalog,
+    catalog: Catalog | Callable[[], Catalog],
     on_record: Sink,
+    counted: Collection[str] = (),
+    on_count: Callable[[str], None] | None = None,
 ) -> int:
-    """Probe every endpoint; call on_record for each result as soon as it is known.
+    """Probe every endpoint; call on_record for each result as soon as it is known - or,
+    for a sweep's verdict in a state of `counted`, on_count(state) instead (no record).
+    `catalog` may be a function that makes it, called when the first worker starts.
 
     Returns the number of endpoints taken from the stream. Cancelling the task stops
     cleanly: every record already passed to on_record stays delivered.
     """
     limits = Limits(config.concurrency, config.per_host, config.rate)
-    prober = Prober(config, catalog, limits)
+    prober: Prober | None = None
     work: asyncio.Queue[Endpoint | None] = asyncio.Queue()
     identify = config.version_scan
+    # an open port to identify is never only counted
+    skip = frozenset(counted) - {"open" if identify else ""} if on_count else frozenset()
+    tally: Callable[[str], None] = on_count or (lambda _: None)
 
     def verdict(ep: Endpoint, state: SweepState, rtt: float, detail: str | None) -> None:
-        if state == "open" and identify:
+        if state in skip:
+            tally(state)
+        elif state == "open" and identify:
             work.put_nowait(ep)
             hire()
         else:
@@ -93,7 +108,7 @@ async def scan(
     workers: list[asyncio.Task[None]] = []
     idle = 0
 
-    async def worker() -> None:
+    async def worker(prober: Prober) -> None:
         nonlocal idle
         while True:
             idle += 1
@@ -113,8 +128,13 @@ async def scan(
 
     def hire() -> None:
         """Another worker when work waits and none is free."""
+        nonlocal prober
         if work.qsize() > idle and len(workers) < most:
-            workers.append(asyncio.create_task(worker()))
+            if prober is None:
+                from probescan.engine.prober import Prober
+
+                prober = Prober(config, catalog() if callable(catalog) else catalog, limits)
+            workers.append(asyncio.create_task(worker(prober)))
 
     feeder = asyncio.create_task(feed())
     sweeper = asyncio.create_task(sweep.run())
@@ -128,5 +148,6 @@ async def scan(
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        prober.close()
+        if prober is not None:
+            prober.close()
     return count

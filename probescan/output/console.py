@@ -1,5 +1,7 @@
 """The terminal (rich), as sinks: scan shows a progress bar while it runs and a table of
-results at the end; watch a live view of the latest flows and a line of counters."""
+results at the end; watch a live view of the latest flows and a line of counters.
+
+rich is imported when something is shown (a quiet sweep never loads it: start-up time)."""
 
 from __future__ import annotations
 
@@ -8,30 +10,30 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.live import Live
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
-from rich.text import Text
-
 from probescan.model import ServiceRecord
 from probescan.output.text import record_key, safe
 from probescan.output.verbose import debug_lines, discovered
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.progress import Progress, TaskID
+    from rich.table import Table
+
     from probescan.output.hosts import Names
     from probescan.watch.label import FlowRecord
     from probescan.watch.watcher import Watcher
 
 
 def progress(console: Console) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("[bold]scanning"),
         BarColumn(),
@@ -65,6 +67,9 @@ def results_table(records: Iterable[ServiceRecord], reason: bool = False,
                   names: Mapping[str, str] | None = None) -> Table:
     """One row a record, in numeric address, transport and port order; a reason column with
     `reason`, a note column when a record says why it is partial (its `error`)."""
+    from rich.table import Table
+    from rich.text import Text
+
     rows = sorted(records, key=record_key)
     notes = any(r.error for r in rows)
     table = Table(title="probescan results", show_lines=False, header_style="bold")
@@ -90,6 +95,9 @@ def results_table(records: Iterable[ServiceRecord], reason: bool = False,
 
 def hosts_table(records: Iterable[ServiceRecord], names: Mapping[str, str]) -> Table:
     """-sn: each host that answered, and the port that proved it."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="probescan: hosts up", header_style="bold")
     for col in ("host", "name", "proof"):
         table.add_column(col, overflow="fold")
@@ -127,9 +135,18 @@ class ScanConsole:
         self.counts: dict[str, int] = {}
         self.opened = 0
         self.started = time.monotonic()
-        self.err = Console(stderr=True, highlight=False)
+        self._err: Console | None = None
         self._bar = progress(self.err) if bar and self.err.is_terminal else None
         self._task: TaskID | None = None
+
+    @property
+    def err(self) -> Console:
+        """The terminal's stderr (rich), made when first used."""
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True, highlight=False)
+        return self._err
 
     def start(self) -> None:
         """The scan starts: show the progress bar, start the clock."""
@@ -153,8 +170,26 @@ class ScanConsole:
             for line in debug_lines(record, o.debug):
                 self.say(line)
 
+    def wants(self, state: str) -> bool:
+        """Does the terminal need the records of `state` (the table lists them, -v or -d
+        print them)? When not, `count` is enough: the scan may skip making them."""
+        o = self.options
+        return ((self.table and (self.shown is None or state in self.shown))
+                or o.verbose >= 2 or bool(o.verbose and state == "open") or bool(o.debug))
+
+    def count(self, state: str) -> None:
+        """A port of `state` was scanned, its record not made (`wants` said no): counted as
+        `record` counts it."""
+        self.counts[state] = self.counts.get(state, 0) + 1
+        if state == "open":
+            self.opened += 1
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, advance=1, open=self.opened)
+
     def say(self, line: str) -> None:
         """One line on stderr (above the progress bar); never read as markup."""
+        from rich.text import Text
+
         self.err.print(Text(line), soft_wrap=True)
 
     def flow(self, flow: FlowRecord) -> None:
@@ -172,6 +207,9 @@ class ScanConsole:
         elapsed = time.monotonic() - self.started
         ips = sorted({r.endpoint.ip for r in self.records if not r.endpoint.hostname})
         names = dict(o.names(ips)) if o.names is not None and ips else {}
+        from rich.console import Console
+        from rich.text import Text
+
         con = Console() if Console().is_terminal else Console(width=160)
         if o.ping:
             con.print(hosts_table(self.records, names))
@@ -189,6 +227,8 @@ class ScanConsole:
 
 def watch_view(w: Watcher) -> Table:
     """The live view of `probescan watch`: counters, the latest flows, the top services."""
+    from rich.table import Table
+
     s = w.stats
     active = w.active
     secs = max(1e-6, time.monotonic() - s.started)
@@ -215,6 +255,8 @@ class WatchConsole:
     one line of counters on stderr."""
 
     def __init__(self, *, live: bool, summary: bool, outputs: tuple[str, ...] = ()) -> None:
+        from rich.console import Console
+
         self.err = Console(stderr=True)
         self.live = live and self.err.is_terminal
         self.summary = summary
@@ -226,6 +268,8 @@ class WatchConsole:
         """The watcher starts: show its live view."""
         self.watcher = watcher
         if self.live:
+            from rich.live import Live
+
             self._live = Live(watch_view(watcher), console=self.err, refresh_per_second=4,
                               transient=True)
             self._live.start()
@@ -256,4 +300,6 @@ class WatchConsole:
             f"{s.labeled} labeled, {s.unknown} unknown, {s.no_payload} without payload"
             f"{probes}" + (" (interrupted)" if interrupted else ""))
         if self.outputs:
+            from rich.text import Text
+
             self.err.print(Text("outputs: " + ", ".join(self.outputs)))

@@ -13,19 +13,9 @@ becomes `|` (as nmap writes `ssl|http`). Written at close(), like -oN.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Collection, Sequence
-from typing import IO, TYPE_CHECKING
-
-from probescan import __version__
 from probescan.model import ServiceRecord
-from probescan.output.hosts import Host, Hosts, Names, footer, header, service_text, version_text
+from probescan.output.hosts import Host, HostsText, service_text, version_text
 from probescan.output.text import safe
-
-if TYPE_CHECKING:
-    from probescan.watch.label import FlowRecord
-
-TOOL = "probescan"
 
 
 def _field(text: str) -> str:
@@ -51,47 +41,9 @@ def host_lines(host: Host, names: dict[str, str], ping: bool) -> list[str]:
     return [*lines, line]
 
 
-class GrepableText:
+class GrepableText(HostsText):
     """A sink writing nmap's grepable output to `stream` at close(). `listed`, `ping` and
     `names` as for NormalText."""
 
-    def __init__(self, stream: IO[str], args: Sequence[str], *, listed: Collection[str] | None,
-                 ping: bool = False, names: Names | None = None, close_stream: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
-        self._stream = stream
-        self._args = list(args)
-        self._hosts = Hosts(listed)
-        self._ping = ping
-        self._names = names
-        self._close_stream = close_stream
-        self._clock = clock
-        self._start = clock()
-        self._closed = False
-
-    def record(self, record: ServiceRecord) -> None:
-        self._hosts.add(record)
-
-    def flow(self, flow: FlowRecord) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def close(self, *, interrupted: bool = False, failed: bool = False) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        w = self._stream.write
-        w(header(TOOL, __version__, self._args, self._start) + "\n")
-        hosts = list(self._hosts)
-        names = dict(self._names([h.ip for h in hosts])) if self._names and hosts else {}
-        for host in hosts:
-            if self._ping and not host.up:
-                continue
-            for line in host_lines(host, names, self._ping):
-                w(line + "\n")
-        w(footer(TOOL, len(hosts), self._hosts.up, self._start, self._clock(), interrupted)
-          + "\n")
-        self._stream.flush()
-        if self._close_stream:
-            self._stream.close()
+    def host_text(self, host: Host, names: dict[str, str]) -> str:
+        return "".join(line + "\n" for line in host_lines(host, names, self._ping))

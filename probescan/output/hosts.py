@@ -1,6 +1,7 @@
 """Records grouped by host, for the outputs nmap users read host by host (-oN, -oG): the
 records of the listed states, per port; the others only counted, per state and transport
-(nmap's "Not shown: 998 closed tcp ports"). Hosts and addresses in numeric order. Pure."""
+(nmap's "Not shown: 998 closed tcp ports"). Hosts and addresses in numeric order. Pure, but
+for `HostsText`: the frame of those sinks, which write everything at close()."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import shlex
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING
 
+from probescan import __version__
 from probescan.model import ServiceRecord
 from probescan.output.text import ip_key, proto_key, safe
+
+if TYPE_CHECKING:
+    from probescan.watch.label import FlowRecord
+
+TOOL = "probescan"
 
 Names = Callable[[Sequence[str]], Mapping[str, str]]  # addresses -> their DNS names (-R)
 
@@ -113,3 +121,55 @@ def service_text(r: ServiceRecord) -> str:
     elif name == "tls":
         name = "ssl"
     return f"{name}?" if r.method == "table" else name
+
+
+class HostsText:
+    """A sink (probescan.output.sink) writing host-by-host text to `stream` at close(): the
+    header, `host_text` of each host, the footer (also after an interrupted run). `listed`:
+    the states given a port line (None: every state); `ping`: -sn, only whether each host is
+    up (hosts that are down are left out); `names`: -R's lookup of addresses (called once,
+    at close)."""
+
+    def __init__(self, stream: IO[str], args: Sequence[str], *, listed: Collection[str] | None,
+                 ping: bool = False, names: Names | None = None, close_stream: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._stream = stream
+        self._args = list(args)
+        self._hosts = Hosts(listed)
+        self._ping = ping
+        self._names = names
+        self._close_stream = close_stream
+        self._clock = clock
+        self._start = clock()
+        self._closed = False
+
+    def host_text(self, host: Host, names: dict[str, str]) -> str:
+        """One host's text, ending in a newline."""
+        raise NotImplementedError
+
+    def record(self, record: ServiceRecord) -> None:
+        self._hosts.add(record)
+
+    def flow(self, flow: FlowRecord) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self, *, interrupted: bool = False, failed: bool = False) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        w = self._stream.write
+        w(header(TOOL, __version__, self._args, self._start) + "\n")
+        hosts = list(self._hosts)
+        names = dict(self._names([h.ip for h in hosts])) if self._names and hosts else {}
+        for host in hosts:
+            if self._ping and not host.up:
+                continue
+            w(self.host_text(host, names))
+        w(footer(TOOL, len(hosts), self._hosts.up, self._start, self._clock(), interrupted)
+          + "\n")
+        self._stream.flush()
+        if self._close_stream:
+            self._stream.close()

@@ -21,17 +21,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Sequence
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
-from probescan import __version__
-from probescan.model import STATE_REASONS, ServiceRecord
-from probescan.output.hosts import Host, Hosts, Names, footer, header, service_text, version_text
+from probescan.model import STATE_REASONS
+from probescan.output.hosts import TOOL, Host, HostsText, Names, service_text, version_text
 from probescan.output.text import safe
-
-if TYPE_CHECKING:
-    from probescan.watch.label import FlowRecord
-
-TOOL = "probescan"
 
 
 def _plural(n: int, word: str) -> str:
@@ -109,7 +103,7 @@ def host_block(host: Host, names: dict[str, str], *, reason: bool, ping: bool) -
     return lines
 
 
-class NormalText:
+class NormalText(HostsText):
     """A sink writing nmap's normal output to `stream` at close(). `listed`: the states given
     a PORT line (None: every state); the others are counted in "Not shown". `ping`: -sn, only
     whether each host is up. `names`: -R's lookup of addresses (called once, at close)."""
@@ -117,42 +111,10 @@ class NormalText:
     def __init__(self, stream: IO[str], args: Sequence[str], *, listed: Collection[str] | None,
                  reason: bool = False, ping: bool = False, names: Names | None = None,
                  close_stream: bool = True, clock: Callable[[], float] = time.time) -> None:
-        self._stream = stream
-        self._args = list(args)
-        self._hosts = Hosts(listed)
+        super().__init__(stream, args, listed=listed, ping=ping, names=names,
+                         close_stream=close_stream, clock=clock)
         self._reason = reason
-        self._ping = ping
-        self._names = names
-        self._close_stream = close_stream
-        self._clock = clock
-        self._start = clock()
-        self._closed = False
 
-    def record(self, record: ServiceRecord) -> None:
-        self._hosts.add(record)
-
-    def flow(self, flow: FlowRecord) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def close(self, *, interrupted: bool = False, failed: bool = False) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        w = self._stream.write
-        w(header(TOOL, __version__, self._args, self._start) + "\n")
-        hosts = list(self._hosts)
-        names = dict(self._names([h.ip for h in hosts])) if self._names and hosts else {}
-        for host in hosts:
-            if self._ping and not host.up:
-                continue
-            w("\n".join(host_block(host, names, reason=self._reason, ping=self._ping)) + "\n")
-            if not self._ping:
-                w("\n")
-        w(footer(TOOL, len(hosts), self._hosts.up, self._start, self._clock(), interrupted)
-          + "\n")
-        self._stream.flush()
-        if self._close_stream:
-            self._stream.close()
+    def host_text(self, host: Host, names: dict[str, str]) -> str:
+        block = "\n".join(host_block(host, names, reason=self._reason, ping=self._ping)) + "\n"
+        return block if self._ping else block + "\n"

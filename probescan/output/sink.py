@@ -43,6 +43,14 @@ class Sink(Protocol):
         so only files are finished and closed (no end-of-run report or summary)."""
 
 
+def wants(sink: object, state: str) -> bool:
+    """Does `sink` need the endpoint records of `state`? A sink may say no with a
+    `wants(state)` method (the terminal, when it only counts them); without one, it does.
+    A scan makes no record of a state no sink wants (engine/scan.py `counted`)."""
+    method = getattr(sink, "wants", None)
+    return method is None or bool(method(state))
+
+
 class Sinks:
     """Hands every record to each sink, in order; closes them all, even when one fails."""
 
@@ -52,6 +60,9 @@ class Sinks:
     def record(self, record: ServiceRecord) -> None:
         for sink in self.sinks:
             sink.record(record)
+
+    def wants(self, state: str) -> bool:
+        return any(wants(sink, state) for sink in self.sinks)
 
     def flow(self, flow: FlowRecord) -> None:
         for sink in self.sinks:
@@ -91,6 +102,9 @@ class StateFilter:
     def record(self, record: ServiceRecord) -> None:
         if record.state in self.states:
             self.sink.record(record)
+
+    def wants(self, state: str) -> bool:
+        return state in self.states and wants(self.sink, state)
 
     def flow(self, flow: FlowRecord) -> None:
         self.sink.flow(flow)

@@ -200,8 +200,35 @@ def _check_header(head: bytes) -> None:
             raise ParseError("not DNS: more records than a message can hold")
 
 
+MEMO_SIZE = 16  # parse_message's last answers remembered
+_MEMO: dict[tuple[bytes, bool], DnsMessage | tuple[type[Exception], tuple[object, ...]]] = {}
+
+
 def parse_message(data: bytes, tcp: bool = False) -> DnsMessage:
-    """A DNS query or response; tcp=True expects the 2-byte length prefix of DNS over TCP."""
+    """A DNS query or response; tcp=True expects the 2-byte length prefix of DNS over TCP.
+
+    The last MEMO_SIZE answers (a message, or NeedMore / ParseError) are remembered: the
+    watcher's parsers and several payload detectors (DNS, mDNS, LLMNR, DNSCrypt, Avast's
+    DNS) read the same datagram of a flow in turn. The message is immutable."""
+    key = (data, tcp)
+    try:
+        got = _MEMO.get(key)
+    except TypeError:  # bytearray, memoryview: not remembered
+        return _parse_message(data, tcp)
+    if got is None:
+        try:
+            got = _parse_message(data, tcp)
+        except (NeedMore, ParseError) as e:
+            got = (type(e), e.args)
+        if len(_MEMO) >= MEMO_SIZE:
+            del _MEMO[next(iter(_MEMO))]
+        _MEMO[key] = got
+    if isinstance(got, tuple):
+        raise got[0](*got[1])
+    return got
+
+
+def _parse_message(data: bytes, tcp: bool) -> DnsMessage:
     offset = 0
     short: type[Exception] = NeedMore
     msg = data

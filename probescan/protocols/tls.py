@@ -265,12 +265,18 @@ def _server_name(raw: bytes) -> str | None:
     return None
 
 
-def _client_hello(body: _Body, record_version: int, length: int) -> ClientHello:
+def _hello_start(body: _Body, kind: str) -> tuple[int, bytes, bytes]:
+    """The (legacy) version, random and session id that open both hellos."""
     version = body.uint(2)
     random = body.take(32)
     session_id = body.vector(1)
     if len(session_id) > 32:
-        raise ParseError(f"ClientHello: session id of {len(session_id)} bytes")
+        raise ParseError(f"{kind}: session id of {len(session_id)} bytes")
+    return version, random, session_id
+
+
+def _client_hello(body: _Body, record_version: int, length: int) -> ClientHello:
+    version, random, session_id = _hello_start(body, "ClientHello")
     ciphers = _u16_list(body.vector(2), "cipher_suites")
     if not ciphers:
         raise ParseError("ClientHello: no cipher suites")
@@ -316,11 +322,7 @@ def _client_hello(body: _Body, record_version: int, length: int) -> ClientHello:
 
 
 def _server_hello(body: _Body, record_version: int, length: int) -> ServerHello:
-    legacy_version = body.uint(2)
-    random = body.take(32)
-    session_id = body.vector(1)
-    if len(session_id) > 32:
-        raise ParseError(f"ServerHello: session id of {len(session_id)} bytes")
+    legacy_version, random, session_id = _hello_start(body, "ServerHello")
     cipher = body.uint(2)
     compression = body.uint(1)
     extensions = _extensions(body)

@@ -170,9 +170,9 @@ def _check_for(f: Field, label: str) -> Check:
         case Kind.TIME:
             return _time_check(name)
         case Kind.STRINGS:
-            return _strings_check(name)
+            return _list_check(str, f"{name} must be a list of strings")
         case Kind.INTS:
-            return _ints_check(f"{name} must be a list of integers")
+            return _list_check(int, f"{name} must be a list of integers")
         case Kind.NOTES:
             return _notes_check(name)
         case Kind.FACTS:
@@ -246,22 +246,13 @@ def _time_check(name: str) -> Check:
     return check
 
 
-def _ints_check(message: str) -> Check:
-    def check(value: object, fail: Fail, origin: str) -> list[int]:
+def _list_check(item: type[int] | type[str], message: str) -> Check:
+    """A list whose items are all exactly of type `item` (True is no integer); null: []."""
+    def check(value: object, fail: Fail, origin: str) -> list[Any]:
         if value is None:
             return []
-        if type(value) is not list or not all(type(v) is int for v in value):
+        if type(value) is not list or not all(type(v) is item for v in value):
             raise fail(message)
-        return value
-    return check
-
-
-def _strings_check(name: str) -> Check:
-    def check(value: object, fail: Fail, origin: str) -> list[str]:
-        if value is None:
-            return []
-        if type(value) is not list or not all(type(v) is str for v in value):
-            raise fail(f"{name} must be a list of strings")
         return value
     return check
 

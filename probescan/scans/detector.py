@@ -29,9 +29,23 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
+from probescan.protocols.packet import ETH_IPV4, LINK_ETHERNET
 from probescan.scans.asn import AsnDb
 from probescan.scans.config import ScanConfig
-from probescan.scans.headers import ICMP, ICMP_CLOSED, OPT_OS, TCP, UDP, V6, prefix, read
+from probescan.scans.headers import (
+    FAST,
+    FAST_LEN,
+    ICMP,
+    ICMP_CLOSED,
+    OPT_NONE,
+    OPT_OS,
+    TCP,
+    UDP,
+    V6,
+    prefix,
+    read,
+    tcp_options,
+)
 from probescan.scans.record import ScanRecord, build_record
 from probescan.scans.tells import probe_tells
 from probescan.scans.units import UDP_PORT, Source, Unit
@@ -76,7 +90,43 @@ class ScanDetector:
     # ---- per packet -------------------------------------------------------------------
     def frame(self, ts: float, link: int, data: bytes) -> bool:
         """One frame; True when it is a payload-less packet of a flagged scan (the watcher
-        then keeps it out of its flow table)."""
+        then keeps it out of its flow table).
+
+        Most packets of a capture are TCP segments of a connection already decided (a
+        `DONE` attempt): those are counted at once (what `packet` would do); other TCP and
+        UDP over untagged Ethernet and IPv4 go to `packet` from the same header fields, the
+        rest through `read`."""
+        if link == LINK_ETHERNET and len(data) >= FAST_LEN:  # what read() does first
+            (etype, vihl, total, ipid, frag, ttl, proto, src, dst, sport, dport, seq, off,
+             flags, win) = FAST.unpack_from(data)
+            if etype != ETH_IPV4 or vihl != 0x45 or frag & 0x1FFF:
+                pass
+            elif proto == UDP:
+                return self.packet(ts, (UDP, src, dst, sport, dport, 0, 0, ipid, ttl, 0, 0,
+                                        total - 28))
+            elif proto == TCP:
+                hlen = (off >> 4) * 4
+                plen = total - 20 - hlen
+                if ts < self._next_sweep:
+                    attempts = self.attempts
+                    att = attempts.get((src, dst, sport, dport))
+                    if att is not None:
+                        if att[STAGE] == DONE:
+                            self.packets += 1
+                            att[LAST] = ts
+                            source = att[SRC]
+                            if not source.dirty:
+                                source.touch()
+                            source.packets += 1
+                            return not plen and source.unit.detected_by is not None
+                    elif (att := attempts.get((dst, src, dport, sport))) is not None and (
+                            att[STAGE] == DONE):
+                        self.packets += 1
+                        att[LAST] = ts
+                        return not plen and att[SRC].unit.detected_by is not None
+                opts = OPT_NONE if hlen == 20 else tcp_options(data, 34, hlen)
+                return self.packet(ts, (TCP, src, dst, sport, dport, flags & 0x3F, seq, ipid,
+                                        ttl, win, opts, plen))
         h = read(data, link)
         return h is not None and self.packet(ts, h)
 
@@ -87,14 +137,12 @@ class ScanDetector:
         thousands of small containers, and its passes over them cost more than all the rest
         (a run then takes half the time); they hold no reference cycles, and the few that
         sources and units make are collected once the loop ends."""
-        packet, header = self.packet, read
+        frame = self.frame
         paused = gc.isenabled()
         gc.disable()
         try:
             for ts, link, data in frames:
-                h = header(data, link)
-                if h is not None:
-                    packet(ts, h)
+                frame(ts, link, data)
         finally:
             if paused:
                 gc.enable()
@@ -111,11 +159,21 @@ class ScanDetector:
             key = (src, dst, sport, dport)
             att = attempts.get(key)
             if att is not None:
+                if att[STAGE] == DONE:  # most packets: a connection's, once decided
+                    att[LAST] = ts
+                    source = att[SRC]
+                    if not source.dirty:
+                        source.touch()
+                    source.packets += 1
+                    return not plen and source.unit.detected_by is not None
                 self._from_prober(att, ts, flags, plen)
                 return not plen and att[SRC].unit.detected_by is not None
             att = attempts.get((dst, src, dport, sport))
             if att is not None:
-                self._from_target(att, ts, flags, plen)
+                if att[STAGE] == DONE:
+                    att[LAST] = ts
+                else:
+                    self._from_target(att, ts, flags, plen)
                 return not plen and att[SRC].unit.detected_by is not None
             if plen or flags & RST:
                 return False  # data or a reset of no attempt: a connection seen midway
@@ -135,8 +193,11 @@ class ScanDetector:
             att = attempts.get(key)
             if att is not None:
                 att[LAST] = ts
-                att[SRC].packets += 1
-                return not plen and att[SRC].unit.detected_by is not None
+                source = att[SRC]
+                if not source.dirty:
+                    source.touch()
+                source.packets += 1
+                return not plen and source.unit.detected_by is not None
             att = attempts.get((dst, src, dport, sport | UDP_PORT))
             if att is not None:
                 att[LAST] = ts
@@ -161,6 +222,8 @@ class ScanDetector:
         s = self.sources.get(src)
         if s is None:
             s = self._source(src, ts)
+        elif not s.dirty:
+            s.touch()
         s.last = s.unit.last = ts
         s.packets += 1
         s.probes += 1
@@ -196,7 +259,10 @@ class ScanDetector:
 
     def _from_prober(self, att: Attempt, ts: float, flags: int, plen: int) -> None:
         att[LAST] = ts
-        att[SRC].packets += 1
+        source = att[SRC]
+        if not source.dirty:
+            source.touch()
+        source.packets += 1
         stage = att[STAGE]
         if stage == DONE:
             return
@@ -235,6 +301,8 @@ class ScanDetector:
         """A failed or payload-less attempt: counted, and fed to the unit's thresholds."""
         att[STAGE] = DONE
         s: Source = att[SRC]
+        if not s.dirty:
+            s.touch()
         s.failures += 1
         s.outcomes[technique * 5 + state] += 1
         unit = s.unit
@@ -246,7 +314,10 @@ class ScanDetector:
         technique -1: a connection seen midway, not counted)."""
         att[STAGE] = DONE
         if technique >= 0:
-            att[SRC].outcomes[technique * 5 + O_OPEN] += 1
+            s: Source = att[SRC]
+            if not s.dirty:
+                s.touch()
+            s.outcomes[technique * 5 + O_OPEN] += 1
 
     def _source(self, ip: int, ts: float) -> Source:
         c = self.config
@@ -307,19 +378,20 @@ class ScanDetector:
 
     def _units(self, now: float) -> None:
         c = self.config
+        forget_after = c.forget_after
         gone = []
         for key, unit in self.units.items():
             quiet = now - unit.last
             if unit.detected_by is not None:
                 if quiet >= c.idle or now - unit.started >= c.report_every:
                     self._write(unit, now)
-                if quiet >= c.forget_after:
+                if quiet >= forget_after:
                     gone.append(key)
             elif quiet >= c.idle:
                 for ip in unit.members:
                     self.sources.pop(ip, None)
                 unit.members.clear()
-                unit.prune(now, c)
+                unit.prune(now, forget_after)
                 if not unit.by_port:
                     gone.append(key)
         for key in gone:
@@ -336,13 +408,19 @@ class ScanDetector:
             s.unit.members.pop(s.ip, None)
 
     def _write(self, unit: Unit, now: float) -> None:
-        members = [s for s in unit.members.values() if s.probes]
-        if members and any(s.failures for s in members):
-            self.records += 1
-            self.on_scan(build_record(self.records, unit, members, self.config))
-        for s in unit.members.values():
-            s.reset(now)
-        unit.started = now
+        """A record of the unit's members counted since the last one (if any failed), then
+        their counts start again from `now`; when none was counted since (a quiet scan is
+        written at every sweep), nothing is looked at (Source.touch)."""
+        if unit.any_dirty:
+            members = [s for s in unit.members.values() if s.probes]
+            if members and any(s.failures for s in members):
+                self.records += 1
+                self.on_scan(build_record(self.records, unit, members, self.config))
+            for s in unit.members.values():
+                if s.dirty:
+                    s.reset(now)
+            unit.any_dirty = False
+        unit.written_at = unit.started = now
         unit.known = True
 
     def finish(self) -> None:

@@ -42,6 +42,7 @@ OPT_NONE = 0  # no option
 OPT_MSS = 1  # one option: MSS (nmap's raw SYN)
 OPT_OS = 2  # 12 bytes or more with SACK-permitted or timestamps: an operating system's SYN
 OPT_OTHER = 3
+_NOP_NOP_TIMESTAMP = b"\x01\x01\x08\x0a"  # the options of most segments after a handshake
 
 Header = tuple[int, int, int, int, int, int, int, int, int, int, int, int]
 
@@ -49,6 +50,7 @@ Header = tuple[int, int, int, int, int, int, int, int, int, int, int, int]
 _FAST = struct.Struct("!12xHBxHHHBB2xIIHHIxxxxBBH")
 _FAST_SHORT = struct.Struct("!12xHBxHHHBB2xIIHH")  # a UDP datagram of less than 8 bytes
 _FAST_LEN = _FAST.size  # 50
+FAST, FAST_LEN = _FAST, _FAST_LEN  # for the detector's own fast path (detector.frame)
 _FAST_SHORT_LEN = _FAST_SHORT.size  # 38
 _ICMP_V4 = struct.Struct("!BB6xB8xB2xII")  # type, code, quoted IHL, proto, src, dst
 
@@ -84,6 +86,8 @@ def read(data: bytes, link: int) -> Header | None:
 
 def _options(seg: bytes | memoryview, at: int, hlen: int) -> int:
     """OPT_* of the TCP header at `at` with header length `hlen`."""
+    if hlen == 32 and seg[at + 20:at + 24] == _NOP_NOP_TIMESTAMP:
+        return OPT_OS  # most segments of a connection: the walk below would say the same
     if hlen == 24 and len(seg) > at + 20 and seg[at + 20] == 2:
         return OPT_MSS
     if hlen >= 32:
@@ -103,6 +107,9 @@ def _options(seg: bytes | memoryview, at: int, hlen: int) -> int:
         if 4 in kinds or 8 in kinds:
             return OPT_OS
     return OPT_OTHER if hlen > 20 else OPT_NONE
+
+
+tcp_options = _options
 
 
 def _icmp_v4(msg: bytes | memoryview) -> Header | None:

@@ -25,18 +25,20 @@ BITMAP_BITS = 1 << 20  # the target estimator of a source beyond max_targets
 class Source:
     """One sending address: its probes and what became of them."""
 
-    __slots__ = ("bitmap", "failures", "first", "ip", "last", "outcomes", "packets", "ports",
-                 "probes", "same_seq", "sports", "targets", "tells", "ttl_max", "ttl_min",
-                 "unit")
+    __slots__ = ("bitmap", "dirty", "failures", "first", "ip", "last", "outcomes", "packets",
+                 "ports", "probes", "same_seq", "sports", "targets", "tells", "ttl_max",
+                 "ttl_min", "unit")
 
     def __init__(self, ip: int, unit: Unit, ts: float) -> None:
         self.ip = ip
         self.unit = unit
         self.first = self.last = ts
         self.reset(ts)
+        self.dirty = unit.any_dirty = True
 
     def reset(self, ts: float) -> None:
         """Forget the counts (a record was written of them); keep the address and unit."""
+        self.dirty = False  # counted nothing since: see touch()
         self.first = self.last = ts
         self.packets = 0  # packets the source sent in its attempts
         self.probes = 0  # attempts started
@@ -50,6 +52,13 @@ class Source:
         self.outcomes = [0] * (len(TECHNIQUES) * len(STATES))
         self.targets: set[int] = set()
         self.bitmap: bytearray | None = None  # the estimator, beyond max_targets
+
+    def touch(self) -> None:
+        """About to be counted again. A source not counted since its unit's last record is
+        not reset at each of the unit's later writes (a quiet scan is written at every sweep
+        for a day): it counts from the last of them."""
+        self.first = self.last = self.unit.written_at
+        self.dirty = self.unit.any_dirty = True
 
     def estimate(self) -> None:
         """Too many targets to hold: count them in a bitmap from now on (the detector adds
@@ -79,8 +88,9 @@ def estimate(bitmap: bytearray) -> int:
 class Unit:
     """The sources counted together: one address's /24 (/48), or one AS."""
 
-    __slots__ = ("as_name", "asn", "by_port", "by_target", "detected_by", "flagged_at",
-                 "key", "known", "last", "members", "started")
+    __slots__ = ("any_dirty", "as_name", "asn", "by_port", "by_target", "detected_by",
+                 "flagged_at", "key", "known", "last", "members", "newest_floor", "started",
+                 "written_at")
 
     def __init__(self, key: int, asn: int | None, as_name: str | None, ts: float) -> None:
         self.key = key
@@ -94,11 +104,18 @@ class Unit:
         self.known = False  # a record of this unit was written: its next probes count at once
         self.started = ts  # the current episode's first probe
         self.last = ts
+        self.written_at = ts  # the last record's time (written or not: nothing to say)
+        self.any_dirty = True  # some member was counted since (Source.touch)
+        # at most the newest failure time of every port and target kept in by_port and
+        # by_target: while it is within forget_after, prune has nothing to drop
+        self.newest_floor = math.inf
 
     def fail(self, ts: float, target: int, port: int, config: ScanConfig) -> bool:
         """Count one failed attempt; True when it makes the unit a scanner."""
         if self.detected_by is not None:
             return False
+        if ts < self.newest_floor:
+            self.newest_floor = ts
         ports = self.by_target.get(target)
         if ports is None:
             ports = self.by_target[target] = {}
@@ -123,12 +140,24 @@ class Unit:
         self.by_port.clear()
         self.by_target.clear()
 
-    def prune(self, now: float, config: ScanConfig) -> None:
-        """Drop failure times too old for any window (a quiet unit's sweep)."""
-        oldest = now - config.forget_after
+    def prune(self, now: float, forget_after: float) -> None:
+        """Drop failure times too old for any window (a quiet unit's sweep: cheap while
+        nothing is old enough to drop, as a quiet unit is swept again and again)."""
+        oldest = now - forget_after
+        if self.newest_floor >= oldest:
+            return
+        floor = math.inf
         for table in (self.by_port, self.by_target):
-            for key in [k for k, times in table.items() if max(times.values()) < oldest]:
-                del table[key]
+            old = []
+            for k, times in table.items():
+                newest = max(times.values())
+                if newest < oldest:
+                    old.append(k)
+                elif newest < floor:
+                    floor = newest
+            for k in old:
+                del table[k]
+        self.newest_floor = floor
 
 
 def _reached(times: dict[int, float], now: float, threshold: int, config: ScanConfig

@@ -13,6 +13,7 @@ one line and the ranked ports are scanned, never padded with unranked ones.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -94,7 +95,7 @@ def parse_ports(spec: str, default: str = "tcp") -> list[tuple[str, int]]:
     if not spec.strip():
         raise bad("port spec", spec, "empty")
     out: list[tuple[str, int]] = []
-    seen: set[tuple[str, int]] = set()
+    seen: dict[str, set[int]] = {}  # the ports given so far, by transport
     for raw in spec.split(","):
         item = raw.strip()
         body = item
@@ -107,10 +108,13 @@ def parse_ports(spec: str, default: str = "tcp") -> list[tuple[str, int]]:
             body = prefix[2].strip()
         if not body:
             raise bad("port spec", item or spec, "empty item")
-        for port in _ports_of_item(item, body, transport):
-            key = (transport, port)
-            if key not in seen:
-                seen.add(key)
-                out.append(key)
+        ports = _ports_of_item(item, body, transport)
+        if not isinstance(ports, range):  # a service's ports may repeat
+            ports = list(dict.fromkeys(ports))
+        given = seen.setdefault(transport, set())
+        if not given.isdisjoint(ports):  # a port given again keeps its first place
+            ports = [p for p in dict.fromkeys(ports) if p not in given]
+        given.update(ports)
+        out += zip(itertools.repeat(transport), ports)
     return out
 

@@ -13,7 +13,7 @@ and the SSH server identification.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from probescan.catalog import FingerprintSet, ProbeSet
@@ -45,6 +45,14 @@ class PassiveResult:
     detection: Detection | None = None  # what a payload detector proved (probescan.detect)
     waiting: bool = False  # a detector would decide with more packets
     port_service: str | None = None  # the server port's usual service (a hint, not evidence)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its field values (watch/workers.py sends results back): rebuilt by the
+        constructor, faster than dataclasses' generic __setstate__."""
+        return (PassiveResult, tuple([getattr(self, name) for name in _RESULT_FIELDS]))
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(PassiveResult))
 
 
 def _try(fn: Callable[[bytes], Any], data: bytes) -> Any | None:

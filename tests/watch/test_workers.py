@@ -100,3 +100,42 @@ def test_workers_out_of_range_is_a_one_line_error(
     assert main(["watch", "-r", str(pcap), "--no-probe", "--workers", value]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--workers {value}" in err and "Traceback" not in err
+
+
+def test_a_worker_killed_with_batches_in_flight_loses_no_flow() -> None:
+    jobs = JOBS * (BATCH_FLOWS * 2)
+    got: list[tuple[int, PassiveResult]] = []
+    pool: IdentifyPool[int] = IdentifyPool(CATALOG.probes, CATALOG.fingerprints, None,
+                                           lambda tag, r: got.append((tag, r)), start_after=0)
+    try:
+        half = len(jobs) // 2
+        for i, job in enumerate(jobs[:half]):
+            pool.submit(i, job)
+        executor = pool._executor
+        assert executor is not None
+        for pid in list(executor._processes):  # batches are still in its pipe or being read
+            os.kill(pid, signal.SIGKILL)
+        for i, job in enumerate(jobs[half:], half):
+            pool.submit(i, job)
+        pool.finish()
+    finally:
+        pool.close()
+    assert [tag for tag, _ in got] == list(range(len(jobs)))
+    assert [r for _, r in got] == [here(j) for j in jobs]
+    assert pool.failed >= 1
+
+
+def test_batches_beyond_what_the_worker_holds_are_identified_in_order_here() -> None:
+    jobs = JOBS * (BATCH_FLOWS * 4)  # 20 batches at once: more than MAX_BATCHES in flight
+    got: list[tuple[int, PassiveResult]] = []
+    pool: IdentifyPool[int] = IdentifyPool(CATALOG.probes, CATALOG.fingerprints, None,
+                                           lambda tag, r: got.append((tag, r)), start_after=0)
+    try:
+        for i, job in enumerate(jobs):
+            pool.submit(i, job)
+        pool.finish()
+    finally:
+        pool.close()
+    assert [tag for tag, _ in got] == list(range(len(jobs)))
+    assert [r for _, r in got] == [here(j) for j in jobs]
+    assert pool.failed == 0 and pool.shared >= 1  # the worker was still starting

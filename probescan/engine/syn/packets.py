@@ -100,13 +100,16 @@ class SynTemplate:
         # Everything the checksum covers except the destination port and the sequence number.
         fixed = pseudo + struct.pack("!HHIIBBHHH", sport, 0, 0, 0, (TCP_LEN // 4) << 4, SYN,
                                      WINDOW, 0, 0) + self._opts
-        self._sum = sum(struct.unpack(f"!{len(fixed) // 2}H", fixed))
+        self._sum = _fold(sum(struct.unpack(f"!{len(fixed) // 2}H", fixed)))
 
     def packet(self, dport: int, seq: int) -> bytes:
         """The whole IP packet of one SYN."""
-        csum = ~_fold(self._sum + dport + (seq >> 16) + (seq & 0xFFFF)) & 0xFFFF
+        # four 16-bit terms: two folds bring the sum back to 16 bits (_fold, inline)
+        total = self._sum + dport + (seq >> 16) + (seq & 0xFFFF)
+        total = (total & 0xFFFF) + (total >> 16)
+        total = (total & 0xFFFF) + (total >> 16)
         return self._pack(self._ip, self.sport, dport, seq, 0, (TCP_LEN // 4) << 4, SYN,
-                         WINDOW, csum, 0, self._opts)
+                          WINDOW, ~total & 0xFFFF, 0, self._opts)
 
 
 def build_syn(src: str, dst: str, sport: int, dport: int, seq: int) -> bytes:

@@ -25,6 +25,7 @@ import ipaddress
 import os
 import socket
 import struct
+import threading
 
 from probescan.engine.syn.ring import RxRing
 from probescan.engine.syn.sender import Sender
@@ -117,15 +118,43 @@ def raw_unavailable() -> str | None:
     if not hasattr(socket, "AF_PACKET"):
         return "raw packet sockets (AF_PACKET) need Linux"
     try:
-        with socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL)):
-            pass
-        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW):
-            pass
+        if not _spare:
+            rx = _packet_socket()
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW):
+                    pass
+            except BaseException:
+                rx.close()
+                raise
+            _spare.append(rx)  # the SYN sweep that usually follows takes it (RawIO)
     except PermissionError:
         return "raw sockets need root (CAP_NET_RAW)"
     except OSError as e:
         return f"raw sockets unavailable: {e.strerror or e}"
     return None
+
+
+# Opening a packet socket is cheap, closing one is not (the kernel waits for a grace period:
+# ~10 ms asleep): the one raw_unavailable() opened is kept, filtered to drop everything, for
+# the sweep's RawIO.
+_spare: list[socket.socket] = []
+_DROP = [(_RET, 0, 0, 0)]
+
+
+def _packet_socket() -> socket.socket:
+    """A packet socket that receives nothing yet: every packet dropped by its filter (the few
+    queued before the filter was attached are read away)."""
+    rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    try:
+        attach_filter(rx, _DROP)
+        rx.setblocking(False)
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while True:
+                rx.recv(1)
+    except BaseException:
+        rx.close()
+        raise
+    return rx
 
 
 def source_address(ip: str) -> bytes:
@@ -178,9 +207,8 @@ class RawIO:
     def __init__(self) -> None:
         self.sport, self._held = _hold_port()
         try:
-            self.rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
-                                    socket.htons(ETH_P_ALL))
-            attach_filter(self.rx, bpf_program(self.sport))
+            self.rx = _spare.pop() if _spare else _packet_socket()
+            attach_filter(self.rx, bpf_program(self.sport))  # replaces the drop-all filter
             with contextlib.suppress(OSError):
                 self.rx.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE
             self.rx.setblocking(False)
@@ -228,4 +256,6 @@ class RawIO:
             s.close()
         rx = getattr(self, "rx", None)
         if rx is not None:
-            rx.close()
+            # The kernel's grace periods (~25 ms asleep) pass in a thread of their own while
+            # the scan writes its outputs and ends.
+            threading.Thread(target=rx.close, name="probescan-rx-close", daemon=True).start()

@@ -83,9 +83,11 @@ def struct_v6(ip: str) -> bytes:
 
 
 class Slot:
-    """One batch being filled by the sweep: packets copied into a buffer the kernel reads."""
+    """One batch being filled by the sweep: packets copied into a buffer the kernel reads.
+    `keep`: also keep each packet and its destination (for sending without sendmmsg)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = True) -> None:
+        self.keep = keep
         self.data = (ctypes.c_char * (SLOT * MAX_BATCH))()
         self.view = memoryview(self.data).cast("B")
         self.iov = (_Iovec * MAX_BATCH)()
@@ -97,8 +99,17 @@ class Slot:
             self.hdrs[i].hdr.iovlen = 1
         self._dest: list[Address | None] = [None] * MAX_BATCH  # what each place was set to
         self.packets: list[tuple[bytes, Address]] = []  # for the fallback without sendmmsg
-        self.runs: list[list[int]] = []  # [start, end, v6] of each run of one family
+        self._runs: list[tuple[int, int, bool]] = []  # the runs of one family before the last
+        self._start = 0  # where the last run starts
+        self._v6: bool | None = None  # its family (None: no packet yet)
         self.n = 0
+
+    @property
+    def runs(self) -> list[tuple[int, int, bool]]:
+        """(start, end, v6) of each run of packets of one family, in order."""
+        if self._v6 is None:
+            return []
+        return [*self._runs, (self._start, self.n, self._v6)]
 
     def add(self, packet: bytes, dest: Address) -> None:
         i = self.n
@@ -110,17 +121,18 @@ class Slot:
             hdr = self.hdrs[i].hdr
             hdr.name = dest.address
             hdr.namelen = dest.length
-        runs = self.runs
-        if runs and runs[-1][2] == dest.v6:
-            runs[-1][1] = i + 1
-        else:
-            runs.append([i, i + 1, dest.v6])
-        self.packets.append((packet, dest))
+        if dest.v6 is not self._v6:  # the family changes (or the first packet)
+            if self._v6 is not None:
+                self._runs.append((self._start, i, self._v6))
+            self._start, self._v6 = i, dest.v6
+        if self.keep:
+            self.packets.append((packet, dest))
         self.n = i + 1
 
     def clear(self) -> None:
         self.n = 0
-        self.runs = []
+        self._runs = []
+        self._start, self._v6 = 0, None
         self.packets = []
 
 
@@ -139,7 +151,7 @@ class Sender:
         self._queue: queue.SimpleQueue[Slot | None] = queue.SimpleQueue()
         self._free: queue.SimpleQueue[Slot] = queue.SimpleQueue()
         for _ in range(IN_FLIGHT if threaded else 1):  # sent at once: one slot is enough
-            self._free.put(Slot())
+            self._free.put(Slot(keep=self._mmsg is None))
         self.errors = 0  # packets the kernel refused (they time out: filtered)
         self._interval = sys.getswitchinterval()
         self._thread: threading.Thread | None = None

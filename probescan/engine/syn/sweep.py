@@ -44,6 +44,10 @@ class _Host:
         self.address = Address(ip, len(dst) == 16)
 
 
+def _no_slot(packet: bytes, dest: Address) -> None:
+    raise RuntimeError("a probe sent outside a batch")
+
+
 class SynSweep(Sweep):
     def __init__(self, config: Config, on_verdict: Verdict, pacer: RateLimiter | None = None,
                  io: RawIO | None = None) -> None:
@@ -59,6 +63,8 @@ class SynSweep(Sweep):
         self._by_addr: dict[bytes, _Host] = {}
         self._waiting: dict[tuple[bytes, int], list[Endpoint]] = {}  # the same key twice
         self._slot: Slot | None = None
+        self._add = _no_slot  # the batch's Slot.add while a batch is open
+        self._last: _Host | None = None
         self.sent = 0  # packets sent, retransmissions included
 
     def _host(self, ip: str) -> _Host:
@@ -73,25 +79,29 @@ class SynSweep(Sweep):
         return host
 
     def _send(self, ep: Endpoint, attempt: int) -> Hashable | None:
-        try:
-            host = self._host(ep.ip)
-        except (ValueError, OSError) as e:  # not an address, or no route to it
-            self._emit(ep, "filtered", 0.0, getattr(e, "strerror", None) or str(e))
-            return None
-        key = (host.dst, ep.port)
+        host = self._last  # the host of the previous probe, usually this one's
+        if host is None or host.ip != ep.ip:
+            try:
+                host = self._last = self._host(ep.ip)
+            except (ValueError, OSError) as e:  # not an address, or no route to it
+                self._emit(ep, "filtered", 0.0, getattr(e, "strerror", None) or str(e))
+                return None
+        port = ep.port
+        key = (host.dst, port)
         if key in self._pending:  # a second name for the same address: one probe for both
             self._waiting.setdefault(key, []).append(ep)
             self.on_verdict = self._verdict  # from now on, verdicts look for those waiting
             return None
-        port = ep.port
-        assert self._slot is not None
         seq = hash(host.prefix + port.to_bytes(2, "big")) & 0xFFFFFFFF  # Cookie.seq_for
-        self._slot.add(host.packet(port, seq), host.address)
+        self._add(host.packet(port, seq), host.address)
         return key
 
     def _begin(self) -> bool:
         self._slot = self._io.sender.reserve()
-        return self._slot is not None
+        if self._slot is None:
+            return False
+        self._add = self._slot.add
+        return True
 
     def _end(self) -> None:
         slot, self._slot = self._slot, None
