@@ -27,6 +27,7 @@ The frame holds:
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
 from collections import defaultdict, deque
@@ -67,7 +68,7 @@ class _Rtt:
 Pending = tuple[Endpoint, float, int]  # the endpoint, when the attempt started, its number
 
 
-class Sweep:
+class Sweep(abc.ABC):
     """The frame; subclasses say how one attempt starts (`_send`), how replies are read
     (`_collect`, calling `_complete`), what to drop when an attempt times out (`_abandon`),
     which descriptor to wait on (`_fileno`) and how to clean up (`_close`); `_begin` and
@@ -120,26 +121,30 @@ class Sweep:
         """A batch of launches may start now (False: out of resources, try a bit later)."""
         return True
 
+    @abc.abstractmethod
     def _send(self, ep: Endpoint, attempt: int) -> Hashable | None:
         """Start one attempt: its key while it waits for an answer, None when the verdict
         was given at once; Backoff when it cannot start now."""
-        raise NotImplementedError
 
     def _end(self) -> None:
         """The batch of launches is over (a sweep that sends in batches sends it now)."""
+        return None  # an optional hook: nothing by default
 
+    @abc.abstractmethod
     def _collect(self) -> int:
         """Read what arrived, `_complete` each answer; return how many were read."""
-        raise NotImplementedError
 
     def _abandon(self, key: Hashable) -> None:
         """An attempt timed out: release what it holds."""
+        return None  # an optional hook: nothing by default
 
+    @abc.abstractmethod
     def _fileno(self) -> int:
-        raise NotImplementedError
+        """The descriptor the loop waits on for replies."""
 
     def _close(self) -> None:
         """Release every socket."""
+        return None  # an optional hook: nothing by default
 
     # ---- verdicts
     def _complete(self, key: Hashable, state: SweepState, detail: str | None = None,
@@ -151,15 +156,7 @@ class Sweep:
             return False
         ep, sent, attempt = entry
         host = ep.ip
-        self.in_flight -= 1  # _release, inline: this runs for every answer
-        busy = self._busy
-        left = busy[host] - 1
-        if left:
-            busy[host] = left
-        else:
-            del busy[host]
-        if self._aside and host in self._aside:
-            self._ready.append(host)
+        self._release(host)
         rtt = (now or time.monotonic()) - sent
         if attempt == 1:  # Karn: only first attempts say what a round trip takes
             self._samples += 1

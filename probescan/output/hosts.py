@@ -5,6 +5,7 @@ for `HostsText`: the frame of those sinks, which write everything at close()."""
 
 from __future__ import annotations
 
+import abc
 import shlex
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -123,7 +124,7 @@ def service_text(r: ServiceRecord) -> str:
     return f"{name}?" if r.method == "table" else name
 
 
-class HostsText:
+class HostsText(abc.ABC):
     """A sink (probescan.output.sink) writing host-by-host text to `stream` at close(): the
     header, `host_text` of each host, the footer (also after an interrupted run). `listed`:
     the states given a port line (None: every state); `ping`: -sn, only whether each host is
@@ -143,18 +144,18 @@ class HostsText:
         self._start = clock()
         self._closed = False
 
+    @abc.abstractmethod
     def host_text(self, host: Host, names: dict[str, str]) -> str:
         """One host's text, ending in a newline."""
-        raise NotImplementedError
 
     def record(self, record: ServiceRecord) -> None:
         self._hosts.add(record)
 
     def flow(self, flow: FlowRecord) -> None:
-        pass
+        return None  # nmap's formats have no flows
 
     def flush(self) -> None:
-        pass
+        return None  # written whole at close
 
     def close(self, *, interrupted: bool = False, failed: bool = False) -> None:
         if self._closed:

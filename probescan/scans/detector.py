@@ -113,12 +113,7 @@ class ScanDetector:
                     if att is not None:
                         if att[STAGE] == DONE:
                             self.packets += 1
-                            att[LAST] = ts
-                            source = att[SRC]
-                            if not source.dirty:
-                                source.touch()
-                            source.packets += 1
-                            return not plen and source.unit.detected_by is not None
+                            return self._decided(att, ts, plen)
                     elif (att := attempts.get((dst, src, dport, sport))) is not None and (
                             att[STAGE] == DONE):
                         self.packets += 1
@@ -147,6 +142,17 @@ class ScanDetector:
             if paused:
                 gc.enable()
 
+    @staticmethod
+    def _decided(att: Attempt, ts: float, plen: int) -> bool:
+        """A packet of a decided attempt, from its client: counted for its source; True when
+        it carries no payload and its source belongs to a flagged scan."""
+        att[LAST] = ts
+        source = att[SRC]
+        if not source.dirty:
+            source.touch()
+        source.packets += 1
+        return not plen and source.unit.detected_by is not None
+
     def packet(self, ts: float, h: tuple[int, ...]) -> bool:
         """One packet's header fields (the tuple of probescan.scans.headers.read); True when
         it carries no payload and belongs to an attempt of a flagged scan."""
@@ -160,12 +166,7 @@ class ScanDetector:
             att = attempts.get(key)
             if att is not None:
                 if att[STAGE] == DONE:  # most packets: a connection's, once decided
-                    att[LAST] = ts
-                    source = att[SRC]
-                    if not source.dirty:
-                        source.touch()
-                    source.packets += 1
-                    return not plen and source.unit.detected_by is not None
+                    return self._decided(att, ts, plen)
                 self._from_prober(att, ts, flags, plen)
                 return not plen and att[SRC].unit.detected_by is not None
             att = attempts.get((dst, src, dport, sport))
