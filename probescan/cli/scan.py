@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import gc
 import itertools
 import re
 import sys
@@ -35,6 +33,7 @@ from probescan.cli.sweep import (
 )
 from probescan.config import Config
 from probescan.engine.scan import scan
+from probescan.gctune import collector_at_ease
 from probescan.model import Endpoint, ServiceRecord
 from probescan.output.console import ScanConsole, TableOptions
 from probescan.targets import (
@@ -60,7 +59,6 @@ FAST_TOP_PORTS = 100  # -F
 PING_PORTS = (("tcp", 80), ("tcp", 443))  # -sn
 DEFAULTS = Config()
 SWEEP_STATES = ("open", "closed", "filtered")  # a sweep's verdicts (engine/sweep.py)
-GC_YOUNG = 10_000  # allocations between young-generation collections during a scan
 COUNT_CAP = 1_000_000  # hosts counted for the progress bar before giving up on a total
 
 
@@ -240,25 +238,10 @@ def run(args: argparse.Namespace) -> int:
                                catalog() if callable(catalog) else catalog, sinks)
     # The states no output lists (the closed ports, usually) are only counted by the terminal.
     counted = frozenset(s for s in SWEEP_STATES if not sinks.wants(s))
-    with _fewer_collections():
+    with collector_at_ease():
         interrupted = run_into(sinks, lambda: asyncio.run(
             _scan(stream, config, catalog, sinks.record, counted, console.count)))
     return 130 if interrupted else 0
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """While the scan runs, the garbage collector leaves alone what start-up made (modules,
-    the parser: they live as long as the run) and runs less often: a sweep makes a few
-    small objects per port, quickly (about 5% of a 65k-port sweep's CPU otherwise)."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], GC_YOUNG), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 async def _scan(stream: Iterator[Endpoint], config: Config,

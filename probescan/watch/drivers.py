@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import itertools
 import threading
 import time
@@ -19,6 +18,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from probescan.gctune import collector_at_ease
 from probescan.watch.capture import Frame
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ TICK = 0.05  # how often pending flows are checked (live)
 BATCH = 512  # frames handled between yields to the event loop
 LIVE_BATCH = 2048  # live: frames fed between checks and yields to the event loop
 LIVE_BACKLOG = 200_000  # live: frames waiting for the loop; beyond that, dropped and counted
-GC_YOUNG = 10_000  # reading a file: allocations between the garbage collector's young passes
 
 
 async def run_offline(watcher: Watcher, frames: Iterator[Frame]) -> None:
@@ -41,22 +40,6 @@ async def run_offline(watcher: Watcher, frames: Iterator[Frame]) -> None:
             watcher.expire(batch[-1][0])
             await asyncio.sleep(0)
         await watcher.finish_all(wait_probes=watcher.active is not None)
-
-
-@contextlib.contextmanager
-def collector_at_ease(young: int = GC_YOUNG) -> Iterator[None]:
-    """Meanwhile, the cyclic garbage collector leaves out what exists now (the catalogue,
-    the modules: gc.freeze) and looks at new objects only every `young` allocations: flows,
-    packets and records are freed by reference counting, and the collector's passes over
-    them took a tenth of the time on short flows."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(young, threshold[0]), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 async def run_live(watcher: Watcher, frames: Iterator[Frame], stop: asyncio.Event) -> None:

@@ -26,8 +26,8 @@ from typing import Any, Generic, TypeVar
 from probescan.catalog import FingerprintSet, ProbeSet, build_catalog
 from probescan.catalog.user import RuleFiles
 from probescan.classify.layers import PAYLOAD_LAYERS
+from probescan.gctune import collector_at_ease
 from probescan.model import Transport
-from probescan.watch.drivers import collector_at_ease
 from probescan.watch.flows import Shape
 from probescan.watch.passive import PassiveResult, flow_messages, identify
 from probescan.watch.pipes import FAILED, Worker, serve
