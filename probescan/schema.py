@@ -143,6 +143,7 @@ STATISTICAL = Shape("statistical", (
     Field("other_score", Kind.NUMBER),  # the share for protocols without a profile
     Field("outside", Kind.STRINGS),  # features beyond the profile's ranges
     Field("beyond", Kind.NUMBER),  # how far beyond, summed (shares of each feature's span)
+    Field("pooled", Kind.INT),  # earlier flows of the same server endpoint pooled with it
     Field("profile_flows", Kind.INT),
     Field("profile_captures", Kind.INT),
     Field("example", Kind.INTS),  # sizes of a flow it was learnt from (+ client, - server)

@@ -89,7 +89,7 @@ class Sample:
 
 
 # ---- training ------------------------------------------------------------------------
-PER_CAPTURE = 10  # flows of one protocol taken from one capture (as ndpi_agreement counts)
+PER_CAPTURE = 1000  # flows of one protocol taken from one capture (a bound on one flood)
 TREES = 100  # per forest
 EXAMPLES = 3  # example flows kept per profile (from different captures when there are)
 

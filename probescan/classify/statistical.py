@@ -18,6 +18,13 @@ names the flow when
   is at most `max_outside` (1.0). A forest always votes for something; a flow unlike every
   flow of the protocol it votes for is left unknown, whatever the share.
 
+Flows to the same server endpoint (address, port and transport: one service) pool their
+evidence: a flow is decided on the mean of its own votes and those of the endpoint's earlier
+flows (the layer's own, and a full vote for the name the payload or a probe gave an earlier
+flow of the endpoint), so the tenth short request to a server is judged on all ten. The
+port's number is never read, only whether two flows share the endpoint; the ranges check
+reads the flow's own features. `Verdict.pooled` counts the other flows that were pooled.
+
 Otherwise it stays unknown, and the record still shows the protocol with most votes, its
 share and the runner-up as evidence. Port numbers are never read. The confidence (nmap's
 0..10 scale) is 1 at `min_score` and STAT_CONFIDENCE (5) when every tree agrees, always
@@ -42,7 +49,9 @@ from probescan.classify.profiles import OTHER, Profile, ProfileSet
 from probescan.engine.verdict import LABEL
 
 STAT_CONFIDENCE = LABEL["statistical"].confidence
-CACHE = 4096  # flows whose verdict is remembered (the same features give the same answer)
+CACHE = 4096  # flows whose votes are remembered (the same features give the same votes)
+ENDPOINTS = 65536  # server endpoints whose pooled votes are kept (the least recent forgotten)
+Endpoint = tuple[str, str, int]  # transport, server address, server port
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +69,7 @@ class Verdict:
     named: bool
     why: str  # why it names nothing ("" when it names)
     confidence: int  # 0 when it names nothing
+    pooled: int = 0  # the endpoint's earlier flows whose votes were pooled with this one's
 
 
 class StatisticalLayer:
@@ -71,27 +81,60 @@ class StatisticalLayer:
         self._by_class = {
             transport: [profiles.find(c, transport) for c in forest.classes]
             for transport, forest in profiles.forests.items()}
-        self._cache: OrderedDict[tuple[str, tuple[float, ...]], Verdict | None] = OrderedDict()
+        self._index = {transport: {c: i for i, c in enumerate(forest.classes)}
+                       for transport, forest in profiles.forests.items()}
+        self._cache: OrderedDict[tuple[str, tuple[float, ...]], list[float]] = OrderedDict()
+        self._endpoints: OrderedDict[Endpoint, tuple[list[float], int]] = OrderedDict()
 
-    def classify(self, b: Behaviour) -> Verdict | None:
+    def classify(self, b: Behaviour, endpoint: Endpoint | None = None) -> Verdict | None:
         """The forest's verdict (None for a flow with too few payload packets to be named,
-        or without a forest of its transport)."""
+        or without a forest of its transport), pooled with the earlier flows of the same
+        server `endpoint` when given (and remembered for its later flows)."""
         forest = self.profiles.forests.get(b.transport)
         if b.payload_packets < self.model.min_packets or forest is None:
             return None
         x = features(b)
         key = (b.transport, tuple(x))
-        if key in self._cache:
+        votes = self._cache.get(key)
+        if votes is None:
+            votes = forest.votes(x)
+            self._cache[key] = votes
+            if len(self._cache) > CACHE:
+                self._cache.popitem(last=False)
+        else:
             self._cache.move_to_end(key)
-            return self._cache[key]
-        found = self._decide(b.transport, forest.classes, forest.votes(x), x)
-        self._cache[key] = found
-        if len(self._cache) > CACHE:
-            self._cache.popitem(last=False)
-        return found
+        pooled, before = votes, 0
+        if endpoint is not None:
+            pooled, before = self._pool(endpoint, votes)
+        return self._decide(b.transport, forest.classes, pooled, x, before)
+
+    def remember(self, endpoint: Endpoint, service: str) -> None:
+        """An earlier flow of `endpoint` was named `service` by its payload or a probe: a full
+        vote for it in the endpoint's pool (nothing when the forest has no such class)."""
+        k = self._index.get(endpoint[0], {}).get(service)
+        if k is None:
+            return
+        one = [0.0] * len(self._index[endpoint[0]])
+        one[k] = 1.0
+        self._pool(endpoint, one)
+
+    def _pool(self, endpoint: Endpoint, votes: list[float]) -> tuple[list[float], int]:
+        """The mean of `votes` and the endpoint's earlier ones (which now include them), and
+        how many earlier flows there were."""
+        got = self._endpoints.get(endpoint)
+        if got is None:
+            self._endpoints[endpoint] = (list(votes), 1)
+            if len(self._endpoints) > ENDPOINTS:
+                self._endpoints.popitem(last=False)
+            return votes, 0
+        total, n = got
+        total = [a + b for a, b in zip(total, votes, strict=True)]
+        self._endpoints[endpoint] = (total, n + 1)
+        self._endpoints.move_to_end(endpoint)
+        return [v / (n + 1) for v in total], n
 
     def _decide(self, transport: str, classes: tuple[str, ...], votes: list[float],
-                x: list[float]) -> Verdict | None:
+                x: list[float], pooled: int = 0) -> Verdict | None:
         profiles = self._by_class[transport]
         other = sum(v for c, v in zip(classes, votes, strict=True) if c == OTHER)
         ranked = sorted((i for i, c in enumerate(classes) if c != OTHER and profiles[i]),
@@ -120,7 +163,7 @@ class StatisticalLayer:
             room = (score - min_score) / (1 - min_score) if min_score < 1 else 1.0
             confidence = 1 + round((STAT_CONFIDENCE - 1) * max(0.0, min(1.0, room)))
         return Verdict(best, score, runner_up, runner_score, other, min_score, outside,
-                       beyond, not why, why, confidence)
+                       beyond, not why, why, confidence, pooled)
 
     def _outside(self, p: Profile, x: list[float]) -> tuple[tuple[str, ...], float]:
         """The features beyond the profile's ranges, and how far beyond, summed."""

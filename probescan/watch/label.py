@@ -262,7 +262,9 @@ def statistical_label(verdict: Verdict) -> Label:
     method, _ = LABEL["statistical"]
     runner = (f"; next {verdict.runner_up} {verdict.runner_up_score:.0%}"
               if verdict.runner_up is not None and verdict.runner_up_score is not None else "")
-    info = (f"by its sizes and timing: {verdict.score:.0%} of the profiles' trees "
+    pooled = (f", with {verdict.pooled} earlier flow{'s' if verdict.pooled > 1 else ''} of "
+              f"this endpoint" if verdict.pooled else "")
+    info = (f"by its sizes and timing{pooled}: {verdict.score:.0%} of the profiles' trees "
             f"(needs {verdict.min_score:.0%}){runner}")
     return Label(verdict.profile.service, info=info, confidence=verdict.confidence,
                  method=method, decided_by=DECIDED_BY["statistical"])
@@ -291,6 +293,7 @@ def behaviour_record(b: Behaviour, verdict: Verdict | None) -> dict[str, Any]:
             "other_score": round(verdict.other_score, 4),
             "outside": list(verdict.outside),
             "beyond": round(verdict.beyond, 4),
+            "pooled": verdict.pooled,
             "profile_flows": p.flows,
             "profile_captures": p.captures,
             "example": list(p.examples[0]) if p.examples else [],

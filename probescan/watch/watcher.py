@@ -45,9 +45,11 @@ from probescan.watch.label import (
     statistical_label,
 )
 from probescan.watch.passive import PassiveResult
+from probescan.watch.training import learnt_as
 from probescan.watch.workers import IdentifyPool, identify_job
 
 READY_AFTER = 1.0  # seconds after its first packet a silent flow is labeled anyway
+POOLED = frozenset({"rules", "parsers", "probe"})  # whose names join the endpoint's pool
 PROBE_WAIT = 10.0  # seconds a flow's label waits for its probes, even after the flow ended
 
 FlowSink = Callable[[FlowRecord], None]
@@ -231,11 +233,15 @@ class Watcher:
         if p.announced is not None:
             label = announced_label(label, *p.announced)
         behaviour, verdict = None, None
-        if label.service == "unknown" and self.statistics is not None and f.sizes:
-            behaviour = behaviour_of(f, entropy=True)
-            verdict = self.statistics.classify(behaviour)
-            if verdict is not None and verdict.named:
-                label = statistical_label(verdict)
+        if self.statistics is not None:
+            endpoint = (f.transport, f.server[0], f.server[1])
+            if label.service == "unknown" and f.sizes:
+                behaviour = behaviour_of(f, entropy=True)
+                verdict = self.statistics.classify(behaviour, endpoint)
+                if verdict is not None and verdict.named:
+                    label = statistical_label(verdict)
+            elif label.service != "unknown" and label.decided_by in POOLED:
+                self.statistics.remember(endpoint, learnt_as(label))
         if label.service != "unknown":
             self.stats.labeled += 1
         elif f.c2s.bytes or f.s2c.bytes:

@@ -124,6 +124,41 @@ def test_it_names_nothing_below_the_score_or_with_too_few_packets() -> None:
     assert alien.beyond > layer_model().max_outside
 
 
+def test_flows_of_one_endpoint_pool_their_votes() -> None:
+    """A flow the trees split on is decided with the earlier flows of its server endpoint:
+    alone it is not named; after flows the payload (or the layer) named there, it is."""
+    between = beh(TLS[:4] + SSH[4:])
+    # (ranges wide open: this test is about the votes)
+    layer = StatisticalLayer(train(samples(), Model(min_score=0.9, max_outside=100.0)))
+    alone = layer.classify(between)
+    assert alone is not None and not alone.named and alone.pooled == 0
+    server = ("tcp", "10.0.0.2", 8443)
+    for _ in range(9):
+        layer.remember(server, "tls")  # named tls by its payload
+    pooled = layer.classify(between, server)
+    assert pooled is not None and pooled.named and pooled.profile.service == "tls"
+    assert pooled.pooled == 9 and pooled.score > alone.score
+    # another endpoint has no history: the same flow is judged alone there
+    other = layer.classify(between, ("tcp", "10.0.0.3", 8443))
+    assert other is not None and not other.named and other.pooled == 0
+    # the layer's own verdicts pool too: the next flow sees all ten earlier ones
+    again = layer.classify(between, server)
+    assert again is not None and again.pooled == 10
+    layer.remember(server, "gopher")  # a name the forest has no class for: no vote
+    assert layer.classify(between, server).pooled == 11  # type: ignore[union-attr]
+
+
+def test_pooling_forgets_the_least_recent_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    import probescan.classify.statistical as statistical
+    monkeypatch.setattr(statistical, "ENDPOINTS", 2)
+    layer = StatisticalLayer(train(samples()))
+    flow = beh(TLS)
+    for port in (1, 2, 1, 3):  # endpoint 2 is the least recently seen when 3 arrives
+        layer.classify(flow, ("tcp", "10.0.0.2", port))
+    assert [layer.classify(flow, ("tcp", "10.0.0.2", port)).pooled  # type: ignore[union-attr]
+            for port in (1, 2)] == [2, 0]
+
+
 def test_ports_are_never_read() -> None:
     """Two flows alike but for their ports have the same behaviour (it has no port)."""
     from probescan.classify.features import behaviour_of
