@@ -61,12 +61,12 @@ def flows(random_bytes: bool) -> list[ScapyPacket]:
 
 def strip_payload(packets: list[ScapyPacket], path: Path) -> Path:
     """The frames cut after their UDP header, the original lengths kept (a headers-only
-    capture, as a short snap length makes)."""
+    capture, as a short snap length makes); other frames are kept whole."""
     with RawPcapWriter(str(path), linktype=1) as w:
         w.write_header(None)
         for p in packets:
             raw = bytes(p)
-            cut = len(raw) - len(bytes(p[UDP].payload))
+            cut = len(raw) - (len(bytes(p[UDP].payload)) if UDP in p else 0)
             t = float(p.time)
             w.write_packet(raw[:cut], sec=int(t), usec=round((t % 1) * 1e6), caplen=cut,
                            wirelen=len(raw))
