@@ -20,7 +20,10 @@ hidden, on nDPI's captures (shared/pcaps/ndpi), scored by shared/tools/ndpi_agre
    named right, the flows named at all, and the precision; the encrypted and obfuscated
    protocols (Tor, OpenVPN, WireGuard, BitTorrent, Skype/Teams, QUIC, DNScrypt) apart.
    The records' `behaviour.statistical` (the share of the trees for each flow, named or
-   not) also give the same figures at other `min_score` settings.
+   not) also give the same figures at other `min_score` settings, and their `method` how
+   many flows each deciding part named: the behaviour signatures (profiles/signatures.toml,
+   shipped: written from specifications, not learnt, so the same for every held-out
+   capture) and the forest, and each signature's flows right and wrong.
 
 `--full-payload` also scores the whole captures (payload kept, every method counted) twice,
 with all layers (the held-out profiles) and with `--classifiers rules,parsers`: adding the
@@ -175,24 +178,68 @@ def table(rows: list[dict[str, Any]], title: str, brief: bool = False) -> str:
     return "\n".join(lines)
 
 
-def sweep(rows: list[dict[str, Any]], kept: Path, scorer: ModuleType, model: Model) -> str:
-    """The same flows at other min_score settings, re-read from the records' verdicts."""
-    verdicts: dict[tuple[str, str, str], dict[str, Any]] = {}
+Key = tuple[str, str, str]  # capture, transport, ends (as the scorer's rows give them)
+
+
+def records(kept: Path) -> dict[Key, dict[str, Any]]:
+    """The flow records the scorer kept, by the scorer's key."""
+    out: dict[Key, dict[str, Any]] = {}
     for path in kept.glob("*.jsonl"):
         for line in path.read_text(errors="replace").splitlines():
             r = json.loads(line)
-            if r.get("kind") != "flow" or not r.get("behaviour", {}).get("statistical"):
+            if r.get("kind") != "flow":
                 continue
             ends = sorted([[r["client"]["ip"], r["client"]["port"]],
                            [r["server"]["ip"], r["server"]["port"]]])
-            verdicts[(path.name.removesuffix(".jsonl"), r["transport"], str(ends))] = (
-                r["behaviour"]["statistical"])
+            out[(path.name.removesuffix(".jsonl"), r["transport"], str(ends))] = r
+    return out
+
+
+def _key(row: dict[str, Any]) -> Key:
+    return (row["capture"], row["transport"], str(row["ends"]))
+
+
+def deciders(rows: list[dict[str, Any]], recs: dict[Key, dict[str, Any]]) -> str:
+    """How many of the scored flows each deciding part of the layer named, and how many
+    right: the signatures (each apart) and the forest."""
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        rec = recs.get(_key(row))
+        if rec is None or not named(row["label"]):
+            continue
+        sig = rec["behaviour"].get("signature")
+        part = f"signature {sig['name']}" if sig else rec["method"]
+        per[part][0] += 1
+        per[part][1] += bool(row["agree"])
+    lines = ["| deciding part | named | right | wrong |", "|---|---:|---:|---:|"]
+    for label, parts in (("signatures (all)", [p for p in per if p.startswith("signature ")]),
+                         ("forest (`statistical`)", ["statistical"])):
+        n, right = (sum(per[p][i] for p in parts) for i in range(2))
+        lines.append(f"| {label} | {n} | {right} | {n - right} |")
+    lines += [f"| &nbsp;&nbsp;{p} | {v[0]} | {v[1]} | {v[0] - v[1]} |"
+              for p, v in sorted(per.items(), key=lambda kv: (-kv[1][0], kv[0]))
+              if p.startswith("signature ")]
+    lines += [f"| other method `{p}` | {v[0]} | {v[1]} | {v[0] - v[1]} |"
+              for p, v in sorted(per.items()) if p not in ("statistical",)
+              and not p.startswith("signature ")]
+    return "\n".join(lines)
+
+
+def sweep(rows: list[dict[str, Any]], recs: dict[Key, dict[str, Any]], scorer: ModuleType,
+          model: Model) -> str:
+    """The same flows at other min_score settings, re-read from the records' verdicts (the
+    flows a signature named count at every setting: the forest was not asked)."""
     lines = ["| min_score | named right | named | precision |", "|---:|---:|---:|---:|"]
     total = len(rows)
     for t in SWEEP:
         right = count = 0
         for r in rows:
-            s = verdicts.get((r["capture"], r["transport"], str(r["ends"])))
+            rec = recs.get(_key(r))
+            if rec is not None and rec["method"] == "signature":
+                count += 1
+                right += bool(r["agree"])
+                continue
+            s = rec["behaviour"].get("statistical") if rec is not None else None
             if s is None or s["score"] < t or s["other_score"] > s["score"] or (
                     s["beyond"] > model.max_outside):
                 continue
@@ -212,7 +259,10 @@ def full_payload(scorer: Path, held: list[Path], work: Path, profiles: Path) -> 
         for name in (cap.name, cap.name + ".out"):
             if not (whole / name).exists():
                 (whole / name).symlink_to(cap.parent / name)
-    with_stats = run_scorer(scorer, whole, profiles, work / "whole-all.json", "")
+    with_stats = run_scorer(scorer, whole, profiles, work / "whole-all.json", "",
+                            keep=work / "whole-records")
+    by_sig = [r for r in records(work / "whole-records").values()
+              if r["method"] == "signature"]
     payload = run_scorer(scorer, whole, "payload-only", work / "whole-payload.json", "")
     key = [(r["capture"], r["transport"], str(r["ends"])) for r in payload]
     assert key == [(r["capture"], r["transport"], str(r["ends"])) for r in with_stats]
@@ -228,7 +278,8 @@ def full_payload(scorer: Path, held: list[Path], work: Path, profiles: Path) -> 
         f"| rules, parsers, statistics | {right[1]}/{n} ({100 * right[1] / max(n, 1):.1f}%) |",
         "", f"payload labels changed by the statistical layer: {changed}; flows it named that "
         f"the payload left unknown: {len(added)} ({sum(bool(w['agree']) for w in added)} "
-        "right)"])
+        f"right); flows named by a behaviour signature (only flows whose payload was not "
+        f"captured: a short snap length): {len(by_sig)} of all records"])
 
 
 def main() -> int:
@@ -280,6 +331,7 @@ def main() -> int:
     kept = work / "records"
     rows = run_scorer(a.tools / "ndpi_agreement.py", scored, profiles, work / "rows.json",
                       keep=kept)
+    recs = records(kept)
     lines = [
         _blocks.data_line(_blocks.DEVELOPMENT, f"{len(caps)} of nDPI's regression captures "
                           "(`shared/pcaps/ndpi`, not part of this repository), each cut to its "
@@ -294,9 +346,16 @@ def main() -> int:
         "",
         table(rows, "probescan watch --no-probe on the headers-only copies"),
         "",
-        "The same flows at other `min_score` settings (from the records' verdicts):",
+        "Who named them: the behaviour signatures (`method` `signature`: shipped, written "
+        "from specifications, the same for every held-out capture) and the forest "
+        "(`statistical`), over the scored flows:",
         "",
-        sweep(rows, kept, scorer, model),
+        deciders(rows, recs),
+        "",
+        "The same flows at other `min_score` settings (from the records' verdicts; the "
+        "signatures' flows count at every setting):",
+        "",
+        sweep(rows, recs, scorer, model),
     ]
     if not a.no_peer:
         if shutil.which("ndpiReader") is None:

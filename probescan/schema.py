@@ -151,6 +151,13 @@ STATISTICAL = Shape("statistical", (
     Field("s2c", Kind.INTS),
 ))
 
+SIGNATURE = Shape("signature", (
+    Field("name", Kind.STR),  # the behaviour signature (profiles/signatures.toml)
+    Field("service", Kind.STR),
+    Field("spec", Kind.STR),  # the specification its addresses or sizes come from
+    Field("confidence", Kind.INT),
+))
+
 BEHAVIOUR = Shape("behaviour", (
     Field("class", Kind.STR),  # control, chatter, file transfer, failed attempt
     Field("sizes", Kind.INTS),  # the first payload packets' sizes: + client, - server
@@ -159,6 +166,8 @@ BEHAVIOUR = Shape("behaviour", (
     # entropy and bit balance of the first messages (flows the statistical layer compared)
     Field("first_bytes", Kind.NUMBERS, report=False),
     Field("statistical", Kind.OBJECT, null=True, shape=STATISTICAL),
+    # the behaviour signature that named a flow whose payload was not captured
+    Field("signature", Kind.OBJECT, null=True, shape=SIGNATURE),
 ))
 
 FLOW = Shape("flow record", (

@@ -4,8 +4,10 @@
                 with probescan/match.py and fingerprints/)
     parsers     protocol parsers and payload detectors: the structure of the first messages
                 (probescan/protocols/, probescan/detect/)
-    statistics  the flow's behaviour against trained profiles, for a flow the payload layers
-                left unknown (classify/statistical.py, profiles/)
+    statistics  the flow's behaviour, for a flow the payload layers left unknown: first the
+                behaviour signatures (classify/signatures.py, profiles/signatures.toml) for a
+                flow whose payload was not captured, then the trained profiles' forest
+                (classify/statistical.py, profiles/)
 
 `watch --classifiers rules,parsers,statistics` selects them (all by default). A later layer
 never overrides an earlier one's label: statistics runs only on flows nothing named. Every
@@ -36,6 +38,7 @@ DECIDED_BY: Final[Mapping[LabelBasis, DecidedBy | None]] = {
     "detector": "parsers",
     "announced": "announced",
     "statistical": "statistics",
+    "signature": "statistics",  # a behaviour signature (classify/signatures.py)
     "nothing": None,
 }
 

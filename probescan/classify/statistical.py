@@ -30,6 +30,13 @@ share and the runner-up as evidence. Port numbers are never read. The confidence
 0..10 scale) is 1 at `min_score` and STAT_CONFIDENCE (5) when every tree agrees, always
 below what payload evidence gets. A payload label always wins: this layer runs only on
 flows nothing else named (watch/watcher.py).
+
+Before the forest, the layer's behaviour signatures (classify/signatures.py) are tried on a
+flow whose payload was not captured at all: a protocol its specification pins to a group
+address or to message sizes is named by the first signature it shows, with that
+signature's confidence. A flow whose payload bytes were seen and named by no payload layer
+is never named by a signature (its bytes already say it is not what the signature
+expects); the forest alone is asked.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from probescan.classify.features import (
     features,
 )
 from probescan.classify.profiles import OTHER, Profile, ProfileSet
+from probescan.classify.signatures import Signature, SignatureSet
 from probescan.engine.verdict import LABEL
 
 STAT_CONFIDENCE = LABEL["statistical"].confidence
@@ -75,8 +83,9 @@ class Verdict:
 class StatisticalLayer:
     name = "statistics"
 
-    def __init__(self, profiles: ProfileSet) -> None:
+    def __init__(self, profiles: ProfileSet, signatures: SignatureSet | None = None) -> None:
         self.profiles = profiles
+        self.signatures = signatures or SignatureSet()
         self.model = profiles.model
         self._by_class = {
             transport: [profiles.find(c, transport) for c in forest.classes]
@@ -85,6 +94,14 @@ class StatisticalLayer:
                        for transport, forest in profiles.forests.items()}
         self._cache: OrderedDict[tuple[str, tuple[float, ...]], list[float]] = OrderedDict()
         self._endpoints: OrderedDict[Endpoint, tuple[list[float], int]] = OrderedDict()
+
+    def signature(self, b: Behaviour, server_ip: str, client_ip: str,
+                  payload_seen: bool) -> Signature | None:
+        """The first behaviour signature the flow shows; never one for a flow whose payload
+        bytes were captured (payload_seen)."""
+        if payload_seen:
+            return None
+        return self.signatures.match(b, server_ip, client_ip)
 
     def classify(self, b: Behaviour, endpoint: Endpoint | None = None) -> Verdict | None:
         """The forest's verdict (None for a flow with too few payload packets to be named,

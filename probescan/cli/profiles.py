@@ -29,11 +29,14 @@ from probescan.classify.profiles import (
     load,
     train,
 )
+from probescan.classify.signatures import SignatureError, SignatureSet
+from probescan.classify.signatures import load as load_signature_files
 from probescan.cli.common import InputError
 from probescan.watch.capture import CaptureError
 
 DEFAULT = Model()
 CAPTURE_SUFFIXES = frozenset({".pcap", ".pcapng", ".cap"})
+SIGNATURES = "signatures.toml"  # beside the profiles: the behaviour signatures
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,9 +72,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def shipped_profile_files() -> list[Path]:
     try:
-        return sorted(data_dir("profiles").glob("*.toml"))
+        return sorted(p for p in data_dir("profiles").glob("*.toml") if p.name != SIGNATURES)
     except FileNotFoundError:
         return []
+
+
+def shipped_signature_files() -> list[Path]:
+    try:
+        path = data_dir("profiles") / SIGNATURES
+    except FileNotFoundError:
+        return []
+    return [path] if path.is_file() else []
+
+
+def load_signatures(files: list[Path] | None = None) -> SignatureSet:
+    """The shipped behaviour signatures, then the given files' (tried in that order);
+    InputError (one line, `file:line: why`) when one cannot be used."""
+    for path in files or []:
+        if not path.is_file():
+            raise InputError(f"cannot read signatures '{path}': no such file")
+    try:
+        return load_signature_files([*shipped_signature_files(), *(files or [])])
+    except SignatureError as e:
+        raise InputError(str(e)) from e
 
 
 def load_profiles(files: list[Path] | None = None) -> ProfileSet:

@@ -24,7 +24,7 @@ from probescan.cli.common import (
     run_into,
 )
 from probescan.cli.nmapflags import duration, duration_or_zero
-from probescan.cli.profiles import load_profiles
+from probescan.cli.profiles import load_profiles, load_signatures
 from probescan.config import Network, WatchConfig
 from probescan.engine.conn import SocketRegistry
 from probescan.engine.limits import Limits
@@ -73,6 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profiles", action="append", type=Path, metavar="FILE",
                    help="the statistical layer's profiles (default: the shipped ones; made "
                    "by 'probescan profiles train')")
+    p.add_argument("--signatures", action="append", type=Path, metavar="FILE",
+                   help="more behaviour signatures for flows whose payload was not captured, "
+                   "tried after the shipped ones (format: docs/classify.md)")
     add_shared_options(p, "watch", "output", "json", "db", "html", "probes", "fingerprints",
                        "no_user_rules", "nmap_db", "quiet")
 
@@ -124,7 +127,8 @@ def _run(args: argparse.Namespace) -> int:
     catalog = build_catalog(args.nmap_db, files)
     statistics = None
     if "statistics" in config.classifiers:
-        statistics = StatisticalLayer(load_profiles(args.profiles))
+        statistics = StatisticalLayer(load_profiles(args.profiles),
+                                      load_signatures(args.signatures))
     console = WatchConsole(live=not (args.quiet or args.json), summary=not args.quiet,
                            outputs=tuple(describe_outputs(args)))
     sinks = build_sinks(args, "watch", console)

@@ -64,7 +64,7 @@ class LabelRule(NamedTuple):
 
 ScanBasis = Literal["hard", "soft", "bare-tls", "tcpwrapped", "port-table", "nothing"]
 LabelBasis = Literal["agree", "disagree", "passive-hard", "passive-soft", "parser", "detector",
-                     "announced", "statistical", "nothing"]
+                     "announced", "statistical", "signature", "nothing"]
 
 SCAN: Final[Mapping[ScanBasis, ScanRule]] = {
     "hard": ScanRule("probe", 10),
@@ -84,6 +84,7 @@ LABEL: Final[Mapping[LabelBasis, LabelRule]] = {
     "detector": LabelRule("passive", 8),
     "announced": LabelRule("passive", 9),
     "statistical": LabelRule("statistical", 5),  # at most: less the farther the profile
+    "signature": LabelRule("signature", 5),  # at most: each signature's own (profiles/)
     "nothing": LabelRule("none", 0),
 }
 

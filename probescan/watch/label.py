@@ -14,7 +14,9 @@ probescan.engine.verdict):
 * only a protocol recognised by the parsers (a TLS ClientHello, an HTTP request, ...) ->
   that protocol ("parser");
 * nothing -> `unknown`; then the statistical layer (probescan.classify) may name the flow
-  from its behaviour ("statistical", confidence 1..5 by the profile's distance).
+  from its behaviour: a behaviour signature for a flow whose payload was not captured
+  ("signature", the signature's confidence, at most 5), else the profiles' forest
+  ("statistical", confidence 1..5 by the profile's distance).
 Each label names the layer that decided it (`decided_by`: classify/layers.py).
 A port-protocol anomaly is flagged when the label's service is not what the server port is
 known for (SSH on 443, HTTP on 22, anything but HTTP on 80, ...).
@@ -30,6 +32,7 @@ from probescan.bounds import cut_facts
 from probescan.classify.features import Behaviour, behaviour_of, size_histograms
 from probescan.classify.flowclass import flow_class
 from probescan.classify.layers import DECIDED_BY, DecidedBy
+from probescan.classify.signatures import Signature
 from probescan.classify.statistical import Verdict
 from probescan.detect import Detection
 from probescan.engine.verdict import LABEL, LabelBasis
@@ -93,6 +96,7 @@ class FlowRecord:
     announced_by: int | None = None  # the flow that announced this one (FTP control, TFTP)
     behaviour: Behaviour | None = None  # sizes and timing (None: read from `flow` on output)
     verdict: Verdict | None = None  # the statistical layer's, when it ran
+    signature: Signature | None = None  # the behaviour signature that named the flow
 
     def to_dict(self) -> dict[str, Any]:
         """The flow record: the shape probescan.schema.FLOW states, keys in its order
@@ -125,7 +129,8 @@ class FlowRecord:
             "conflicts": list(self.label.conflicts),
             "anomalies": list(self.anomalies),
             "announced_by": self.announced_by,
-            "behaviour": behaviour_record(self.behaviour or behaviour_of(f), self.verdict),
+            "behaviour": behaviour_record(self.behaviour or behaviour_of(f), self.verdict,
+                                          self.signature),
             "passive": {
                 "fingerprint": m.fingerprint_id if m else None,
                 "source": m.source if m else None,
@@ -270,9 +275,19 @@ def statistical_label(verdict: Verdict) -> Label:
                  method=method, decided_by=DECIDED_BY["statistical"])
 
 
-def behaviour_record(b: Behaviour, verdict: Verdict | None) -> dict[str, Any]:
+def signature_label(sig: Signature) -> Label:
+    """A flow whose payload was not captured, named by a behaviour signature
+    (classify/signatures.py): the signature's confidence; `info` names it and its source."""
+    method, _ = LABEL["signature"]
+    return Label(sig.service, info=f"by its behaviour: signature {sig.name}",
+                 confidence=sig.confidence, method=method, decided_by=DECIDED_BY["signature"])
+
+
+def behaviour_record(b: Behaviour, verdict: Verdict | None,
+                     signature: Signature | None = None) -> dict[str, Any]:
     """The record's `behaviour` (probescan.schema.BEHAVIOUR): the flow's class, its first
-    payload sizes and their histograms, and the statistical layer's verdict."""
+    payload sizes and their histograms, the statistical layer's verdict, and the behaviour
+    signature that named the flow."""
     c_hist, s_hist = size_histograms(b.sizes)
     first: dict[str, float] = {}
     if b.entropy is not None:
@@ -300,8 +315,12 @@ def behaviour_record(b: Behaviour, verdict: Verdict | None) -> dict[str, Any]:
             "c2s": list(p.c2s),
             "s2c": list(p.s2c),
         }
+    sig = None
+    if signature is not None:
+        sig = {"name": signature.name, "service": signature.service, "spec": signature.spec,
+               "confidence": signature.confidence}
     return {"class": flow_class(b), "sizes": list(b.sizes), "c2s": c_hist, "s2c": s_hist,
-            "first_bytes": first, "statistical": stat}
+            "first_bytes": first, "statistical": stat, "signature": sig}
 
 
 def anomalies(label: Label, server_port: int, transport: str,

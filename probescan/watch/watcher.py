@@ -42,6 +42,7 @@ from probescan.watch.label import (
     announced_label,
     anomalies,
     combine,
+    signature_label,
     statistical_label,
 )
 from probescan.watch.passive import PassiveResult
@@ -232,14 +233,20 @@ class Watcher:
         label = combine(passive, server)
         if p.announced is not None:
             label = announced_label(label, *p.announced)
-        behaviour, verdict = None, None
+        behaviour, verdict, signature = None, None, None
         if self.statistics is not None:
             endpoint = (f.transport, f.server[0], f.server[1])
             if label.service == "unknown" and f.sizes:
                 behaviour = behaviour_of(f, entropy=True)
-                verdict = self.statistics.classify(behaviour, endpoint)
-                if verdict is not None and verdict.named:
-                    label = statistical_label(verdict)
+                signature = self.statistics.signature(behaviour, f.server[0], f.client[0],
+                                                      bool(f.c2s.data or f.s2c.data))
+                if signature is not None:
+                    label = signature_label(signature)
+                    self.statistics.remember(endpoint, signature.service)
+                else:
+                    verdict = self.statistics.classify(behaviour, endpoint)
+                    if verdict is not None and verdict.named:
+                        label = statistical_label(verdict)
             elif label.service != "unknown" and label.decided_by in POOLED:
                 self.statistics.remember(endpoint, learnt_as(label))
         if label.service != "unknown":
@@ -253,7 +260,7 @@ class Watcher:
                                                       self.catalog.port_names),
                          server, client, p.probed,
                          announced_by=p.announced[1] if p.announced else None,
-                         behaviour=behaviour, verdict=verdict)
+                         behaviour=behaviour, verdict=verdict, signature=signature)
         self.stats.services[label.service] = self.stats.services.get(label.service, 0) + 1
         self.stats.recent = [*self.stats.recent[-19:], rec]
         self.on_record(rec)
