@@ -53,6 +53,13 @@ def test_headers_only_flows_are_named_by_their_behaviour(work: Path) -> None:
     # the port was never read: SSH on 443 is an anomaly like any other
     assert by_port[443]["anomalies"] == ["ssh on 443/tcp (usually https)"]
     assert by_port[443]["behaviour"]["class"] == "chatter"
+    # the six flows to each server endpoint are decided with those before them
+    for port in (80, 443):
+        pooled = sorted((r["first_seen"], r["behaviour"]["statistical"]["pooled"])
+                        for r in records if r["server"]["port"] == port)
+        assert [n for _, n in pooled] == [0, 1, 2, 3, 4, 5]
+    assert "with 5 earlier flows of this endpoint" in max(
+        records, key=lambda r: float(r["first_seen"]))["info"]
 
 
 def test_a_statistical_label_never_replaces_a_payload_label(work: Path) -> None:
