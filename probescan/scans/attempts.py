@@ -28,7 +28,7 @@ import gc
 from collections.abc import Iterable
 from typing import Any
 
-from probescan.protocols.packet import ETH_IPV4, LINK_ETHERNET
+from probescan.protocols.encap import ETH_IPV4, LINK_ETHERNET
 from probescan.scans.asn import AsnDb
 from probescan.scans.config import ScanConfig
 from probescan.scans.headers import (
