@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import functools
-import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import probescan.engine.schedule
 import probescan.match
 from probescan.catalog import Catalog, build_catalog, load_fingerprints
-from probescan.catalog.fingerprints import Fingerprint
+from probescan.catalog.fingerprints import Fingerprint, FingerprintSet
 from probescan.catalog.nmap import compile_nmap_patterns, find_nmap_db
 from probescan.catalog.templates import render
 from probescan.engine.schedule import RESPONSE_BUDGET_S, EndpointRun
@@ -49,7 +50,7 @@ cpe = ["cpe:/a:demo:demo:$1"]
 id = "slow"
 service = "slow"
 probes = ["evil"]
-pattern = '^(a+)+$'
+pattern = '^(a|a)+$'
   [[fingerprint.examples]]
   text = "aaa"
 """
@@ -78,11 +79,34 @@ def test_soft_match_only_lets_rules_of_its_service_refine_it(tmp_path: Path) -> 
     assert m.soft
 
 
+class CutPattern:
+    """A rule's compiled pattern that records the time limit of each search and whether the
+    regex engine cut the search at that limit (TimeoutError) rather than finishing it."""
+
+    def __init__(self, pattern: Any) -> None:
+        self.pattern = pattern
+        self.timeouts: list[float | None] = []
+        self.cut = 0
+
+    def search(self, text: str, timeout: float | None = None) -> Any:
+        self.timeouts.append(timeout)
+        assert timeout is not None, "searched without a time limit"  # would run for hours
+        try:
+            return self.pattern.search(text, timeout=timeout)
+        except TimeoutError:
+            self.cut += 1
+            raise
+
+
 def test_catastrophic_pattern_is_cut_by_the_time_bound(tmp_path: Path) -> None:
-    start = time.monotonic()
-    m = match_response(rules(tmp_path), "evil", b"a" * 40 + b"!")
+    fps = rules(tmp_path)
+    slow = next(r for r in fps.rules if r.id == "slow")
+    spy = CutPattern(slow.pattern)  # '^(a|a)+$': 2**40 ways to try on the reply
+    spied = FingerprintSet(tuple(replace(r, pattern=spy) if r is slow else r for r in fps.rules))
+    m = match_response(spied, "evil", b"a" * 40 + b"!")
     assert m is None
-    assert time.monotonic() - start < 1.0
+    assert spy.timeouts and all(t is not None and 0 < t <= REGEX_TIMEOUT_S for t in spy.timeouts)
+    assert spy.cut == len(spy.timeouts)  # stopped at its time limit every time, not finished
 
 
 def test_rules_for_other_probes_do_not_apply(tmp_path: Path) -> None:
