@@ -32,7 +32,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from probescan.protocols.errors import NeedMore, ParseError
-from probescan.protocols.tls import ClientHello, parse_client_hello
+from probescan.protocols.tls import parse_client_hello
+from probescan.protocols.tls_messages import ClientHello
 
 MAX_CID = 20  # RFC 9000 §17.2 (version 1); the invariants allow 255
 MIN_INITIAL_DATAGRAM = 1200  # RFC 9000 §14.1: a client's Initial datagram is padded to this

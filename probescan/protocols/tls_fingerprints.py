@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import hashlib
 
-from probescan.protocols.tls import EXT_ALPN, EXT_SERVER_NAME, ClientHello, ServerHello, is_grease
+from probescan.protocols.tls_messages import (
+    EXT_ALPN,
+    EXT_SERVER_NAME,
+    ClientHello,
+    ServerHello,
+    is_grease,
+)
 
 _JA4_VERSIONS = {
     0x0304: "13",

@@ -23,15 +23,15 @@ import ipaddress
 import struct
 from functools import lru_cache
 
-from probescan.protocols.errors import ParseError
-from probescan.protocols.packet import (
+from probescan.protocols.encap import (
     ETH_IPV4,
     ETH_IPV6,
     ETH_PPPOE_SESSION,
     LINK_ETHERNET,
-    _ip_payload,
-    _pppoe_session,
+    ip_payload,
+    pppoe_session,
 )
+from probescan.protocols.errors import ParseError
 
 TCP, UDP, ICMP = 6, 17, 1
 ICMP_CLOSED, ICMP_FILTERED = 1, 2
@@ -50,7 +50,7 @@ Header = tuple[int, int, int, int, int, int, int, int, int, int, int, int]
 _FAST = struct.Struct("!12xHBxHHHBB2xIIHHIxxxxBBH")
 _FAST_SHORT = struct.Struct("!12xHBxHHHBB2xIIHH")  # a UDP datagram of less than 8 bytes
 _FAST_LEN = _FAST.size  # 50
-FAST, FAST_LEN = _FAST, _FAST_LEN  # for the detector's own fast path (detector.frame)
+FAST, FAST_LEN = _FAST, _FAST_LEN  # for the detector's own fast path (AttemptTracker.frame)
 _FAST_SHORT_LEN = _FAST_SHORT.size  # 38
 _ICMP_V4 = struct.Struct("!BB6xB8xB2xII")  # type, code, quoted IHL, proto, src, dst
 
@@ -126,9 +126,9 @@ def _icmp_v4(msg: bytes | memoryview) -> Header | None:
 
 
 def _general(data: bytes, link: int) -> Header | None:
-    etype, ip, _vlan = _ip_payload(data, link)
+    etype, ip, _vlan = ip_payload(data, link)
     if etype == ETH_PPPOE_SESSION:
-        etype, ip = _pppoe_session(ip)
+        etype, ip = pppoe_session(ip)
     if etype == ETH_IPV4:
         if len(ip) < 20 or ip[0] >> 4 != 4:
             return None

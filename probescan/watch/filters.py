@@ -28,7 +28,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from probescan.protocols.packet import (
+from probescan.protocols.encap import (
     ETH_IPV4,
     ETH_IPV6,
     ETH_VLAN,

@@ -7,7 +7,6 @@ installed, by the tests at the end.
 from __future__ import annotations
 
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -389,31 +388,23 @@ needs_nmap = pytest.mark.skipif(not REAL.is_file(), reason="nmap is not installe
 
 
 @pytest.fixture(scope="module")
-def real() -> tuple[FingerprintSet, float]:
-    started = time.perf_counter()
-    _, fps, stats = load_nmap_db(REAL)
-    took = time.perf_counter() - started
+def real() -> FingerprintSet:
+    _, fps, stats = load_nmap_db(REAL)  # how long: `probescan fingerprints stats --nmap-db`
     print(stats.summary())
     assert stats.probes > 20 and stats.match_rules > 5000 and stats.softmatch_rules > 50
     assert stats.services > 500
     assert stats.skipped_rules < stats.match_rules // 100
-    return fps, took
+    return fps
 
 
 @needs_nmap
-def test_installed_nmap_file_loads_thousands_of_rules(
-    real: tuple[FingerprintSet, float]
-) -> None:
-    fps, _took = real  # how long: `probescan fingerprints stats --nmap-db ...` prints it
-    assert len(fps.rules) > 10000
+def test_installed_nmap_file_loads_thousands_of_rules(real: FingerprintSet) -> None:
+    assert len(real.rules) > 10000
 
 
 @needs_nmap
-def test_installed_nmap_file_names_a_debian_openssh_banner(
-    real: tuple[FingerprintSet, float]
-) -> None:
-    fps, _ = real
-    got = match_response(fps, NULL_ALIAS, b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+def test_installed_nmap_file_names_a_debian_openssh_banner(real: FingerprintSet) -> None:
+    got = match_response(real, NULL_ALIAS, b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
     assert got is not None and not got.soft
     assert (got.service, got.product) == ("ssh", "OpenSSH")
     assert got.version is not None and got.version.split()[0] == "9.2p1"
@@ -421,7 +412,6 @@ def test_installed_nmap_file_names_a_debian_openssh_banner(
 
 
 @needs_nmap
-def test_installed_nmap_file_every_pattern_compiles(real: tuple[FingerprintSet, float]) -> None:
-    fps, _ = real
-    problems = compile_nmap_patterns(fps)
+def test_installed_nmap_file_every_pattern_compiles(real: FingerprintSet) -> None:
+    problems = compile_nmap_patterns(real)
     assert len(problems) < 20, problems[:5]

@@ -1,125 +1,44 @@
-"""TLS hellos and certificates from recorded bytes; JA3/JA4 against the published examples.
-
-Recorded on this machine through a relay on 127.0.40.x (see tests/data/proto/README.md):
-curl 7.88.1 and openssl s_client 3.0 as clients, openssl s_server 3.0 as server.
+"""TLS records and handshakes from recorded bytes (reassembly, truncation, other protocols,
+certificates); JA3/JA4 against the published examples. The message bodies themselves:
+test_tls_messages.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from pathlib import Path
 
 import pytest
 
 from probescan.protocols import ParseError
 from probescan.protocols.tls import (
-    ClientHello,
-    is_grease,
     looks_like_tls,
     parse_certificates,
     parse_client_hello,
     parse_server_hello,
 )
-from probescan.protocols.tls_fingerprints import ja3, ja3s, ja4
+from probescan.protocols.tls_fingerprints import ja3, ja4
+from probescan.protocols.tls_messages import ClientHello
 from probescan.protocols.x509 import parse_certificate
 from tests.protocols.helpers import assert_every_prefix_needs_more
-
-DATA = Path(__file__).parent.parent / "data" / "proto"
-CURL_HELLO = (DATA / "tls_client_hello_curl.bin").read_bytes()
-OPENSSL_HELLO_2REC = (DATA / "tls_client_hello_openssl_two_records.bin").read_bytes()
-SERVER_TLS12 = (DATA / "tls_server_flight_tls12_openssl.bin").read_bytes()
-SERVER_TLS12_FRAG = (DATA / "tls_server_flight_tls12_openssl_fragmented.bin").read_bytes()
-SERVER_TLS13 = (DATA / "tls_server_flight_tls13_openssl.bin").read_bytes()
-SSH_IDENT = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10\r\n"
-HTTP_GET = b"GET / HTTP/1.1\r\nHost: lab.test\r\n\r\n"
-
-
-def record_ends(data: bytes) -> list[int]:
-    ends, pos = [], 0
-    while pos < len(data):
-        pos += 5 + int.from_bytes(data[pos + 3 : pos + 5], "big")
-        ends.append(pos)
-    return ends
-
-
-# --- builders for synthetic hellos (published fingerprint examples) -------------------------
-
-
-def u16s(values: Iterable[int]) -> bytes:
-    return b"".join(v.to_bytes(2, "big") for v in values)
-
-
-def vec(data: bytes, len_bytes: int) -> bytes:
-    return len(data).to_bytes(len_bytes, "big") + data
-
-
-def record(payload: bytes, ctype: int = 22, version: int = 0x0301) -> bytes:
-    return bytes([ctype]) + version.to_bytes(2, "big") + vec(payload, 2)
-
-
-def handshake(msg_type: int, body: bytes) -> bytes:
-    return bytes([msg_type]) + vec(body, 3)
-
-
-def client_hello_bytes(
-    version: int, ciphers: Iterable[int], extensions: Iterable[tuple[int, bytes]] | None
-) -> bytes:
-    body = version.to_bytes(2, "big") + bytes(32) + vec(b"", 1) + vec(u16s(ciphers), 2)
-    body += vec(b"\x00", 1)
-    if extensions is not None:
-        body += vec(b"".join(t.to_bytes(2, "big") + vec(d, 2) for t, d in extensions), 2)
-    return record(handshake(1, body))
-
-
-def server_hello_bytes(
-    random: bytes, cipher: int, extensions: Iterable[tuple[int, bytes]]
-) -> bytes:
-    body = b"\x03\x03" + random + vec(b"", 1) + cipher.to_bytes(2, "big") + b"\x00"
-    body += vec(b"".join(t.to_bytes(2, "big") + vec(d, 2) for t, d in extensions), 2)
-    return record(handshake(2, body), version=0x0303)
-
-
-def sni(host: str) -> tuple[int, bytes]:
-    return 0x0000, vec(b"\x00" + vec(host.encode(), 2), 2)
-
-
-def alpn(*protocols: bytes) -> tuple[int, bytes]:
-    return 0x0010, vec(b"".join(vec(p, 1) for p in protocols), 2)
-
+from tests.protocols.tls_build import (
+    CURL_HELLO,
+    HTTP_GET,
+    OPENSSL_HELLO_2REC,
+    SERVER_TLS12,
+    SERVER_TLS12_FRAG,
+    SERVER_TLS13,
+    SSH_IDENT,
+    alpn,
+    client_hello_bytes,
+    record,
+    record_ends,
+    server_hello_bytes,
+    sni,
+    u16s,
+    vec,
+)
 
 # --- ClientHello --------------------------------------------------------------------------
-
-
-def test_curl_client_hello_yields_sni_alpn_versions_groups_and_signature_algorithms() -> None:
-    ch = parse_client_hello(CURL_HELLO)
-    assert ch.record_version == 0x0301
-    assert ch.version == 0x0303
-    assert ch.max_version == 0x0304
-    assert len(ch.random) == 32
-    assert len(ch.session_id) == 32  # TLS 1.3 middlebox compatibility mode
-    assert len(ch.cipher_suites) == 31
-    assert ch.cipher_suites[:3] == (0x1302, 0x1303, 0x1301)
-    assert ch.cipher_suites[-1] == 0x00FF  # renegotiation SCSV
-    assert ch.compression_methods == (0,)
-    assert [e.type for e in ch.extensions] == [0, 11, 10, 16, 22, 23, 49, 13, 43, 45, 51, 21]
-    assert ch.sni == "lab.test"
-    assert ch.alpn == ("h2", "http/1.1")
-    assert ch.supported_versions == (0x0304, 0x0303, 0x0302, 0x0301)
-    assert ch.supported_groups == (29, 23, 30, 25, 24, 256, 257, 258, 259, 260)
-    assert ch.ec_point_formats == (0, 1, 2)
-    assert ch.signature_algorithms[:4] == (0x0403, 0x0503, 0x0603, 0x0807)
-    assert len(ch.signature_algorithms) == 20
-    assert ch.length == len(CURL_HELLO) == 517  # curl pads its hello to 512 bytes
-
-
-def test_extensions_keep_their_raw_data_in_order() -> None:
-    ch = parse_client_hello(CURL_HELLO)
-    padding = ch.extensions[-1]
-    assert padding.type == 21
-    assert set(padding.data) == {0}
-    ext_type, data = ch.extensions[0]  # extensions unpack as (type, data)
-    assert (ext_type, data) == (0, b"\x00\x0b\x00\x00\x08lab.test")
 
 
 def test_client_hello_spanning_two_records_is_reassembled() -> None:
@@ -169,22 +88,6 @@ def test_handshake_cut_short_by_another_record_is_a_parse_error() -> None:
     cut = record(first[5:], version=0x0301)  # a record holding only the start of the hello
     with pytest.raises(ParseError, match="cut short"):
         parse_client_hello(cut + record(b"\x01", ctype=20))
-
-
-@pytest.mark.parametrize(
-    "hello",
-    [
-        record(handshake(1, b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x03\x13\x01\x13")),
-        record(handshake(1, b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x00" + b"\x01\x00")),
-        client_hello_bytes(0x0303, [0x1301], [(0x0000, b"\x00\x09\x00")]),
-        client_hello_bytes(0x0303, [0x1301], [(0x000A, b"\x00\x03\x00\x1d\x00")]),
-        record(handshake(1, b"\x03\x03" + bytes(32) + b"\x00\x00\x02\x13\x01\x01\x00\x00\x09")),
-    ],
-    ids=["odd-cipher-list", "no-ciphers", "sni-overflow", "groups-odd", "ext-block-overflow"],
-)
-def test_malformed_complete_hello_is_a_parse_error(hello: bytes) -> None:
-    with pytest.raises(ParseError):
-        parse_client_hello(hello)
 
 
 def test_looks_like_tls_on_hellos_and_alerts_only() -> None:
@@ -238,11 +141,6 @@ def test_ja3_of_curl() -> None:
         "0-11-10-16-22-23-49-13-43-45-51-21,29-23-30-25-24-256-257-258-259-260,0-1-2"
     )
     assert digest == hashlib.md5(text.encode()).hexdigest()
-
-
-def test_grease_values_are_the_sixteen_rfc8701_code_points() -> None:
-    greases = [v for v in range(0x10000) if is_grease(v)]
-    assert greases == [0x0A0A + 0x1010 * i for i in range(16)]
 
 
 # --- JA4 ----------------------------------------------------------------------------------
@@ -323,32 +221,6 @@ def test_ja4_counts_stop_at_99() -> None:
 # --- ServerHello, certificates --------------------------------------------------------------
 
 
-def test_tls12_server_hello_yields_cipher_alpn_and_ja3s() -> None:
-    sh = parse_server_hello(SERVER_TLS12)
-    assert (sh.record_version, sh.legacy_version, sh.version) == (0x0303, 0x0303, 0x0303)
-    assert sh.cipher_suite == 0xC02C  # ECDHE-ECDSA-AES256-GCM-SHA384
-    assert sh.compression_method == 0
-    assert [e.type for e in sh.extensions] == [0xFF01, 11, 16, 23]
-    assert sh.alpn == "http/1.1"
-    assert not sh.hello_retry_request
-    assert sh.length == record_ends(SERVER_TLS12)[0] == 113
-    assert ja3s(sh) == (
-        "771,49196,65281-11-16-23",
-        hashlib.md5(b"771,49196,65281-11-16-23").hexdigest(),
-    )
-
-
-def test_tls13_server_hello_takes_its_version_from_supported_versions() -> None:
-    sh = parse_server_hello(SERVER_TLS13)
-    assert sh.legacy_version == 0x0303
-    assert sh.version == 0x0304
-    assert sh.cipher_suite == 0x1302  # TLS_AES_256_GCM_SHA384
-    assert [e.type for e in sh.extensions] == [43, 51]
-    assert sh.alpn is None  # ALPN travels in the encrypted EncryptedExtensions
-    assert sh.length == 127
-    assert ja3s(sh)[0] == "771,4866,43-51"
-
-
 def test_tls12_certificate_is_visible_and_parses_as_x509() -> None:
     (der,) = parse_certificates(SERVER_TLS12)
     facts = parse_certificate(der)
@@ -390,15 +262,6 @@ def test_certificates_need_more_until_the_certificate_record_is_complete(
 def test_resumed_tls12_handshake_shows_no_certificate() -> None:
     hello = SERVER_TLS12[:113]
     assert parse_certificates(hello + record(b"\x01", ctype=20, version=0x0303)) == ()
-
-
-def test_hello_retry_request_is_flagged_and_has_no_certificates() -> None:
-    hrr_random = hashlib.sha256(b"HelloRetryRequest").digest()
-    data = server_hello_bytes(hrr_random, 0x1301, [(43, b"\x03\x04"), (51, b"\x00\x17")])
-    sh = parse_server_hello(data)
-    assert sh.hello_retry_request
-    assert sh.version == 0x0304
-    assert parse_certificates(data) == ()
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-from probescan.protocols.packet import LINK_ETHERNET
+from probescan.protocols.encap import LINK_ETHERNET
 
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 MSS = b"\x02\x04\x05\xb4"  # MSS 1460 alone: nmap's raw SYN

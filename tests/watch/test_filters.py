@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from probescan.cli.main import main
-from probescan.protocols.packet import LINK_ETHERNET, LINK_LINUX_SLL, LINK_RAW
+from probescan.protocols.encap import LINK_ETHERNET, LINK_LINUX_SLL, LINK_RAW
 from probescan.watch.filters import file_keep, kernel_expression, live_keep, quoted
 from tests.scans.frames import at, port_unreachable, tcp, udp, write_pcap
 
