@@ -252,7 +252,8 @@ def sweep(rows: list[dict[str, Any]], recs: dict[Key, dict[str, Any]], scorer: M
     return "\n".join(lines)
 
 
-def full_payload(scorer: Path, held: list[Path], work: Path, profiles: Path) -> str:
+def full_payload(scorer: Path, held: list[Path], work: Path, profiles: Path,
+                 loco: list[dict[str, Any]]) -> str:
     whole = work / "whole"
     whole.mkdir(parents=True, exist_ok=True)
     for cap in held:
@@ -279,7 +280,22 @@ def full_payload(scorer: Path, held: list[Path], work: Path, profiles: Path) -> 
         "", f"payload labels changed by the statistical layer: {changed}; flows it named that "
         f"the payload left unknown: {len(added)} ({sum(bool(w['agree']) for w in added)} "
         f"right); flows named by a behaviour signature (only flows whose payload was not "
-        f"captured: a short snap length): {len(by_sig)} of all records"])
+        f"captured: a short snap length): {len(by_sig)} of all records", "", taught(payload, loco)])
+
+
+def taught(payload: list[dict[str, Any]], loco: list[dict[str, Any]]) -> str:
+    """The headers-only score over the flows another capture could teach: those of a protocol
+    the payload layers named right in at least MIN_CAPTURES of the other captures."""
+    where: dict[str, set[str]] = {}
+    for r in payload:
+        if r["agree"]:
+            where.setdefault(r["master"], set()).add(r["capture"])
+    rows = [r for r in loco if len(where.get(r["master"], set()) - {r["capture"]}) >= MIN_CAPTURES]
+    right = sum(bool(r["agree"]) for r in rows)
+    return (f"Flows another capture could teach (their nDPI protocol named right by the payload "
+            f"layers in at least {MIN_CAPTURES} other captures): {len(rows)}/{len(loco)}; "
+            f"named right with the payload hidden: {right}/{len(rows)} "
+            f"({100 * right / max(len(rows), 1):.1f}%).")
 
 
 def main() -> int:
@@ -371,7 +387,7 @@ def main() -> int:
     _blocks.emit("stat-loco", lines, a.quick)
     if a.full_payload:
         _blocks.emit("stat-full-payload", [
-            full_payload(a.tools / "ndpi_agreement.py", caps, work, profiles), "",
+            full_payload(a.tools / "ndpi_agreement.py", caps, work, profiles, rows), "",
             _blocks.provenance(started)], a.quick)
     if a.compare:
         from benchmarks._stat_alternatives import compare
