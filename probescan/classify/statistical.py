@@ -58,7 +58,8 @@ from probescan.engine.verdict import LABEL
 
 STAT_CONFIDENCE = LABEL["statistical"].confidence
 CACHE = 4096  # flows whose votes are remembered (the same features give the same votes)
-ENDPOINTS = 65536  # server endpoints whose pooled votes are kept (the least recent forgotten)
+ENDPOINTS = 16384  # server endpoints whose summed votes are kept, the least recent forgotten
+#   (an array of doubles each: about 11 MB at the most for 40 classes)
 Endpoint = tuple[str, str, int]  # transport, server address, server port
 
 
@@ -93,7 +94,7 @@ class StatisticalLayer:
         self._index = {transport: {c: i for i, c in enumerate(forest.classes)}
                        for transport, forest in profiles.forests.items()}
         self._cache: OrderedDict[tuple[str, tuple[float, ...]], list[float]] = OrderedDict()
-        self._endpoints: OrderedDict[Endpoint, tuple[list[float], int]] = OrderedDict()
+        self._endpoints: OrderedDict[Endpoint, tuple[array[float], int]] = OrderedDict()
 
     def signature(self, b: Behaviour, server_ip: str, client_ip: str,
                   payload_seen: bool) -> Signature | None:
@@ -140,12 +141,12 @@ class StatisticalLayer:
         how many earlier flows there were."""
         got = self._endpoints.get(endpoint)
         if got is None:
-            self._endpoints[endpoint] = (list(votes), 1)
+            self._endpoints[endpoint] = (array("d", votes), 1)
             if len(self._endpoints) > ENDPOINTS:
                 self._endpoints.popitem(last=False)
             return votes, 0
         total, n = got
-        total = [a + b for a, b in zip(total, votes, strict=True)]
+        total = array("d", [a + b for a, b in zip(total, votes, strict=True)])
         self._endpoints[endpoint] = (total, n + 1)
         self._endpoints.move_to_end(endpoint)
         return [v / (n + 1) for v in total], n
