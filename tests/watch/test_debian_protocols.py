@@ -17,7 +17,6 @@ installs them all).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from tests.watch.debian_net import (
     wait_for,
     watch,
 )
+from tests.watch.debian_wireguard import wireguard_capture
 
 pytestmark = pytest.mark.lab
 
@@ -136,27 +136,7 @@ def test_openvpn(d: Path, proto: str, port: int, wrap: str) -> None:
 def test_wireguard(d: Path, port: int) -> None:
     """Two WireGuard peers (the kernel's, else wireguard-go) across a veth pair: handshake
     initiation and response, then transport data; also on 53/udp (DNS's port)."""
-    needs("wg:wireguard-tools")
-    with netns("wa", "wb") as (a, b):
-        va, _ = link(a, "10.150.3.1", b, "10.150.3.2")
-        kernel = setup.wg_kernel(a)
-        if not kernel:
-            if not Path("/dev/net/tun").exists():
-                pytest.skip("no WireGuard kernel module and no /dev/net/tun for wireguard-go")
-            needs("wireguard-go")
-        keys = {n: setup.wg_keys(d, n) for n in "ab"}
-        for ns, me, peer in ((a, "a", "b"), (b, "b", "a")):
-            dev, log = f"wg{me}{os.getpid() % 100000}", d / f"wg-{me}.log"
-            started(setup.wg_device(ns, dev, kernel, log), "wireguard-go", log)
-            error = setup.wg_configure(
-                ns, dev, keys[me][0], f"10.150.4.{ord(me) - 96}", keys[peer][1],
-                f"10.150.4.{ord(peer) - 96}", port if me == "a" else None,
-                f"10.150.3.1:{port}" if me == "b" else None)
-            assert not error, error
-        with Capture(a, d / "wg.pcap", iface=va):
-            sent = b.run([sys.executable, "-c", setup.SEND_UDP, "10.150.4.1"])
-            assert sent.returncode == 0, sent.stderr
-            assert wait_for(lambda: "latest handshake" in a.run(["wg", "show"]).stdout, 5)
+    wireguard_capture(d, ("wa", "wb"), "10.150", port)
     check(watch(d / "wg.pcap"), port, "udp", "wireguard",
           anomaly="usually domain" if port == 53 else None)
 
