@@ -16,6 +16,7 @@ from probescan.schema import (
     ENDPOINT,
     EVIDENCE,
     FLOW,
+    SCAN,
     TLS,
     Field,
     Kind,
@@ -158,3 +159,27 @@ def test_docs_list_the_endpoint_fields() -> None:
     assert sorted(names) == sorted(ENDPOINT.written())
     tls_row = next(row for row in table.splitlines() if row.startswith("| `tls` "))
     assert set(TLS.written()) <= set(re.findall(r"`([a-z0-9_]+)`", tls_row.split("|")[3]))
+
+
+def field_names(shape: Shape) -> set[str]:
+    """Every field a writer writes in `shape` and the objects inside it (an endpoint record
+    inside a flow record is documented with the endpoint record)."""
+    out: set[str] = set()
+    for f in shape.fields:
+        if f.written:
+            out.add(f.name)
+            if f.shape is not None and f.kind is not Kind.RECORD:
+                out |= field_names(f.shape)
+    return out
+
+
+def documented(text: str) -> set[str]:
+    """Names a doc gives as `name` or inside `{a, b, c}`."""
+    braces = (n for group in re.findall(r"\{([a-z0-9_, ]+)\}", text) for n in group.split(","))
+    return set(re.findall(r"`([a-z0-9_]+)`", text)) | {n.strip() for n in braces}
+
+
+@pytest.mark.parametrize(("shape", "doc"), [(FLOW, "watch.md"), (SCAN, "output.md")],
+                         ids=["flow", "scan"])
+def test_docs_name_every_field_of_the_flow_and_scan_records(shape: Shape, doc: str) -> None:
+    assert field_names(shape) - documented((DOCS / doc).read_text(encoding="utf-8")) == set()
