@@ -587,18 +587,24 @@
   }
 
   function behaviourBox(td, f) {
-    var b = f.behaviour, s = b.statistical;
-    if (!b["class"] && !b.sizes.length) return;
+    var b = f.behaviour, s = b.statistical, sig = b.signature;
+    if (!b["class"] && !b.sizes.length && !sig) return;
     td.appendChild(el("h4", null, "Behaviour"));
     var dl = el("dl", "kv");
     kv(dl, "class", b["class"]);
     kv(dl, "first payload sizes", b.sizes.length ? b.sizes.map(function (n) {
       return (n > 0 ? "+" : "") + n; }).join(" ") + "  (+ client, \u2212 server)" : null);
+    if (sig) {
+      kv(dl, "behaviour signature", sig.name + ": " + sig.service + " (confidence " +
+         sig.confidence + ")");
+      kv(dl, "from the specification", sig.spec);
+    }
     if (s) {
       var pct = function (x) { return Math.round(100 * x) + "%"; };
       kv(dl, "profile voted", s.profile + (s.named ? " (names the flow)" : " (names nothing: " + s.why + ")"));
       kv(dl, "votes", pct(s.score) + " of the profiles' trees (" + pct(s.min_score) + " needed); " +
-         pct(s.other_score) + " for protocols without a profile");
+         pct(s.other_score) + " for protocols without a profile" +
+         (s.pooled ? "; pooled with " + s.pooled + " earlier flow(s) of this server endpoint" : ""));
       kv(dl, "runner-up", s.runner_up === null ? null : s.runner_up + " " + pct(s.runner_up_score));
       kv(dl, "beyond its profile's ranges", s.outside.length ?
          s.outside.join(", ") + " (" + s.beyond + " in all)" : null);
@@ -683,9 +689,10 @@
     if (f.info) { td.appendChild(document.createTextNode(" ")); td.appendChild(el("span", "meta", f.info)); }
     tr.appendChild(td);
     tr.appendChild(el("td", "num nw", f.confidence));
-    td = el("td", "nw", f.method === "statistical" ? "" : f.method);
-    // a name from sizes and timing only: never as sure as one read in the payload
-    if (f.method === "statistical") td.appendChild(tag("statistical", "stat"));
+    var byBehaviour = f.method === "statistical" || f.method === "signature";
+    td = el("td", "nw", byBehaviour ? "" : f.method);
+    // a name from sizes, timing or addresses only: never as sure as one read in the payload
+    if (byBehaviour) td.appendChild(tag(f.method, "stat"));
     tr.appendChild(td);
     tr.appendChild(notes(f.anomalies));
     tr.appendChild(notes(f.conflicts));
