@@ -149,6 +149,12 @@ def named(label: str) -> bool:
     return label not in ("", "unknown")
 
 
+def score(rows: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """Flows named right, flows named, flows."""
+    return (sum(bool(r["agree"]) for r in rows if named(r["label"])),
+            sum(named(r["label"]) for r in rows), len(rows))
+
+
 def table(rows: list[dict[str, Any]], title: str, brief: bool = False) -> str:
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in rows:
@@ -252,52 +258,6 @@ def sweep(rows: list[dict[str, Any]], recs: dict[Key, dict[str, Any]], scorer: M
     return "\n".join(lines)
 
 
-def full_payload(scorer: Path, held: list[Path], work: Path, profiles: Path,
-                 loco: list[dict[str, Any]]) -> str:
-    whole = work / "whole"
-    whole.mkdir(parents=True, exist_ok=True)
-    for cap in held:
-        for name in (cap.name, cap.name + ".out"):
-            if not (whole / name).exists():
-                (whole / name).symlink_to(cap.parent / name)
-    with_stats = run_scorer(scorer, whole, profiles, work / "whole-all.json", "",
-                            keep=work / "whole-records")
-    by_sig = [r for r in records(work / "whole-records").values()
-              if r["method"] == "signature"]
-    payload = run_scorer(scorer, whole, "payload-only", work / "whole-payload.json", "")
-    key = [(r["capture"], r["transport"], str(r["ends"])) for r in payload]
-    assert key == [(r["capture"], r["transport"], str(r["ends"])) for r in with_stats]
-    pairs = list(zip(payload, with_stats, strict=True))
-    changed = sum(1 for p, w in pairs if named(p["label"]) and p["label"] != w["label"])
-    added = [w for p, w in pairs if not named(p["label"]) and named(w["label"])]
-    right = [sum(bool(r["agree"]) for r in rows) for rows in (payload, with_stats)]
-    n = len(payload)
-    return "\n".join([
-        "**whole captures (payload kept), ndpi_agreement.py without --ignore-method**", "",
-        "| layers | agreement |", "|---|---:|",
-        f"| rules, parsers | {right[0]}/{n} ({100 * right[0] / max(n, 1):.1f}%) |",
-        f"| rules, parsers, statistics | {right[1]}/{n} ({100 * right[1] / max(n, 1):.1f}%) |",
-        "", f"payload labels changed by the statistical layer: {changed}; flows it named that "
-        f"the payload left unknown: {len(added)} ({sum(bool(w['agree']) for w in added)} "
-        f"right); flows named by a behaviour signature (only flows whose payload was not "
-        f"captured: a short snap length): {len(by_sig)} of all records", "", taught(payload, loco)])
-
-
-def taught(payload: list[dict[str, Any]], loco: list[dict[str, Any]]) -> str:
-    """The headers-only score over the flows another capture could teach: those of a protocol
-    the payload layers named right in at least MIN_CAPTURES of the other captures."""
-    where: dict[str, set[str]] = {}
-    for r in payload:
-        if r["agree"]:
-            where.setdefault(r["master"], set()).add(r["capture"])
-    rows = [r for r in loco if len(where.get(r["master"], set()) - {r["capture"]}) >= MIN_CAPTURES]
-    right = sum(bool(r["agree"]) for r in rows)
-    return (f"Flows another capture could teach (their nDPI protocol named right by the payload "
-            f"layers in at least {MIN_CAPTURES} other captures): {len(rows)}/{len(loco)}; "
-            f"named right with the payload hidden: {right}/{len(rows)} "
-            f"({100 * right / max(len(rows), 1):.1f}%).")
-
-
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--shim":
         return shim(sys.argv[2:])
@@ -373,6 +333,7 @@ def main() -> int:
         "",
         sweep(rows, recs, scorer, model),
     ]
+    peer_rows: list[dict[str, Any]] = []
     if not a.no_peer:
         if shutil.which("ndpiReader") is None:
             lines += ["", "(the peer, ndpiReader, is not installed here)"]
@@ -381,11 +342,26 @@ def main() -> int:
                             "--ndpi-reader", "--json", str(work / "peer.json")],
                            capture_output=True, text=True, check=True)
             peer = json.loads((work / "peer.json").read_text())
+            peer_rows = peer
             lines += ["", table(peer, f"peer: ndpiReader {_blocks.ndpi_version()} on the same "
                                 "copies (its port guesses count)", brief=True)]
     lines += ["", _blocks.provenance(started)]
     _blocks.emit("stat-loco", lines, a.quick)
+    right, count, total = score(rows)
+    peer_line = ""
+    if peer_rows:
+        p_right, p_count, _ = score(peer_rows)
+        peer_line = (f"; ndpiReader {_blocks.ndpi_version()} on the same copies (port guesses): "
+                     f"{p_right}/{total} ({100 * p_right / max(total, 1):.1f}%) at "
+                     f"{100 * p_right / max(p_count, 1):.1f}%")
+    _blocks.emit("readme-stat-loco", [
+        f"- Flows with the payload hidden (development data: nDPI's {len(caps)} captures cut "
+        f"to their headers, leave one capture out): probescan named {right}/{total} right "
+        f"({100 * right / max(total, 1):.1f}%) at {100 * right / max(count, 1):.1f}% "
+        f"precision, never reading a port{peer_line}."], a.quick)
     if a.full_payload:
+        from benchmarks._stat_full_payload import full_payload
+
         _blocks.emit("stat-full-payload", [
             full_payload(a.tools / "ndpi_agreement.py", caps, work, profiles, rows), "",
             _blocks.provenance(started)], a.quick)
