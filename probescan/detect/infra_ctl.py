@@ -2,7 +2,9 @@
 
 * CoAP (RFC 7252 §3): version 1, type, token length 0-8, a defined code, message id, token,
   options in delta/length form (numbers known, lengths in range), then 0xFF and a payload;
-  a request and its answer share the message id (piggybacked) or the token.
+  a request and its answer share the message id (piggybacked) or the token. Failing that,
+  draft-ietf-core-coap-08's layout (option count in the header, token as option 11), which
+  must name a resource when alone.
 * NAT-PMP (RFC 6886): version 0; requests of 2 or 12 bytes, answers (opcode + 128) with a
   result code 0-5 and the seconds since the epoch; a request alone is too short to tell,
   unless it is a mapping request retransmitted unchanged while no answer comes.
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from probescan.detect.base import UDP, Detection, Detector, Fact, Messages, Result
@@ -104,8 +107,73 @@ def _coap_code(code: int) -> str:
     return COAP_REQUESTS.get(code) or f"{code >> 5}.{code & 0x1F:02d}"
 
 
+# draft-ietf-core-coap-08 (with observe-03 and block-03), the version deployed before the
+# RFC: the header's low nibble counts the options (no token field, no payload marker), the
+# token is option 11, the path option 9. Option number -> (min, max) value length.
+_DRAFT08_OPTIONS = {
+    1: (1, 2), 2: (0, 4), 3: (1, 270), 4: (1, 8), 5: (1, 270), 6: (1, 270), 7: (0, 2),
+    8: (1, 270), 9: (1, 270), 10: (0, 2), 11: (1, 8), 12: (1, 2), 13: (0, 8), 14: (0, 4),
+    15: (1, 270), 17: (1, 3), 19: (1, 3), 21: (0, 0),
+}  # fmt: skip
+_DRAFT08_TEXT = frozenset({3, 5, 6, 8, 9, 15})  # URI and location parts: strings
+_DRAFT08_URI = frozenset({5, 9, 15})  # Uri-Host, Uri-Path, Uri-Query
+_DRAFT08_TOKEN = 11
+
+
+def _coap_draft08(d: bytes) -> _CoapMessage | None:
+    """A draft-08 CoAP message: its option count of options, each of a known number and
+    length (URI parts printable text); what follows the options is the payload."""
+    if len(d) < 4 or d[0] >> 6 != 1:
+        return None
+    count, code, kind = d[0] & 0x0F, d[1], (d[0] >> 4) & 3
+    if code not in _COAP_RESPONSES and not 1 <= code <= 4 and code != 0:
+        return None
+    if (kind == 3 and code) or (kind == 2 and code in COAP_REQUESTS) or (kind == 1 and not code):
+        return None
+    if code == 0:
+        return _CoapMessage(0, int.from_bytes(d[2:4], "big"), b"", frozenset(), False) if (
+            len(d) == 4 and count == 0) else None
+    pos, number, numbers, token = 4, 0, set[int](), b""
+    for _ in range(count):
+        if pos >= len(d):
+            return None
+        number, length = number + (d[pos] >> 4), d[pos] & 0x0F
+        pos += 1
+        if length == 15:  # an extended length: 15 + the next byte
+            if pos >= len(d):
+                return None
+            length, pos = 15 + d[pos], pos + 1
+        bounds = _DRAFT08_OPTIONS.get(number)
+        if bounds is None or not bounds[0] <= length <= bounds[1] or pos + length > len(d):
+            return None
+        value = d[pos : pos + length]
+        if number in _DRAFT08_TEXT and not all(0x20 < b < 0x7F for b in value):
+            return None
+        if number == _DRAFT08_TOKEN:
+            token = value
+        pos += length
+        numbers.add(number)
+    return _CoapMessage(code, int.from_bytes(d[2:4], "big"), token, frozenset(numbers),
+                        pos < len(d))
+
+
+def _coap_draft08_alone(m: _CoapMessage) -> bool:
+    """A lone draft-08 message tells itself apart only as a request naming its resource: a
+    URI option (printable, checked above) and one more option (a lone answer's options are
+    too easily matched by chance)."""
+    return m.code in COAP_REQUESTS and bool(m.options & _DRAFT08_URI) and len(m.options) >= 2
+
+
 def coap_udp(msgs: Messages) -> Result:
-    mine = [(_coap(d), from_client) for d, from_client in
+    found = _coap_found(msgs, _coap)
+    if found is not None:
+        return found
+    return _coap_found(msgs, _coap_draft08, draft=True)
+
+
+def _coap_found(msgs: Messages, parse: Callable[[bytes], _CoapMessage | None],
+                draft: bool = False) -> Result:
+    mine = [(parse(d), from_client) for d, from_client in
             ((msgs.client[0] if msgs.client else b"", True),
              (msgs.server[0] if msgs.server else b"", False))]
     found = [(m, c) for m, c in mine if m is not None]
@@ -113,7 +181,9 @@ def coap_udp(msgs: Messages) -> Result:
         return None
     if len(found) == 2:
         (a, _), (b, _) = found
-        if a[1] == b[1] or (a[2] and a[2] == b[2]):  # same message id, or same token
+        named = not draft or any(x.code in COAP_REQUESTS and x.options & _DRAFT08_URI
+                                 for x in (a, b))  # a draft pair: the request names a resource
+        if named and (a[1] == b[1] or (a[2] and a[2] == b[2])):  # same message id or token
             code = a[0] if a[0] in COAP_REQUESTS else b[0]
             return Detection("coap", {"coap_code": _coap_code(code)},
                              swapped=a[0] not in COAP_REQUESTS and b[0] in COAP_REQUESTS)
@@ -121,7 +191,10 @@ def coap_udp(msgs: Messages) -> Result:
     # Alone, a message must carry enough to be told from noise (a text line can parse as a
     # header and one option): a request naming its resource (Uri-Host, Uri-Path or
     # Uri-Query), a payload with its Content-Format, or two options or more.
-    if not ((m.code in COAP_REQUESTS and m.options & _COAP_URI) or len(m.options) >= 2 or (
+    if draft:
+        if not _coap_draft08_alone(m):
+            return None
+    elif not ((m.code in COAP_REQUESTS and m.options & _COAP_URI) or len(m.options) >= 2 or (
             m.payload and _COAP_CONTENT_FORMAT in m.options)):
         return None
     swapped = from_client and m[0] not in COAP_REQUESTS and not msgs.server
@@ -275,8 +348,9 @@ def bfd_udp(msgs: Messages) -> Result:
 DETECTORS = (
     Detector("coap", UDP, coap_udp,
              "either side: version 1, defined code, token length, options of known numbers "
-             "and lengths; a lone message must carry options, a pair shares id or token",
-             "RFC 7252, RFC 7641, RFC 7959, RFC 8132"),
+             "and lengths; a lone message must carry options, a pair shares id or token; "
+             "or draft-08's option-count layout, a request naming its resource",
+             "RFC 7252, RFC 7641, RFC 7959, RFC 8132; draft-ietf-core-coap-08"),
     Detector("nat-pmp", UDP, natpmp_udp,
              "either side: NAT-PMP version 0 requests (2 or 12 bytes) and answers (result "
              "0-5), a mapping request retransmitted unchanged, or PCP version 2 headers "
