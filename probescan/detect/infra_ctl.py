@@ -164,16 +164,44 @@ def _coap_draft08_alone(m: _CoapMessage) -> bool:
     return m.code in COAP_REQUESTS and bool(m.options & _DRAFT08_URI) and len(m.options) >= 2
 
 
+def _rfc_alone(m: _CoapMessage) -> bool:
+    """Alone, a message must carry enough to be told from noise (a text line can parse as a
+    header and one option): a request naming its resource (Uri-Host, Uri-Path or Uri-Query),
+    a payload with its Content-Format, or two options or more."""
+    return bool((m.code in COAP_REQUESTS and m.options & _COAP_URI) or len(m.options) >= 2
+                or (m.payload and _COAP_CONTENT_FORMAT in m.options))
+
+
+def _any_pair(a: _CoapMessage, b: _CoapMessage) -> bool:
+    return True
+
+
+def _draft08_pair(a: _CoapMessage, b: _CoapMessage) -> bool:
+    """A draft-08 pair: its request names a resource."""
+    return any(x.code in COAP_REQUESTS and bool(x.options & _DRAFT08_URI) for x in (a, b))
+
+
+class _Layout(NamedTuple):
+    parse: Callable[[bytes], _CoapMessage | None]
+    alone: Callable[[_CoapMessage], bool]  # may a lone message be named?
+    pair: Callable[[_CoapMessage, _CoapMessage], bool]  # may a matching pair be named?
+
+
+# RFC 7252's layout first; draft-08's only where it fails
+_LAYOUTS = (_Layout(_coap, _rfc_alone, _any_pair),
+            _Layout(_coap_draft08, _coap_draft08_alone, _draft08_pair))
+
+
 def coap_udp(msgs: Messages) -> Result:
-    found = _coap_found(msgs, _coap)
-    if found is not None:
-        return found
-    return _coap_found(msgs, _coap_draft08, draft=True)
+    for layout in _LAYOUTS:
+        found = _coap_found(msgs, layout)
+        if found is not None:
+            return found
+    return None
 
 
-def _coap_found(msgs: Messages, parse: Callable[[bytes], _CoapMessage | None],
-                draft: bool = False) -> Result:
-    mine = [(parse(d), from_client) for d, from_client in
+def _coap_found(msgs: Messages, layout: _Layout) -> Result:
+    mine = [(layout.parse(d), from_client) for d, from_client in
             ((msgs.client[0] if msgs.client else b"", True),
              (msgs.server[0] if msgs.server else b"", False))]
     found = [(m, c) for m, c in mine if m is not None]
@@ -181,21 +209,12 @@ def _coap_found(msgs: Messages, parse: Callable[[bytes], _CoapMessage | None],
         return None
     if len(found) == 2:
         (a, _), (b, _) = found
-        named = not draft or any(x.code in COAP_REQUESTS and x.options & _DRAFT08_URI
-                                 for x in (a, b))  # a draft pair: the request names a resource
-        if named and (a[1] == b[1] or (a[2] and a[2] == b[2])):  # same message id or token
+        if layout.pair(a, b) and (a[1] == b[1] or (a[2] and a[2] == b[2])):  # id or token
             code = a[0] if a[0] in COAP_REQUESTS else b[0]
             return Detection("coap", {"coap_code": _coap_code(code)},
                              swapped=a[0] not in COAP_REQUESTS and b[0] in COAP_REQUESTS)
     m, from_client = found[0]
-    # Alone, a message must carry enough to be told from noise (a text line can parse as a
-    # header and one option): a request naming its resource (Uri-Host, Uri-Path or
-    # Uri-Query), a payload with its Content-Format, or two options or more.
-    if draft:
-        if not _coap_draft08_alone(m):
-            return None
-    elif not ((m.code in COAP_REQUESTS and m.options & _COAP_URI) or len(m.options) >= 2 or (
-            m.payload and _COAP_CONTENT_FORMAT in m.options)):
+    if not layout.alone(m):
         return None
     swapped = from_client and m[0] not in COAP_REQUESTS and not msgs.server
     return Detection("coap", {"coap_code": _coap_code(m[0])}, swapped=swapped)
