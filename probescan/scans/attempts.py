@@ -149,8 +149,9 @@ class AttemptTracker(abc.ABC):
 
     @staticmethod
     def _decided(att: Attempt, ts: float, plen: int) -> bool:
-        """A packet of a decided attempt, from its client: counted for its source; True when
-        it carries no payload and its source belongs to a flagged scan."""
+        """A packet from an attempt's client that tells nothing more (a decided TCP attempt's,
+        any UDP attempt's): counted for its source; True when it carries no payload and its
+        source belongs to a flagged scan."""
         att[LAST] = ts
         source = att[SRC]
         if not source.dirty:
@@ -198,12 +199,7 @@ class AttemptTracker(abc.ABC):
             key = (src, dst, sport, dport | UDP_PORT)
             att = attempts.get(key)
             if att is not None:
-                att[LAST] = ts
-                source = att[SRC]
-                if not source.dirty:
-                    source.touch()
-                source.packets += 1
-                return not plen and source.unit.detected_by is not None
+                return self._decided(att, ts, plen)
             att = attempts.get((dst, src, dport, sport | UDP_PORT))
             if att is not None:
                 att[LAST] = ts
