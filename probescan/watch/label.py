@@ -260,6 +260,15 @@ def announced_label(label: Label, service: str, by_flow: int) -> Label:
                  method=method, conflicts=label.conflicts, decided_by=DECIDED_BY["announced"])
 
 
+LEARNT_AS_TLS = frozenset({"tls", "ssl", "https"})
+
+
+def learnt_as(label: Label) -> str:
+    """The name the statistics know a flow so labelled by (what profiles learn it as, what
+    its endpoint's pool counts it as): a protocol inside TLS is `tls`, its sizes are TLS's."""
+    return "tls" if label.tunnel == "tls" or label.service in LEARNT_AS_TLS else label.service
+
+
 def statistical_label(verdict: Verdict) -> Label:
     """A flow the payload left unknown, named by the profiles' forest
     (classify/statistical.py): its confidence grows with the share of the trees that agree;

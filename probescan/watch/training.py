@@ -18,10 +18,9 @@ from probescan.classify.layers import PAYLOAD_LAYERS
 from probescan.classify.profiles import Sample
 from probescan.config import WatchConfig
 from probescan.watch.capture import read_file
-from probescan.watch.label import FlowRecord, Label
+from probescan.watch.label import FlowRecord, learnt_as
 
 TEACHERS = frozenset({"rules", "parsers"})  # the layers whose labels teach
-TLS_NAMES = frozenset({"tls", "ssl", "https"})
 
 
 def sample_of(record: FlowRecord, capture: str) -> Sample | None:
@@ -30,11 +29,6 @@ def sample_of(record: FlowRecord, capture: str) -> Sample | None:
     if label.decided_by not in TEACHERS or label.service == "unknown":
         return None
     return Sample(learnt_as(label), capture, behaviour_of(record.flow, entropy=True))
-
-
-def learnt_as(label: Label) -> str:
-    """The name a flow so labelled is learnt under (a protocol inside TLS: `tls`)."""
-    return "tls" if label.tunnel == "tls" or label.service in TLS_NAMES else label.service
 
 
 def samples_from_capture(path: Path, catalog: Catalog, name: str | None = None,

@@ -42,11 +42,11 @@ from probescan.watch.label import (
     announced_label,
     anomalies,
     combine,
+    learnt_as,
     signature_label,
     statistical_label,
 )
 from probescan.watch.passive import PassiveResult
-from probescan.watch.training import learnt_as
 from probescan.watch.workers import IdentifyPool, identify_job
 
 READY_AFTER = 1.0  # seconds after its first packet a silent flow is labeled anyway
