@@ -23,9 +23,10 @@ from pathlib import Path
 
 from probescan.catalog import Catalog
 from probescan.catalog.user import RuleFiles
-from probescan.classify.features import behaviour_of
+from probescan.classify.features import Behaviour, behaviour_of
 from probescan.classify.layers import PAYLOAD_LAYERS
-from probescan.classify.statistical import StatisticalLayer
+from probescan.classify.signatures import Signature
+from probescan.classify.statistical import StatisticalLayer, Verdict
 from probescan.config import WatchConfig
 from probescan.model import Endpoint, ServiceRecord
 from probescan.protocols.errors import ParseError
@@ -39,6 +40,7 @@ from probescan.watch.expect import FTP_MARKS, Announced, Expectations
 from probescan.watch.flows import Flow, FlowTable, Key
 from probescan.watch.label import (
     FlowRecord,
+    Label,
     announced_label,
     anomalies,
     combine,
@@ -233,22 +235,7 @@ class Watcher:
         label = combine(passive, server)
         if p.announced is not None:
             label = announced_label(label, *p.announced)
-        behaviour, verdict, signature = None, None, None
-        if self.statistics is not None:
-            endpoint = (f.transport, f.server[0], f.server[1])
-            if label.service == "unknown" and f.sizes:
-                behaviour = behaviour_of(f, entropy=True)
-                signature = self.statistics.signature(behaviour, f.server[0], f.client[0],
-                                                      bool(f.c2s.data or f.s2c.data))
-                if signature is not None:
-                    label = signature_label(signature)
-                    self.statistics.remember(endpoint, signature.service)
-                else:
-                    verdict = self.statistics.classify(behaviour, endpoint)
-                    if verdict is not None and verdict.named:
-                        label = statistical_label(verdict)
-            elif label.service != "unknown" and label.decided_by in POOLED:
-                self.statistics.remember(endpoint, learnt_as(label))
+        label, behaviour, verdict, signature = self._by_behaviour(f, label)
         if label.service != "unknown":
             self.stats.labeled += 1
         elif f.c2s.bytes or f.s2c.bytes:
@@ -277,6 +264,32 @@ class Watcher:
         if self.pool is not None:
             self.pool.close()
             self.pool = None
+
+    def _by_behaviour(self, f: Flow, label: Label
+                      ) -> tuple[Label, Behaviour | None, Verdict | None, Signature | None]:
+        """The statistics layer: a flow nothing else named is named by a behaviour signature
+        or the forest (pooled with its server endpoint's earlier flows); a flow the payload
+        or a probe named joins its endpoint's pool."""
+        stats = self.statistics
+        if stats is None:
+            return label, None, None, None
+        endpoint = (f.transport, f.server[0], f.server[1])
+        if label.service != "unknown":
+            if label.decided_by in POOLED:
+                stats.remember(endpoint, learnt_as(label))
+            return label, None, None, None
+        if not f.sizes:
+            return label, None, None, None
+        behaviour = behaviour_of(f, entropy=True)
+        signature = stats.signature(behaviour, f.server[0], f.client[0],
+                                    bool(f.c2s.data or f.s2c.data))
+        if signature is not None:
+            stats.remember(endpoint, signature.service)
+            return signature_label(signature), behaviour, None, signature
+        verdict = stats.classify(behaviour, endpoint)
+        if verdict is not None and verdict.named:
+            label = statistical_label(verdict)
+        return label, behaviour, verdict, None
 
     def check(self, now: float) -> None:
         """Label the flows that are ready; hand out and forget the flows that ended.
