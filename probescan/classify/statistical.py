@@ -60,7 +60,7 @@ STAT_CONFIDENCE = LABEL["statistical"].confidence
 CACHE = 4096  # flows whose votes are remembered (the same features give the same votes)
 ENDPOINTS = 16384  # server endpoints whose summed votes are kept, the least recent forgotten
 #   (an array of doubles each: about 11 MB at the most for 40 classes)
-Endpoint = tuple[str, str, int]  # transport, server address, server port
+ServerKey = tuple[str, str, int]  # transport, server address, server port
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ class StatisticalLayer:
         self._index = {transport: {c: i for i, c in enumerate(forest.classes)}
                        for transport, forest in profiles.forests.items()}
         self._cache: OrderedDict[tuple[str, tuple[float, ...]], list[float]] = OrderedDict()
-        self._endpoints: OrderedDict[Endpoint, tuple[array[float], int]] = OrderedDict()
+        self._endpoints: OrderedDict[ServerKey, tuple[array[float], int]] = OrderedDict()
 
     def signature(self, b: Behaviour, server_ip: str, client_ip: str,
                   payload_seen: bool) -> Signature | None:
@@ -104,7 +104,7 @@ class StatisticalLayer:
             return None
         return self.signatures.match(b, server_ip, client_ip)
 
-    def classify(self, b: Behaviour, endpoint: Endpoint | None = None) -> Verdict | None:
+    def classify(self, b: Behaviour, endpoint: ServerKey | None = None) -> Verdict | None:
         """The forest's verdict (None for a flow with too few payload packets to be named,
         or without a forest of its transport), pooled with the earlier flows of the same
         server `endpoint` when given (and remembered for its later flows)."""
@@ -126,7 +126,7 @@ class StatisticalLayer:
             pooled, before = self._pool(endpoint, votes)
         return self._decide(b.transport, forest.classes, pooled, x, before)
 
-    def remember(self, endpoint: Endpoint, service: str) -> None:
+    def remember(self, endpoint: ServerKey, service: str) -> None:
         """An earlier flow of `endpoint` was named `service` by its payload or a probe: a full
         vote for it in the endpoint's pool (nothing when the forest has no such class)."""
         k = self._index.get(endpoint[0], {}).get(service)
@@ -136,7 +136,7 @@ class StatisticalLayer:
         one[k] = 1.0
         self._pool(endpoint, one)
 
-    def _pool(self, endpoint: Endpoint, votes: list[float]) -> tuple[list[float], int]:
+    def _pool(self, endpoint: ServerKey, votes: list[float]) -> tuple[list[float], int]:
         """The mean of `votes` and the endpoint's earlier ones (which now include them), and
         how many earlier flows there were."""
         got = self._endpoints.get(endpoint)
